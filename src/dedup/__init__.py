@@ -1,0 +1,73 @@
+"""dedup: fast near-duplicate detection for text dumps.
+
+Two questions, one small API:
+
+* Which documents are near-duplicates of each other?
+
+  >>> import dedup
+  >>> docs = ["The cat sat on the mat, and then it slept all afternoon.",
+  ...         "the cat sat on the mat and then it slept all afternoon",
+  ...         "A completely different text about dogs."]
+  >>> dedup.find_duplicates(docs)
+  [[0, 1]]
+  >>> dedup.find_duplicate_pairs(docs)
+  [(0, 1, 1.0)]
+
+* Which passages repeat, inside one document or across documents?
+
+  >>> para = "This paragraph was pasted twice into the same page by a careless scraper. " * 1
+  >>> page = "Intro line here.\\n" + para + "\\nMiddle.\\n" + para + "\\nEnd."
+  >>> [(m.original.start, m.repeat.start) for m in dedup.find_repeated_passages(page, min_words=8)]
+  [(17, 100)]
+  >>> print(dedup.remove_repeated_passages(page, min_words=8))
+  Intro line here.
+  This paragraph was pasted twice into the same page by a careless scraper. 
+  Middle.
+  End.
+
+Lower-level pieces are public too: :func:`signatures` (MinHash signatures of a
+batch, compatible with datasketch), :class:`LSHIndex`, :func:`optimal_bands`,
+:func:`tokenize`/:func:`shingle`/:func:`normalize`, and
+:func:`connected_components`.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .clusters import choose_kept, clusters_from_pairs, connected_components
+from .documents import exact_jaccard, find_duplicate_pairs, find_duplicates, iter_signatures, signatures
+from .lsh import LSHIndex, collision_probability, optimal_bands
+from .minhash import EMPTY, from_datasketch, jaccard_estimate, minhash, to_datasketch
+from .passages import Match, Span, find_repeated_passages, remove_repeated_passages
+from .text import normalize, shingle, tokenize
+
+try:
+    __version__ = version("dedup")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "find_duplicates",
+    "find_duplicate_pairs",
+    "find_repeated_passages",
+    "remove_repeated_passages",
+    "Match",
+    "Span",
+    "signatures",
+    "iter_signatures",
+    "minhash",
+    "jaccard_estimate",
+    "exact_jaccard",
+    "to_datasketch",
+    "from_datasketch",
+    "EMPTY",
+    "LSHIndex",
+    "optimal_bands",
+    "collision_probability",
+    "connected_components",
+    "clusters_from_pairs",
+    "choose_kept",
+    "tokenize",
+    "shingle",
+    "normalize",
+    "__version__",
+]

@@ -1,0 +1,327 @@
+"""The document pipeline: texts -> signatures -> LSH candidates -> verified pairs -> clusters.
+
+Texts are consumed as a stream, in batches; only the compact per-document
+signatures (``num_perm * 4`` bytes each) are kept, so memory does not grow with
+the total size of the text. With ``jobs > 1`` the batches are shingled and
+signed in worker processes; results are identical for every ``jobs``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import numpy as np
+
+from .clusters import clusters_from_pairs
+from .lsh import LSHIndex, optimal_bands
+from .minhash import jaccard_estimate, minhash
+from .text import ShingleMode, shingle, tokenize
+
+__all__ = [
+    "signatures",
+    "iter_signatures",
+    "find_duplicate_pairs",
+    "find_duplicates",
+    "exact_jaccard",
+    "Verify",
+]
+
+Verify = Literal["auto", "exact", "estimate"]
+
+#: Characters per batch: large enough to amortise numpy calls, small enough for cache and RAM.
+BATCH_CHARS = 1 << 20
+BATCH_DOCS = 4096
+#: The LSH is tuned this far below the threshold, so pairs at the threshold are rarely missed.
+RECALL_MARGIN = 0.1
+
+
+def _check_params(threshold: float | None, ngram: int, num_perm: int, jobs: int) -> None:
+    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 < threshold <= 1.0):
+        raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
+    if not isinstance(ngram, int) or ngram < 1:
+        raise ValueError(f"ngram must be an integer >= 1, got {ngram!r}")
+    if not isinstance(num_perm, int) or num_perm < 2:
+        raise ValueError(f"num_perm must be an integer >= 2, got {num_perm!r}")
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+
+
+def _batches(texts: Iterable[str], start: int = 0) -> Iterator[list[str]]:
+    batch: list[str] = []
+    chars = 0
+    for i, text in enumerate(texts, start):
+        if not isinstance(text, str):
+            raise TypeError(f"texts must contain str, got {type(text).__name__} at index {i}")
+        batch.append(text)
+        chars += len(text)
+        if chars >= BATCH_CHARS or len(batch) >= BATCH_DOCS:
+            yield batch
+            batch, chars = [], 0
+    if batch:
+        yield batch
+
+
+def _sign_batch(batch: list[str], ngram: int, num_perm: int, seed: int, mode: ShingleMode) -> np.ndarray:
+    shingles = shingle(tokenize(batch, mode=mode), ngram)
+    return minhash(shingles.hashes32(), shingles.bounds, num_perm=num_perm, seed=seed)
+
+
+def _parallel_map(fn: Callable, batches: Iterator[list[str]], jobs: int, *args) -> Iterator[np.ndarray]:
+    """``map(fn, batches)`` in order, over ``jobs`` processes, with bounded look-ahead."""
+    if jobs == 1:
+        for batch in batches:
+            yield fn(batch, *args)
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        pending = []
+        for batch in batches:
+            pending.append(pool.submit(fn, batch, *args))
+            if len(pending) >= 2 * jobs:  # bounded: never reads far ahead of the workers
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()
+
+
+def iter_signatures(
+    texts: Iterable[str],
+    *,
+    ngram: int = 5,
+    num_perm: int = 128,
+    seed: int = 1,
+    shingle_mode: ShingleMode = "word",
+    jobs: int = 1,
+) -> Iterator[np.ndarray]:
+    """Signatures of a stream of texts, one ``(batch, num_perm)`` array per batch."""
+    _check_params(None, ngram, num_perm, jobs)
+    yield from _parallel_map(_sign_batch, _batches(texts), jobs, ngram, num_perm, seed, shingle_mode)
+
+
+def signatures(
+    texts: Iterable[str],
+    *,
+    ngram: int = 5,
+    num_perm: int = 128,
+    seed: int = 1,
+    shingle_mode: ShingleMode = "word",
+    jobs: int = 1,
+) -> np.ndarray:
+    """MinHash signatures of texts as one ``(n_docs, num_perm)`` uint32 array.
+
+    Row ``i`` equals a ``datasketch.MinHash(num_perm, seed)`` fed with the
+    32-bit hashes of the word ``ngram``-shingles of text ``i`` (see
+    :mod:`dedup.minhash`). A text without any letter or digit gets an all-
+    :data:`dedup.minhash.EMPTY` row.
+
+    >>> sig = signatures(["one two three four five six", "one two three four five six!"], num_perm=32)
+    >>> sig.shape, bool((sig[0] == sig[1]).all())
+    ((2, 32), True)
+    """
+    parts = list(
+        iter_signatures(texts, ngram=ngram, num_perm=num_perm, seed=seed, shingle_mode=shingle_mode, jobs=jobs)
+    )
+    if not parts:
+        return np.zeros((0, num_perm), dtype=np.uint32)
+    return np.concatenate(parts)
+
+
+def _shingle_sets(texts: Sequence[str], ngram: int, mode: ShingleMode) -> list[np.ndarray]:
+    batch = shingle(tokenize(list(texts), mode=mode), ngram)
+    return [np.unique(batch.hashes[batch.bounds[d] : batch.bounds[d + 1]]) for d in range(len(texts))]
+
+
+def exact_jaccard(a: str, b: str, *, ngram: int = 5, shingle_mode: ShingleMode = "word") -> float:
+    """Exact Jaccard similarity of the shingle sets of two texts (0.0 if either is empty).
+
+    >>> exact_jaccard("a b c d e f", "a b c d e f g", ngram=3)
+    0.8
+    """
+    sa, sb = _shingle_sets([a, b], ngram, shingle_mode)
+    return _jaccard_sorted(sa, sb)
+
+
+def _jaccard_sorted(sa: np.ndarray, sb: np.ndarray) -> float:
+    if len(sa) == 0 or len(sb) == 0:
+        return 0.0
+    inter = len(np.intersect1d(sa, sb, assume_unique=True))
+    return inter / (len(sa) + len(sb) - inter)
+
+
+def _verify_exact(
+    texts: Sequence[str], pairs: np.ndarray, ngram: int, mode: ShingleMode, group: int = 1024
+) -> np.ndarray:
+    """Exact Jaccard of each candidate pair, re-shingling only the documents involved.
+
+    Documents are shingled in increasing order, in groups, and each shingle set
+    is dropped after the last pair that needs it, so memory holds only the
+    sets of documents with pairs still to check.
+    """
+    sims = np.zeros(len(pairs))
+    if len(pairs) == 0:
+        return sims
+    docs = np.unique(pairs).tolist()
+    order = np.argsort(pairs[:, 1], kind="stable").tolist()
+    last_use: dict[int, int] = {}
+    for k, idx in enumerate(order):
+        last_use[int(pairs[idx, 0])] = k
+        last_use[int(pairs[idx, 1])] = k
+    loaded: dict[int, np.ndarray] = {}
+    next_doc = 0
+    for k, idx in enumerate(order):
+        i, j = int(pairs[idx, 0]), int(pairs[idx, 1])
+        while j not in loaded:
+            chunk = docs[next_doc : next_doc + group]
+            loaded.update(zip(chunk, _shingle_sets([texts[d] for d in chunk], ngram, mode)))
+            next_doc += group
+        sims[idx] = _jaccard_sorted(loaded[i], loaded[j])
+        for d in (i, j):
+            if last_use[d] == k:
+                loaded.pop(d, None)
+    return sims
+
+
+@dataclass
+class _Run:
+    n_docs: int
+    pairs: np.ndarray  # (m, 2) int64, i < j
+    similarity: np.ndarray  # (m,) float
+
+
+def _find(
+    texts: Iterable[str],
+    threshold: float,
+    ngram: int,
+    num_perm: int,
+    seed: int,
+    bands: int | None,
+    rows: int | None,
+    verify: Verify,
+    shingle_mode: ShingleMode,
+    jobs: int,
+) -> _Run:
+    _check_params(threshold, ngram, num_perm, jobs)
+    if verify not in ("auto", "exact", "estimate"):
+        raise ValueError(f"verify must be 'auto', 'exact' or 'estimate', got {verify!r}")
+    if isinstance(texts, (str, bytes)):
+        raise TypeError("texts must be an iterable of str, not a single str")
+    is_sequence = isinstance(texts, Sequence)
+    if verify == "exact" and not is_sequence:
+        raise ValueError("verify='exact' needs texts as a sequence (list, tuple, ...), not a one-shot iterator")
+    exact = verify == "exact" or (verify == "auto" and is_sequence)
+    if bands is None and rows is None:
+        bands, rows = optimal_bands(max(threshold - RECALL_MARGIN, 0.05), num_perm)
+    index = LSHIndex(threshold, num_perm, bands=bands, rows=rows)
+    kept_sigs = []
+    for sig in iter_signatures(texts, ngram=ngram, num_perm=num_perm, seed=seed, shingle_mode=shingle_mode, jobs=jobs):
+        index.add(sig)
+        if not exact:
+            kept_sigs.append(sig)
+    pairs = index.candidate_pairs()
+    if exact:
+        sims = _verify_exact(texts, pairs, ngram, shingle_mode)  # type: ignore[arg-type]
+        keep = sims >= threshold
+    else:
+        sig = np.concatenate(kept_sigs) if kept_sigs else np.zeros((0, num_perm), np.uint32)
+        sims = jaccard_estimate(sig[pairs[:, 0]], sig[pairs[:, 1]]) if len(pairs) else np.zeros(0)
+        # Two standard errors of the estimate at the threshold: pairs at the threshold are kept.
+        margin = 2.0 * math.sqrt(threshold * (1.0 - threshold) / num_perm)
+        keep = sims >= threshold - margin
+    return _Run(len(index), pairs[keep], np.asarray(sims)[keep])
+
+
+def find_duplicate_pairs(
+    texts: Iterable[str],
+    threshold: float = 0.8,
+    *,
+    ngram: int = 5,
+    num_perm: int = 128,
+    seed: int = 1,
+    bands: int | None = None,
+    rows: int | None = None,
+    verify: Verify = "auto",
+    shingle_mode: ShingleMode = "word",
+    jobs: int = 1,
+) -> list[tuple[int, int, float]]:
+    """Verified near-duplicate pairs ``(i, j, similarity)`` with ``i < j``, sorted.
+
+    These are the edges behind :func:`find_duplicates`. ``similarity`` is the
+    exact Jaccard similarity of the two shingle sets when ``verify`` is
+    ``"exact"`` (the default for sequences), or the MinHash estimate when it
+    is ``"estimate"`` (the default for one-shot iterators, whose texts cannot
+    be read twice); estimated pairs are kept down to two standard errors
+    below the threshold, so pairs at the threshold are not lost.
+
+    Pairs come from LSH buckets: a pair both of whose documents are in a very
+    large bucket may be missing even though each is paired with neighbours
+    in the bucket (see :class:`dedup.lsh.LSHIndex`); clusters are unaffected.
+
+    >>> find_duplicate_pairs(["the cat sat on the mat today", "the cat sat on the mat today!", "dogs bark"])
+    [(0, 1, 1.0)]
+    """
+    run = _find(texts, threshold, ngram, num_perm, seed, bands, rows, verify, shingle_mode, jobs)
+    return [(int(i), int(j), float(s)) for (i, j), s in zip(run.pairs.tolist(), run.similarity)]
+
+
+def find_duplicates(
+    texts: Iterable[str],
+    threshold: float = 0.8,
+    *,
+    ngram: int = 5,
+    num_perm: int = 128,
+    seed: int = 1,
+    bands: int | None = None,
+    rows: int | None = None,
+    verify: Verify = "auto",
+    shingle_mode: ShingleMode = "word",
+    jobs: int = 1,
+) -> list[list[int]]:
+    """Clusters of near-duplicate documents.
+
+    Parameters
+    ----------
+    texts:
+        Any iterable of ``str`` (a list, or a generator streaming a large dump).
+    threshold:
+        Jaccard similarity of word ``ngram``-shingle sets above which two
+        documents are near-duplicates, in (0, 1].
+    ngram:
+        Words per shingle (characters inside CJK/Thai text, or everywhere
+        with ``shingle_mode="char"``).
+    num_perm, seed:
+        MinHash signature length and seed; the same seed gives the same result.
+    bands, rows:
+        LSH banding; by default tuned for ``threshold - 0.1`` so that pairs
+        at the threshold are found (see ``docs/lsh.md``).
+    verify:
+        ``"exact"`` checks candidates on exact Jaccard (texts must be a
+        sequence), ``"estimate"`` on the signatures, ``"auto"`` picks exact
+        when it can.
+    jobs:
+        Processes used for shingling and signatures.
+
+    Returns
+    -------
+    list of list of int
+        Clusters of two or more documents, each a sorted list of indices,
+        ordered by their first index. Clusters are connected components of
+        the pairs of :func:`find_duplicate_pairs`: chains A~B~C are one
+        cluster even when A and C are not similar.
+
+    >>> docs = ["the quick brown fox jumps over the lazy dog",
+    ...         "The quick brown fox jumps over the lazy dog!",
+    ...         "an entirely different sentence about something else"]
+    >>> find_duplicates(docs)
+    [[0, 1]]
+    """
+    run = _find(texts, threshold, ngram, num_perm, seed, bands, rows, verify, shingle_mode, jobs)
+    return clusters_from_pairs(run.n_docs, run.pairs)
+
+
+def default_jobs() -> int:
+    """Number of usable cores (``jobs=-1`` is not supported; pass this instead)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+

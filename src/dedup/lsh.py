@@ -1,0 +1,209 @@
+"""Locality-sensitive hashing over MinHash signatures.
+
+A signature of ``num_perm`` slots is cut into ``bands`` bands of ``rows``
+slots. Two documents become a *candidate pair* when all the rows of at least
+one band are equal, which happens with probability ``1 - (1 - s**rows)**bands``
+for Jaccard similarity ``s`` (the S-curve, see ``docs/lsh.md``).
+
+Band keys are computed for a whole batch at once (one uint64 per document and
+band). Candidate pairs come from sorting each band's keys: inside a bucket,
+every member is paired with the next ``window`` members, so a bucket of ``m``
+documents yields at most ``m * window`` pairs instead of ``m * (m - 1) / 2``,
+while still connecting the whole bucket (it stays one connected chain).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from .minhash import EMPTY
+
+__all__ = ["optimal_bands", "collision_probability", "band_keys", "candidate_pairs", "LSHIndex"]
+
+_U64 = np.uint64
+DEFAULT_WINDOW = 32
+
+
+def collision_probability(similarity, bands: int, rows: int):
+    """Probability that two documents of Jaccard ``similarity`` share a bucket."""
+    s = np.asarray(similarity, dtype=float)
+    return 1.0 - (1.0 - s**rows) ** bands
+
+
+@lru_cache(maxsize=256)
+def optimal_bands(
+    threshold: float,
+    num_perm: int,
+    false_positive_weight: float = 0.5,
+    false_negative_weight: float = 0.5,
+) -> tuple[int, int]:
+    """``(bands, rows)`` minimising the weighted false positive and negative areas.
+
+    The false-positive area is the integral of the S-curve below
+    ``threshold``; the false-negative area is the integral of its complement
+    above it. This is the criterion of datasketch's ``MinHashLSH``, computed
+    here for every ``(bands, rows)`` with ``bands * rows <= num_perm`` at once.
+
+    >>> optimal_bands(0.8, 128)
+    (9, 13)
+    """
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    if num_perm < 2:
+        raise ValueError(f"num_perm must be >= 2, got {num_perm}")
+    bands, rows = [], []
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            bands.append(b)
+            rows.append(r)
+    b = np.array(bands, dtype=float)[:, None]
+    r = np.array(rows, dtype=float)[:, None]
+    # Simpson's rule on a fine grid: smooth integrands, error far below the gaps between candidates.
+    n = 400
+    lo = np.linspace(0.0, threshold, 2 * n + 1)
+    hi = np.linspace(threshold, 1.0, 2 * n + 1)
+    w = np.ones(2 * n + 1)
+    w[1:-1:2], w[2:-1:2] = 4.0, 2.0
+    fp = (1.0 - (1.0 - lo[None, :] ** r) ** b) @ w * (threshold / (6 * n))
+    fn = ((1.0 - hi[None, :] ** r) ** b) @ w * ((1.0 - threshold) / (6 * n))
+    error = fp * false_positive_weight + fn * false_negative_weight
+    best = int(np.argmin(error))
+    return bands[best], rows[best]
+
+
+def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """One uint64 key per document and band: ``(n_docs, bands)``.
+
+    Equal keys mean (up to a 2**-64 chance) equal rows in that band.
+    """
+    signatures = np.asarray(signatures, dtype=np.uint32)
+    if signatures.ndim != 2:
+        raise ValueError("signatures must be a 2-D array (documents x permutations)")
+    n, num_perm = signatures.shape
+    if bands * rows > num_perm:
+        raise ValueError(f"bands * rows = {bands * rows} exceeds num_perm = {num_perm}")
+    cut = signatures[:, : bands * rows].reshape(n, bands, rows)
+    keys = np.zeros((n, bands), dtype=np.uint64)
+    for j in range(rows):
+        keys = keys * _U64(0x9E3779B97F4A7C15) + cut[:, :, j].astype(np.uint64)
+        keys ^= keys >> _U64(29)
+    return keys
+
+
+def candidate_pairs(keys: np.ndarray, *, window: int = DEFAULT_WINDOW) -> np.ndarray:
+    """Unique candidate pairs ``(i, j)``, ``i < j``, sorted, as an ``(m, 2)`` int64 array.
+
+    ``keys`` is the ``(n_docs, bands)`` output of :func:`band_keys`. In each
+    band, documents with equal keys form a bucket; each member is paired
+    with the following ``window`` members of its bucket (all pairs for
+    buckets of up to ``window + 1`` documents).
+    """
+    keys = np.asarray(keys)
+    n, bands = keys.shape
+    found = []
+    for band in range(bands):
+        order = np.argsort(keys[:, band], kind="stable")
+        sorted_keys = keys[order, band]
+        for offset in range(1, min(window, n - 1) + 1):
+            same = sorted_keys[offset:] == sorted_keys[:-offset]
+            if not same.any():
+                break  # no bucket has more than `offset` members
+            found.append(order[:-offset][same].astype(np.int64) * n + order[offset:][same])
+    if not found:
+        return np.zeros((0, 2), dtype=np.int64)
+    codes = np.unique(np.concatenate(found))
+    first, second = np.divmod(codes, n)
+    pairs = np.stack([np.minimum(first, second), np.maximum(first, second)], axis=1)
+    return np.unique(pairs, axis=0)
+
+
+class LSHIndex:
+    """An in-memory MinHash LSH index over batches of signatures.
+
+    Parameters
+    ----------
+    threshold:
+        Jaccard similarity the index is tuned for; used to choose
+        ``(bands, rows)`` with :func:`optimal_bands` when they are not given.
+    num_perm:
+        Length of the signatures that will be added.
+    bands, rows:
+        Explicit banding; both or neither.
+    weights:
+        ``(false_positive_weight, false_negative_weight)`` for
+        :func:`optimal_bands`.
+
+    Documents get consecutive ids in the order they are added. Empty
+    signatures (documents without shingles) are never candidates.
+
+    >>> from dedup import signatures
+    >>> index = LSHIndex(threshold=0.5, num_perm=64)
+    >>> index.add(signatures(["a b c d e f g", "a b c d e f g", "x y z"], num_perm=64))
+    >>> index.candidate_pairs().tolist()
+    [[0, 1]]
+    """
+
+    def __init__(
+        self,
+        threshold: float = 0.8,
+        num_perm: int = 128,
+        *,
+        bands: int | None = None,
+        rows: int | None = None,
+        weights: tuple[float, float] = (0.5, 0.5),
+        window: int = DEFAULT_WINDOW,
+    ) -> None:
+        if (bands is None) != (rows is None):
+            raise ValueError("give both bands and rows, or neither")
+        if bands is None:
+            bands, rows = optimal_bands(threshold, num_perm, *weights)
+        if bands < 1 or rows < 1 or bands * rows > num_perm:
+            raise ValueError(f"bands={bands}, rows={rows} do not fit num_perm={num_perm}")
+        self.threshold = threshold
+        self.num_perm = num_perm
+        self.bands = bands
+        self.rows = rows
+        self.window = window
+        self._keys: list[np.ndarray] = []
+        self._empty: list[np.ndarray] = []
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, signatures: np.ndarray) -> None:
+        """Add a ``(n, num_perm)`` batch of signatures; they get the next ``n`` ids."""
+        signatures = np.asarray(signatures, dtype=np.uint32)
+        if signatures.ndim != 2 or signatures.shape[1] != self.num_perm:
+            raise ValueError(f"expected signatures of shape (n, {self.num_perm}), got {signatures.shape}")
+        self._keys.append(band_keys(signatures, self.bands, self.rows))
+        self._empty.append((signatures == EMPTY).all(axis=1))
+        self._size += len(signatures)
+
+    def keys(self) -> np.ndarray:
+        """All band keys, ``(len(self), bands)``."""
+        if not self._keys:
+            return np.zeros((0, self.bands), dtype=np.uint64)
+        if len(self._keys) > 1:
+            self._keys = [np.concatenate(self._keys)]
+            self._empty = [np.concatenate(self._empty)]
+        return self._keys[0]
+
+    def candidate_pairs(self) -> np.ndarray:
+        """Candidate pairs among everything added, as :func:`candidate_pairs`."""
+        pairs = candidate_pairs(self.keys(), window=self.window)
+        if len(pairs) and self._empty[0].any():
+            pairs = pairs[~self._empty[0][pairs].any(axis=1)]
+        return pairs
+
+    def query(self, signature: np.ndarray) -> list[int]:
+        """Ids of added documents sharing at least one bucket with ``signature``."""
+        signature = np.asarray(signature, dtype=np.uint32).reshape(1, -1)
+        if (signature == EMPTY).all():
+            return []
+        probe = band_keys(signature, self.bands, self.rows)[0]
+        keys = self.keys()
+        hit = (keys == probe[None, :]).any(axis=1) & ~self._empty[0]
+        return np.flatnonzero(hit).tolist()
