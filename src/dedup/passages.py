@@ -350,6 +350,30 @@ def find_repeated_passages(
     _check(threshold, min_words, ngram, jobs)
     docs = _as_list(texts)
     original, repeat, token_bounds, multiplicity = _seeds(docs, ngram, jobs)
+    return matches_from_seeds(
+        docs, original, repeat, token_bounds, multiplicity, threshold=threshold, min_words=min_words, ngram=ngram
+    )
+
+
+def matches_from_seeds(
+    docs: Sequence[str],
+    original: np.ndarray,
+    repeat: np.ndarray,
+    token_bounds: np.ndarray,
+    multiplicity: np.ndarray,
+    *,
+    threshold: float,
+    min_words: int,
+    ngram: int,
+) -> list[Match]:
+    """Everything after the seeds: chains, merging, overlap resolution, trimming, offsets.
+
+    Engines that compute the seeds elsewhere (e.g. :mod:`dedup.spark`) call
+    this to get exactly the local results. ``original``/``repeat`` are global
+    token positions (tokens of document ``d`` are
+    ``token_bounds[d]:token_bounds[d + 1]``); ``multiplicity[t]`` is how often
+    the shingle starting at token ``t`` occurs in the whole collection.
+    """
     chains = _merge(_chains(original, repeat, token_bounds, ngram), ngram, threshold)
 
     candidates = []
