@@ -103,7 +103,9 @@ def _classify(ch: str) -> tuple[int, int]:
     if any(lo <= fcp <= hi for lo, hi in _UNSPACED_RANGES) and fcat[0] in "LNM":
         return fcp, _SINGLE
     if fcat[0] in "LN" or fcat == "Mc":
-        return fcp, (_SINGLE if cp > 0xFFFF else _WORD)
+        # Astral letters stay single tokens (CJK ext. B...) unless NFKC folds them
+        # into the BMP, like mathematical bold/italic "fancy text" -> ASCII words.
+        return fcp, (_SINGLE if fcp > 0xFFFF else _WORD)
     if fcat == "So":
         return fcp, _SINGLE
     return fcp, _SEP
