@@ -1,0 +1,715 @@
+"""The ``dedup`` command: argument parsing, reading inputs and printing results only.
+
+Every decision about what is a duplicate is made by the library
+(:func:`dedup.find_repeated_passages`, :func:`dedup.find_duplicate_pairs`,
+:func:`dedup.clusters_from_pairs`, :func:`dedup.choose_kept`,
+:func:`dedup.passages.plan_removals`, :func:`dedup.passages.apply_removals`);
+this module turns files into texts (:mod:`dedup.io`) and results into reports
+(:mod:`dedup.report`). See ``docs/cli.md`` for usage and the output schemas.
+
+Exit status: 0 ok, 1 duplicates found with ``--exit-code``, 2 usage errors,
+bad input with ``--strict``, nothing readable, or any other error;
+130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from . import io as dio
+from . import report
+from .io import STDIN, Document, InputError, Source
+
+__all__ = ["main", "build_parser"]
+
+PROG = "dedup"
+#: Bad records of one file reported one by one; the rest are counted in one line.
+MAX_RECORD_WARNINGS = 5
+
+EXAMPLES = """\
+examples:
+  dedup passages seeds/                        repeated passages in the files of a directory
+  dedup passages a.txt b.txt --format json     the same as JSON (schema: docs/cli.md)
+  cat page.txt | dedup passages -              read standard input
+  dedup docs corpus/ --recursive --glob '*.txt'
+                                               near-duplicate files under a directory tree
+  dedup docs data.jsonl --jsonl --text-field content --id-field url
+  dedup docs shards/ --parquet --keep longest --format csv
+  dedup clean seeds/ -o cleaned/               cleaned copies + cleaned/manifest.jsonl
+  dedup clean corpus/ -o out/ --docs --force   also drop duplicate documents
+  dedup passages corpus/ --exit-code --quiet   exit 1 when anything repeats (CI)
+  dedup synth --size 10MB --seed 1 synthetic/  write a synthetic dump with known duplicates
+
+exit status: 0 ok, 1 duplicates found (with --exit-code), 2 error (usage,
+--strict, nothing readable), 130 interrupted.
+"""
+
+
+class CliError(Exception):
+    """A one-line error: printed as ``dedup: error: <message>``, exit status 2."""
+
+
+# ---------------------------------------------------------------- messages
+
+
+def _say(kind: str, message: str) -> None:
+    print(f"{PROG}: {kind}{message}", file=sys.stderr, flush=True)
+
+
+def _warn(message: str) -> None:
+    _say("warning: ", message)
+
+
+def _error(message: str) -> None:
+    _say("error: ", message)
+
+
+def _plural(n: int, word: str) -> str:
+    if n == 1:
+        return f"1 {word}"
+    return f"{n} {word[:-1] + 'ies' if word.endswith('y') else word + 'es' if word.endswith('ch') else word + 's'}"
+
+
+# ---------------------------------------------------------------- argument types
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+def _int_at_least(least: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def _jobs(text: str) -> int:
+    value = _int_at_least(0)(text)
+    if value == 0:  # 0 = every usable core
+        from .documents import default_jobs
+
+        return default_jobs()
+    return value
+
+
+def _encoding(text: str) -> str:
+    try:
+        return codecs.lookup(text).name
+    except LookupError:
+        raise argparse.ArgumentTypeError(f"unknown encoding: {text!r}") from None
+
+
+def _errors(text: str) -> str:
+    try:
+        codecs.lookup_error(text)
+    except LookupError:
+        raise argparse.ArgumentTypeError(
+            f"unknown error handler: {text!r} (strict, replace, ignore, surrogateescape, backslashreplace)"
+        ) from None
+    return text
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]i?)?b?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a size such as ``100MB`` (decimal units), ``64MiB`` (binary) or ``12345``.
+
+    >>> parse_size("100MB"), parse_size("1.5k"), parse_size("2MiB"), parse_size("512")
+    (100000000, 1500, 2097152, 512)
+    """
+    m = _SIZE.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (examples: 100MB, 2GiB, 500000)")
+    value = int(float(m.group(1)) * _UNITS[(m.group(2) or "").lower()])
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"size must be at least 1 byte, got {text!r}")
+    return value
+
+
+# ---------------------------------------------------------------- parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line ``dedup: error: ...`` for usage errors (exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _parents() -> dict[str, argparse.ArgumentParser]:
+    """Option groups shared by several commands, as argparse parent parsers."""
+    inputs = _Parser(add_help=False)
+    g = inputs.add_argument_group("input")
+    g.add_argument("paths", nargs="+", metavar="PATH", help="files, directories, or - for standard input")
+    g.add_argument("-r", "--recursive", action="store_true", help="also read the sub-directories of directories")
+    g.add_argument(
+        "--glob",
+        metavar="PATTERN",
+        help="files of directories to read (default: * for text, *.jsonl with --jsonl, *.parquet with --parquet)",
+    )
+    g.add_argument("--encoding", type=_encoding, default="utf-8", help="text encoding of the inputs (default: utf-8)")
+    g.add_argument(
+        "--errors",
+        type=_errors,
+        default="strict",
+        help="what to do with undecodable bytes, as in Python: strict (skip the file), replace, ignore, "
+        "surrogateescape (keeps them byte for byte in clean output) (default: strict)",
+    )
+    g.add_argument("--strict", action="store_true", help="stop with exit status 2 at the first bad file or record")
+
+    output = _Parser(add_help=False)
+    g = output.add_argument_group("output")
+    g.add_argument("-f", "--format", choices=report.FORMATS, default="text", help="report format (default: text)")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary line")
+    g.add_argument("--exit-code", action="store_true", help="exit with status 1 when duplicates were found")
+
+    common = _Parser(add_help=False)
+    g = common.add_argument_group("matching")
+    g.add_argument("-t", "--threshold", type=_fraction, default=0.8, help="least similarity, in (0, 1] (default: 0.8)")
+    g.add_argument("--ngram", type=_int_at_least(1), default=5, help="words per shingle (default: 5)")
+    g.add_argument("-j", "--jobs", type=_jobs, default=1, help="worker processes, 0 = all cores (default: 1)")
+
+    passages = _Parser(add_help=False)
+    g = passages.add_argument_group("passages")
+    g.add_argument(
+        "--min-words", type=_int_at_least(1), default=20, help="shortest passage reported, in words (default: 20)"
+    )
+
+    docs = _Parser(add_help=False)
+    g = docs.add_argument_group("documents")
+    g.add_argument("--num-perm", type=_int_at_least(2), default=128, help="MinHash permutations (default: 128)")
+    g.add_argument(
+        "--keep",
+        choices=("first", "longest"),
+        default="first",
+        help="which member of a cluster is kept: the first (in input order) or the longest (default: first)",
+    )
+
+    records = _Parser(add_help=False)
+    g = records.add_argument_group("records")
+    kind = g.add_mutually_exclusive_group()
+    kind.add_argument("--jsonl", action="store_true", help="each line of each file is a JSON document")
+    kind.add_argument("--parquet", action="store_true", help="each row of each Parquet file is a document (pyarrow)")
+    g.add_argument("--text-field", default="text", metavar="NAME", help="field holding the text (default: text)")
+    g.add_argument("--id-field", metavar="NAME", help="field identifying a record in the report")
+
+    engine = _Parser(add_help=False)
+    g = engine.add_argument_group("engine")
+    g.add_argument(
+        "--engine", choices=("local", "spark"), default="local", help="run here, or on Spark (spark extra)"
+    )
+    g.add_argument("--spark-master", metavar="URL", help="Spark master with --engine spark (default: local[*])")
+    return {
+        "inputs": inputs,
+        "output": output,
+        "common": common,
+        "passages": passages,
+        "docs": docs,
+        "records": records,
+        "engine": engine,
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``dedup`` command (every sub-command and option)."""
+    parser = _Parser(
+        prog=PROG,
+        description="Find and remove near-duplicate documents and repeated passages in text dumps.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    p = _parents()
+    raw = argparse.RawDescriptionHelpFormatter
+
+    cmd = sub.add_parser(
+        "passages",
+        parents=[p["inputs"], p["output"], p["common"], p["passages"], p["engine"]],
+        help="repeated passages inside and across files",
+        description="Report passages that repeat, exactly or nearly, inside a file or across files: "
+        "path:lines of the repeat and of its original, similarity, and an excerpt.",
+        epilog="examples:\n  dedup passages seeds/\n  dedup passages dump/ -r --glob '*.txt' --format json > matches.json\n"
+        "  dedup passages page.txt --min-words 10 --threshold 0.9\n",
+        formatter_class=raw,
+    )
+    cmd.set_defaults(func=cmd_passages)
+
+    cmd = sub.add_parser(
+        "docs",
+        parents=[p["inputs"], p["output"], p["common"], p["docs"], p["records"], p["engine"]],
+        help="near-duplicate documents (files, JSONL lines or Parquet rows)",
+        description="Report clusters of near-duplicate documents and which member of each is kept. "
+        "Each file is a document; with --jsonl each JSON line, with --parquet each row.",
+        epilog="examples:\n  dedup docs corpus/ -r\n  dedup docs data.jsonl --jsonl --id-field url --format jsonl\n"
+        "  dedup docs shards/ --parquet --text-field content --keep longest\n",
+        formatter_class=raw,
+    )
+    cmd.set_defaults(func=cmd_docs)
+
+    cmd = sub.add_parser(
+        "clean",
+        parents=[p["inputs"], p["output"], p["common"], p["passages"], p["docs"]],
+        help="write cleaned copies and a manifest of every removal",
+        description="Write a copy of every input with repeated passages removed (the first occurrence "
+        "stays), and with --docs without duplicate documents, plus a JSONL manifest of every removal. "
+        "Inputs are never modified; every file is written atomically.",
+        epilog="examples:\n  dedup clean seeds/ -o cleaned/\n  dedup clean corpus/ -r -o out/ --docs --keep longest\n"
+        "  dedup clean page.txt -o out/ --force --manifest removed.jsonl\n",
+        formatter_class=raw,
+    )
+    cmd.add_argument("-o", "--output", required=True, metavar="OUT", help="directory for the cleaned copies")
+    cmd.add_argument("--docs", action="store_true", help="also drop near-duplicate documents (whole files)")
+    cmd.add_argument("--manifest", metavar="FILE", help="where to write the manifest (default: OUT/manifest.jsonl)")
+    cmd.add_argument("--force", action="store_true", help="overwrite existing output files")
+    cmd.set_defaults(func=cmd_clean)
+
+    cmd = sub.add_parser(
+        "synth",
+        help="write a synthetic dump with known duplicates (for tests and benchmarks)",
+        description="Write a synthetic text dump with planted duplicate documents and passages.",
+        epilog="examples:\n  dedup synth synthetic/\n  dedup synth --size 1GB --seed 7 big/\n",
+        formatter_class=raw,
+    )
+    cmd.add_argument("out_dir", metavar="OUT_DIR", help="directory to write (must be new or empty)")
+    cmd.add_argument("--size", type=parse_size, default=parse_size("100MB"), help="total size (default: 100MB)")
+    cmd.add_argument("--seed", type=int, help="random seed; the same seed writes the same dump")
+    cmd.add_argument("--force", action="store_true", help="write into a non-empty OUT_DIR")
+    cmd.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    cmd.set_defaults(func=cmd_synth)
+    return parser
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass
+class Corpus:
+    """The documents read, and what was read and skipped on the way."""
+
+    docs: list[Document] = field(default_factory=list)
+    files: int = 0
+    nbytes: int = 0
+    skipped_files: int = 0
+    skipped_records: int = 0
+
+    @property
+    def texts(self) -> list[str]:
+        return [d.text for d in self.docs]
+
+    def summary(self, seconds: float, **counts: int) -> dict[str, Any]:
+        """The ``summary`` object of the JSON reports (see docs/cli.md)."""
+        return {
+            "files": self.files,
+            "bytes": self.nbytes,
+            "documents": len(self.docs),
+            **counts,
+            "skipped_files": self.skipped_files,
+            "skipped_records": self.skipped_records,
+            "seconds": round(seconds, 3),
+        }
+
+
+def _skip(args: argparse.Namespace, problem: InputError | str) -> None:
+    """A bad input: a warning (it is skipped), or with --strict the end of the run."""
+    if args.strict:
+        raise CliError(f"{problem} (--strict)")
+    _warn(f"{problem}; skipped")
+
+
+def _progress(args: argparse.Namespace, total: int, desc: str) -> Any:
+    """A tqdm bar on stderr, only on a terminal and without --quiet."""
+    from tqdm import tqdm
+
+    show = not args.quiet and sys.stderr.isatty()
+    return tqdm(total=total, unit="B", unit_scale=True, desc=desc, file=sys.stderr, disable=not show, leave=False)
+
+
+def _size(src: Source) -> int:
+    try:
+        return 0 if src.path == STDIN else os.path.getsize(src.path)
+    except OSError:
+        return 0
+
+
+def _records(args: argparse.Namespace, src: Source, kind: str) -> tuple[Iterator[Document | InputError], int]:
+    if kind == "parquet":
+        if src.path == STDIN:
+            raise InputError(STDIN, "Parquet cannot be read from standard input; name the file")
+        return dio.iter_parquet(src.path, args.text_field, args.id_field), _size(src)
+    text, nbytes = dio.read_text(src, args.encoding, args.errors)
+    return dio.iter_jsonl(text, src.path, args.text_field, args.id_field), nbytes
+
+
+def load(args: argparse.Namespace, kind: str | None = None) -> Corpus:
+    """Read every input named on the command line; bad ones are reported and skipped.
+
+    ``kind`` is ``None`` (each file is a document), ``"jsonl"`` or ``"parquet"``.
+    Raises :class:`CliError` when nothing could be read.
+    """
+    glob = args.glob or {"jsonl": "*.jsonl", "parquet": "*.parquet"}.get(kind or "")
+    sources, problems = dio.find_sources(args.paths, recursive=args.recursive, glob=glob)
+    corpus = Corpus()
+    for problem in problems:
+        corpus.skipped_files += 1
+        _skip(args, problem)
+    with _progress(args, sum(_size(s) for s in sources), "reading") as bar:
+        for src in sources:
+            try:
+                if kind is None:
+                    text, nbytes = dio.read_text(src, args.encoding, args.errors)
+                    corpus.docs.append(Document(src.path, text, source=src))
+                else:
+                    items, nbytes = _records(args, src, kind)
+                    bad = 0
+                    for item in items:
+                        if isinstance(item, InputError):
+                            corpus.skipped_records += 1
+                            bad += 1
+                            if bad <= MAX_RECORD_WARNINGS or args.strict:
+                                _skip(args, item)
+                        else:
+                            item.source = src
+                            corpus.docs.append(item)
+                    if bad > MAX_RECORD_WARNINGS:
+                        _warn(f"{src.path}: {bad - MAX_RECORD_WARNINGS} more bad records skipped")
+            except InputError as e:
+                corpus.skipped_files += 1
+                _skip(args, e)
+                continue
+            corpus.files += 1
+            corpus.nbytes += nbytes
+            bar.update(_size(src))
+    if not corpus.docs:
+        if corpus.files:
+            raise CliError(f"no documents in the input ({_plural(corpus.skipped_records, 'bad record')} skipped)")
+        raise CliError(f"nothing could be read ({_plural(corpus.skipped_files, 'input')} skipped)")
+    return corpus
+
+
+def _finish(args: argparse.Namespace, corpus: Corpus, summary: dict[str, Any], found: str) -> None:
+    """The one-line summary on stderr (unless --quiet)."""
+    if args.quiet:
+        return
+    parts = [_plural(corpus.files, "file"), f"{corpus.nbytes / 1e6:.2f} MB"]
+    if corpus.docs and any(d.record is not None for d in corpus.docs):
+        parts.append(_plural(len(corpus.docs), "document"))
+    parts.append(found)
+    skipped = corpus.skipped_files + corpus.skipped_records
+    if skipped:
+        parts.append(f"{skipped} skipped")
+    parts.append(f"{summary['seconds']:.2f} s")
+    _say("", ", ".join(parts))
+
+
+class _Lines:
+    """Line indexes of the documents, built only for documents that appear in a report."""
+
+    def __init__(self, docs: list[Document]) -> None:
+        self.docs = docs
+        self._index: dict[int, report.LineIndex] = {}
+
+    def span(self, doc: int, start: int, end: int) -> dict[str, Any]:
+        if doc not in self._index:
+            self._index[doc] = report.LineIndex(self.docs[doc].text)
+        return report.span_record(self.docs[doc].path, self._index[doc], start, end)
+
+
+def _stdout_for(fmt: str) -> None:
+    """Machine-readable reports are always UTF-8; nothing unencodable ever raises."""
+    if hasattr(sys.stdout, "reconfigure"):
+        if fmt == "text":
+            sys.stdout.reconfigure(errors="backslashreplace")
+        else:
+            sys.stdout.reconfigure(encoding="utf-8", errors="backslashreplace")
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _spark(name: str, args: argparse.Namespace) -> int:
+    """Hand the parsed arguments to ``dedup.spark.<name>(args)``, the Spark engine's entry point."""
+    try:
+        from . import spark
+    except ImportError as e:
+        raise CliError(f"--engine spark needs the spark extra: pip install 'dedup[spark]' ({e})") from None
+    entry = getattr(spark, name, None)
+    if entry is None:
+        raise CliError(f"--engine spark: this version of dedup.spark has no {name}()")
+    code = entry(args)
+    return 0 if code is None else int(code)
+
+
+def cmd_passages(args: argparse.Namespace) -> int:
+    """``dedup passages``: repeated passages inside and across files."""
+    if args.engine == "spark":
+        return _spark("cli_passages", args)
+    from .passages import find_repeated_passages
+
+    start = time.perf_counter()
+    corpus = load(args)
+    texts = corpus.texts
+    matches = find_repeated_passages(
+        texts, threshold=args.threshold, min_words=args.min_words, ngram=args.ngram, jobs=args.jobs
+    )
+    lines = _Lines(corpus.docs)
+    records = [
+        {
+            "original": lines.span(m.original.doc, m.original.start, m.original.end),
+            "repeat": lines.span(m.repeat.doc, m.repeat.start, m.repeat.end),
+            "similarity": m.similarity,
+        }
+        for m in matches
+    ]
+    excerpts = [report.excerpt(texts[m.repeat.doc], m.repeat.start, m.repeat.end) for m in matches]
+    summary = corpus.summary(time.perf_counter() - start, matches=len(matches))
+    _stdout_for(args.format)
+    report.write_passages(sys.stdout, args.format, records, summary, excerpts)
+    _finish(args, corpus, summary, _plural(len(matches), "match"))
+    return 1 if args.exit_code and matches else 0
+
+
+def _member(doc: Document) -> dict[str, Any]:
+    return report.member_record(doc.path, doc.record, doc.id)
+
+
+def _clusters(args: argparse.Namespace, texts: list[str]) -> tuple[list[list[int]], list[int], dict]:
+    """Clusters, the kept member of each, and the similarity of every verified pair."""
+    import numpy as np
+
+    from .clusters import choose_kept, clusters_from_pairs
+    from .documents import find_duplicate_pairs
+
+    pairs = find_duplicate_pairs(texts, args.threshold, ngram=args.ngram, num_perm=args.num_perm, jobs=args.jobs)
+    edges = np.array([(i, j) for i, j, _ in pairs], dtype=np.int64).reshape(-1, 2)
+    clusters = clusters_from_pairs(len(texts), edges)
+    kept = choose_kept(clusters, args.keep, lengths=[len(t) for t in texts])
+    return clusters, kept, {(i, j): s for i, j, s in pairs}
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    """``dedup docs``: clusters of near-duplicate documents and the member kept in each."""
+    if args.engine == "spark":
+        return _spark("cli_docs", args)
+    start = time.perf_counter()
+    kind = "jsonl" if args.jsonl else "parquet" if args.parquet else None
+    corpus = load(args, kind)
+    clusters, kept, _ = _clusters(args, corpus.texts)
+    records = [
+        {"members": [_member(corpus.docs[i]) for i in c], "kept": _member(corpus.docs[k])}
+        for c, k in zip(clusters, kept)
+    ]
+    duplicates = sum(len(c) - 1 for c in clusters)
+    summary = corpus.summary(time.perf_counter() - start, clusters=len(clusters), duplicates=duplicates)
+    _stdout_for(args.format)
+    report.write_docs(sys.stdout, args.format, records, summary)
+    found = f"{_plural(len(clusters), 'cluster')} ({_plural(duplicates, 'duplicate')})"
+    _finish(args, corpus, summary, found)
+    return 1 if args.exit_code and clusters else 0
+
+
+def _check_output_dir(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise CliError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise CliError(f"{out}: output directory exists and is not empty; use --force to overwrite")
+
+
+def _targets(corpus: Corpus, out: Path, manifest: Path) -> list[Path]:
+    """Where the cleaned copy of each document goes; refuses collisions and overwriting inputs."""
+    targets = [out / (d.source.rel if d.source else Path(d.path).name) for d in corpus.docs]
+    inputs = {os.path.realpath(d.path): d.path for d in corpus.docs if d.path != STDIN}
+    owner: dict[str, str] = {os.path.realpath(manifest): "the manifest"}
+    if os.path.realpath(manifest) in inputs:
+        raise CliError(f"{manifest}: the manifest would overwrite the input {inputs[os.path.realpath(manifest)]}")
+    for doc, target in zip(corpus.docs, targets):
+        real = os.path.realpath(target)
+        if real in inputs:
+            raise CliError(f"{target}: would overwrite the input {inputs[real]}; choose another --output")
+        if real in owner:
+            raise CliError(f"{target}: both {owner[real]} and {doc.path} would be written here; clean them separately")
+        owner[real] = doc.path
+    return targets
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    """``dedup clean``: cleaned copies plus a JSONL manifest of every removal."""
+    from .documents import exact_jaccard
+    from .passages import apply_removals, find_repeated_passages, plan_removals
+
+    start = time.perf_counter()
+    out = Path(args.output)
+    manifest = Path(args.manifest) if args.manifest else out / "manifest.jsonl"
+    _check_output_dir(out, args.force)
+    if args.manifest and manifest.exists() and not args.force:
+        raise CliError(f"{manifest}: exists; use --force to overwrite")
+    corpus = load(args)
+    targets = _targets(corpus, out, manifest)
+    texts = corpus.texts
+    lines = _Lines(corpus.docs)
+    removals: list[dict[str, Any]] = []
+
+    # Duplicate documents first: a dropped document needs no passage cleaning,
+    # and must not make its kept twin look like a repeated passage.
+    dropped: dict[int, dict[str, Any]] = {}
+    if args.docs:
+        clusters, kept, _ = _clusters(args, texts)
+        for cluster, k in zip(clusters, kept):
+            for i in cluster:
+                if i != k:
+                    dropped[i] = {
+                        "kind": "document",
+                        **lines.span(i, 0, len(texts[i])),
+                        "output": None,
+                        "original": lines.span(k, 0, len(texts[k])),
+                        "similarity": round(exact_jaccard(texts[i], texts[k], ngram=args.ngram), 4),
+                    }
+    remaining = [i for i in range(len(texts)) if i not in dropped]
+    sub = [texts[i] for i in remaining]
+    matches = find_repeated_passages(
+        sub, threshold=args.threshold, min_words=args.min_words, ngram=args.ngram, jobs=args.jobs
+    )
+    plan = plan_removals(sub, matches, threshold=args.threshold)
+    cleaned = apply_removals(sub, plan)
+    by_doc: dict[int, list[dict[str, Any]]] = {}
+    for r in plan:
+        doc, orig = remaining[r.span.doc], r.match.original
+        by_doc.setdefault(doc, []).append(
+            {
+                "kind": "passage",
+                **lines.span(doc, r.span.start, r.span.end),
+                "output": str(targets[doc]),
+                "original": lines.span(remaining[orig.doc], orig.start, orig.end),
+                "similarity": r.match.similarity,
+            }
+        )
+    for i in range(len(texts)):
+        if i in dropped:
+            removals.append(_manifest_order(dropped[i]))
+        removals.extend(_manifest_order(r) for r in by_doc.get(i, []))
+
+    # Everything is decided before the first byte is written.
+    written = 0
+    for i, text in zip(remaining, cleaned):
+        try:
+            dio.write_atomic(targets[i], dio.encode_text(text, args.encoding, args.errors))
+        except UnicodeEncodeError as e:
+            raise CliError(f"{corpus.docs[i].path}: cannot write as {args.encoding} ({e.reason})") from None
+        except OSError as e:
+            raise CliError(f"{targets[i]}: cannot write: {e.strerror or e}") from None
+        written += 1
+    import json
+
+    body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in removals)
+    try:
+        dio.write_atomic(manifest, body.encode("utf-8", "backslashreplace"))
+    except OSError as e:
+        raise CliError(f"{manifest}: cannot write: {e.strerror or e}") from None
+
+    summary = corpus.summary(
+        time.perf_counter() - start,
+        removals=len(removals),
+        documents_dropped=len(dropped),
+        passages_removed=len(removals) - len(dropped),
+        written=written,
+    )
+    _stdout_for(args.format)
+    report.write_removals(sys.stdout, args.format, removals, summary)
+    found = f"{_plural(len(removals) - len(dropped), 'passage')} removed"
+    if args.docs:
+        found += f", {_plural(len(dropped), 'document')} dropped"
+    _finish(args, corpus, summary, f"{found}, {written} written to {out}")
+    return 1 if args.exit_code and removals else 0
+
+
+def _manifest_order(rec: dict[str, Any]) -> dict[str, Any]:
+    """Manifest keys in their documented order."""
+    keys = ("kind", "path", "output", "start_line", "end_line", "start", "end", "original", "similarity")
+    return {k: rec[k] for k in keys}
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    """``dedup synth``: a synthetic dump from :func:`dedup.synth.write_dump`."""
+    try:
+        from . import synth
+    except ImportError as e:
+        raise CliError(f"synth is not available in this installation ({e})") from None
+    out = Path(args.out_dir)
+    _check_output_dir(out, args.force)
+    start = time.perf_counter()
+    kwargs: dict[str, Any] = {"size_bytes": args.size}
+    if args.seed is not None:
+        kwargs["seed"] = args.seed
+    synth.write_dump(out, **kwargs)
+    if not args.quiet:
+        files = [p for p in out.rglob("*") if p.is_file()]
+        total = sum(p.stat().st_size for p in files)
+        seconds = time.perf_counter() - start
+        _say("", f"wrote {_plural(len(files), 'file')}, {total / 1e6:.2f} MB to {out} in {seconds:.2f} s")
+    return 0
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``dedup`` command; returns the exit status (never raises, never prints a traceback)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows up here, inside the handlers below
+        return code
+    except (CliError, dio.UsageError) as e:
+        _error(str(e))
+        return 2
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (| head): stop quietly, and keep Python from
+        # complaining again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except MemoryError:
+        _error("out of memory; read fewer files at once, or use --engine spark")
+        return 2
+    except Exception as e:  # noqa: BLE001 - the promise is: never a traceback
+        if os.environ.get("DEDUP_DEBUG"):
+            raise
+        _error(f"{type(e).__name__}: {dio._one_line(e)} (set DEDUP_DEBUG=1 for a traceback)")
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

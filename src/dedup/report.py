@@ -1,0 +1,187 @@
+"""Rendering results for people (``text``) and programs (``json``, ``jsonl``, ``csv``).
+
+The machine-readable shapes are a stable schema, documented in
+``docs/cli.md``. Positions are given both ways: 1-based inclusive line
+numbers (what an editor shows) and 0-based character offsets into the
+decoded text, end exclusive (what ``text[start:end]`` needs).
+
+>>> idx = LineIndex("one\\ntwo\\nthree\\n")
+>>> idx.line(0), idx.line(4), idx.line(8)
+(1, 2, 3)
+>>> span_record("a.txt", idx, 4, 14)
+{'path': 'a.txt', 'start_line': 2, 'end_line': 3, 'start': 4, 'end': 14}
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from bisect import bisect_right
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+__all__ = [
+    "FORMATS",
+    "LineIndex",
+    "span_record",
+    "excerpt",
+    "member_record",
+    "member_label",
+    "write_passages",
+    "write_docs",
+    "write_removals",
+    "write_json",
+]
+
+FORMATS = ("text", "json", "jsonl", "csv")
+#: Characters of a passage shown in the text report.
+EXCERPT_CHARS = 72
+_SPACES = re.compile(r"\s+")
+
+
+class LineIndex:
+    """Line numbers of character offsets in one text (lines end at ``\\n``)."""
+
+    def __init__(self, text: str) -> None:
+        self._newlines = [m.start() for m in re.finditer("\n", text)]
+
+    def line(self, offset: int) -> int:
+        """1-based line holding character ``offset``."""
+        return bisect_right(self._newlines, offset - 1) + 1 if offset > 0 else 1
+
+    def lines(self, start: int, end: int) -> tuple[int, int]:
+        """1-based first and last line (inclusive) of ``[start, end)``."""
+        return self.line(start), self.line(max(start, end - 1))
+
+
+def span_record(path: str, index: LineIndex, start: int, end: int) -> dict[str, Any]:
+    """``{"path", "start_line", "end_line", "start", "end"}`` for characters ``[start, end)``."""
+    first, last = index.lines(start, end)
+    return {"path": path, "start_line": first, "end_line": last, "start": start, "end": end}
+
+
+def excerpt(text: str, start: int, end: int, width: int = EXCERPT_CHARS) -> str:
+    """The beginning of ``text[start:end]`` on one line, at most ``width`` characters.
+
+    >>> excerpt("a\\n  long   passage here", 0, 23, width=12)
+    'a long pass…'
+    """
+    # Only look at a bounded slice: a passage can be a 100 MB line.
+    piece = _SPACES.sub(" ", text[start : min(end, start + 4 * width)]).strip()
+    if len(piece) > width or end - start > 4 * width:
+        piece = piece[: width - 1].rstrip() + "…"
+    return piece
+
+
+def member_record(path: str, record: int | None, ident: Any) -> dict[str, Any]:
+    """A document in the ``docs`` report: ``{"path", "record", "id"}``."""
+    return {"path": path, "record": record, "id": ident}
+
+
+def member_label(member: dict[str, Any]) -> str:
+    """How a document is named in the text report: ``path``, ``path:record``, plus ``id=...``.
+
+    >>> member_label({"path": "a.jsonl", "record": 3, "id": "x"})
+    'a.jsonl:3 id=x'
+    """
+    label = member["path"] if member["record"] is None else f"{member['path']}:{member['record']}"
+    return label if member["id"] is None else f"{label} id={member['id']}"
+
+
+def write_json(out: TextIO, obj: Any, *, indent: int | None = 2) -> None:
+    """One JSON document (UTF-8, non-ASCII kept as is) and a newline."""
+    json.dump(obj, out, ensure_ascii=False, indent=indent)
+    out.write("\n")
+
+
+def _lines(span: dict[str, Any]) -> str:
+    first, last = span["start_line"], span["end_line"]
+    return f"{span['path']}:{first}" if first == last else f"{span['path']}:{first}-{last}"
+
+
+def _flat(span: dict[str, Any]) -> list[Any]:
+    return [span["path"], span["start_line"], span["end_line"], span["start"], span["end"]]
+
+
+_SPAN_COLUMNS = ["path", "start_line", "end_line", "start", "end"]
+
+
+def _csv_writer(out: TextIO) -> Any:
+    return csv.writer(out, lineterminator="\n")
+
+
+def write_passages(
+    out: TextIO,
+    fmt: str,
+    matches: Sequence[dict[str, Any]],
+    summary: dict[str, Any],
+    excerpts: Sequence[str] = (),
+) -> None:
+    """Render passage matches (``{"original", "repeat", "similarity"}`` records).
+
+    ``text`` prints ``repeat  repeats  original  (similarity)`` and an
+    excerpt per match; ``json`` one object with ``matches`` and ``summary``;
+    ``jsonl`` one match per line; ``csv`` a header and one row per match.
+    """
+    if fmt == "json":
+        write_json(out, {"matches": list(matches), "summary": summary})
+    elif fmt == "jsonl":
+        for m in matches:
+            write_json(out, m, indent=None)
+    elif fmt == "csv":
+        w = _csv_writer(out)
+        w.writerow([f"original_{c}" for c in _SPAN_COLUMNS] + [f"repeat_{c}" for c in _SPAN_COLUMNS] + ["similarity"])
+        for m in matches:
+            w.writerow(_flat(m["original"]) + _flat(m["repeat"]) + [m["similarity"]])
+    else:
+        for k, m in enumerate(matches):
+            out.write(f"{_lines(m['repeat'])} repeats {_lines(m['original'])} (similarity {m['similarity']:.2f})\n")
+            if k < len(excerpts):
+                out.write(f"    {excerpts[k]}\n")
+
+
+def write_docs(out: TextIO, fmt: str, clusters: Sequence[dict[str, Any]], summary: dict[str, Any]) -> None:
+    """Render document clusters (``{"members": [...], "kept": member}`` records).
+
+    ``csv`` has one row per member: ``cluster, path, record, id, kept``.
+    """
+    if fmt == "json":
+        write_json(out, {"clusters": list(clusters), "summary": summary})
+    elif fmt == "jsonl":
+        for c in clusters:
+            write_json(out, c, indent=None)
+    elif fmt == "csv":
+        w = _csv_writer(out)
+        w.writerow(["cluster", "path", "record", "id", "kept"])
+        for k, c in enumerate(clusters, 1):
+            for m in c["members"]:
+                w.writerow([k, m["path"], m["record"], m["id"], "true" if m == c["kept"] else "false"])
+    else:
+        for k, c in enumerate(clusters, 1):
+            out.write(f"cluster {k}: {len(c['members'])} documents\n")
+            for m in c["members"]:
+                out.write(f"  {'keep' if m == c['kept'] else 'drop'}  {member_label(m)}\n")
+
+
+_REMOVAL_COLUMNS = ["kind", "path", "output", "start_line", "end_line", "start", "end"]
+
+
+def write_removals(out: TextIO, fmt: str, removals: Sequence[dict[str, Any]], summary: dict[str, Any]) -> None:
+    """Render the removals of ``clean`` (the manifest records, see ``docs/cli.md``)."""
+    if fmt == "json":
+        write_json(out, {"removals": list(removals), "summary": summary})
+    elif fmt == "jsonl":
+        for r in removals:
+            write_json(out, r, indent=None)
+    elif fmt == "csv":
+        w = _csv_writer(out)
+        w.writerow(_REMOVAL_COLUMNS + [f"original_{c}" for c in _SPAN_COLUMNS] + ["similarity"])
+        for r in removals:
+            w.writerow([r[c] for c in _REMOVAL_COLUMNS] + _flat(r["original"]) + [r["similarity"]])
+    else:
+        for r in removals:
+            what = "document" if r["kind"] == "document" else "passage"
+            out.write(
+                f"{_lines(r)} removed: {what} repeats {_lines(r['original'])} (similarity {r['similarity']:.2f})\n"
+            )
