@@ -36,7 +36,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .clusters import choose_kept, clusters_from_pairs, connected_components
 from .documents import exact_jaccard, find_duplicate_pairs, find_duplicates, iter_signatures, signatures
 from .lsh import LSHIndex, collision_probability, optimal_bands
-from .minhash import EMPTY, from_datasketch, jaccard_estimate, minhash, to_datasketch
+from .minhash import EMPTY, from_datasketch, jaccard_estimate, to_datasketch
 from .passages import Match, Span, find_repeated_passages, remove_repeated_passages
 from .text import normalize, shingle, tokenize
 
@@ -54,7 +54,6 @@ __all__ = [
     "Span",
     "signatures",
     "iter_signatures",
-    "minhash",
     "jaccard_estimate",
     "exact_jaccard",
     "to_datasketch",

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import _kernels
+
 if TYPE_CHECKING:  # pragma: no cover
     import datasketch
 
@@ -36,6 +38,9 @@ __all__ = [
 
 #: Value of every slot of the signature of a document without shingles.
 EMPTY = np.uint32(0xFFFFFFFF)
+
+#: Tests set this to compare the compiled kernel with the numpy reference.
+_FORCE_NUMPY = False
 
 # Shingles per block: block x num_perm uint32 stays within a few MB (cache-friendly).
 _BLOCK = 8192
@@ -101,6 +106,9 @@ def minhash(
     if total == 0:
         return out
     mixed = _fmix32(np.asarray(hashes, dtype=np.uint32)[:total])
+    if _kernels.AVAILABLE and not _FORCE_NUMPY:
+        _kernels.minhash_block(mixed, bounds, a, b, out)
+        return out
     block = np.empty((_BLOCK, num_perm), dtype=np.uint32)
     for lo in range(0, total, _BLOCK):
         hi = min(lo + _BLOCK, total)
@@ -108,11 +116,9 @@ def minhash(
         first_doc = int(np.searchsorted(bounds, lo, side="right")) - 1
         last_doc = int(np.searchsorted(bounds, hi - 1, side="right")) - 1
         docs = np.arange(first_doc, last_doc + 1)
+        # Skip documents without shingles in this block (empty ones included).
+        docs = docs[(bounds[docs + 1] > lo) & (bounds[docs + 1] > bounds[docs])]
         seg = np.clip(bounds[docs], lo, hi) - lo
-        docs, seg = docs[bounds[docs + 1] > lo], seg[bounds[docs + 1] > lo]
-        keep = np.ones(len(seg), dtype=bool)
-        keep[1:] = seg[1:] > seg[:-1]  # skip empty documents inside the block
-        docs, seg = docs[keep], seg[keep]
         buf = block[: hi - lo]
         np.multiply(mixed[lo:hi, None], a[None, :], out=buf)
         np.add(buf, b[None, :], out=buf)

@@ -46,6 +46,8 @@ __all__ = [
     "remove_repeated_passages",
 ]
 
+_U64 = np.uint64
+
 #: Defaults, chosen for web text: see ``docs/passages.md`` for what they trade off.
 DEFAULT_MIN_WORDS = 20
 DEFAULT_NGRAM = 5
@@ -156,18 +158,23 @@ def _seeds(texts: list[str], ngram: int, jobs: int) -> tuple[np.ndarray, np.ndar
     if not hashes or sum(len(h) for h in hashes) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, token_bounds, multiplicity
-    h = np.concatenate(hashes)
-    pos = np.concatenate(firsts)
-    order = np.argsort(h, kind="stable")  # equal hashes stay in text order
-    sorted_h = h[order]
-    new_group = np.ones(len(order), dtype=bool)
+    pos = np.concatenate(firsts).astype(np.uint64)
+    # Pack (hash, position) into one uint64 and sort the values (much faster
+    # than an argsort): the low bits hold the token position, so equal hashes
+    # come out in text order; the high bits keep 64 - bits of the hash.
+    bits = _U64(max(1, int(token_bounds[-1]).bit_length()))
+    keys = np.concatenate(hashes) >> bits << bits | pos
+    keys.sort()
+    sorted_h = keys >> bits
+    sorted_pos = (keys & ((_U64(1) << bits) - _U64(1))).astype(np.int64)
+    new_group = np.ones(len(keys), dtype=bool)
     new_group[1:] = sorted_h[1:] != sorted_h[:-1]
-    group_first = np.maximum.accumulate(np.where(new_group, np.arange(len(order)), 0))
+    group_first = np.maximum.accumulate(np.where(new_group, np.arange(len(keys)), 0))
     later = ~new_group
-    original = pos[order[group_first[later]]]
-    repeat = pos[order[later]]
-    group_size = np.diff(np.append(np.flatnonzero(new_group), len(order)))
-    multiplicity[pos[order]] = np.repeat(group_size, group_size)
+    original = sorted_pos[group_first[later]]
+    repeat = sorted_pos[later]
+    group_size = np.diff(np.append(np.flatnonzero(new_group), len(keys)))
+    multiplicity[sorted_pos] = np.repeat(group_size, group_size)
     return original, repeat, token_bounds, multiplicity
 
 

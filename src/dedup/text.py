@@ -34,6 +34,8 @@ from typing import Literal, Sequence
 
 import numpy as np
 
+from . import _kernels
+
 __all__ = [
     "TokenBatch",
     "ShingleBatch",
@@ -197,6 +199,8 @@ def tokenize(
     >>> batch.starts.tolist(), batch.ends.tolist()
     ([0, 7, 0, 6], [5, 12, 5, 11])
     """
+    if mode not in ("word", "char"):
+        raise ValueError(f"mode must be 'word' or 'char', got {mode!r}")
     n_docs = len(texts)
     if n_docs == 0:
         empty = np.zeros(0, dtype=np.int64)
@@ -213,6 +217,41 @@ def tokenize(
     doc_starts = np.zeros(n_docs, dtype=np.int64)
     np.cumsum(lengths[:-1] + 1, out=doc_starts[1:])
 
+    if _kernels.AVAILABLE and not _FORCE_NUMPY:
+        hashes, first_pos, end_pos = _tokenize_compiled(cps, mode)
+    else:
+        hashes, first_pos, end_pos = _tokenize_numpy(cps, mode)
+
+    token_doc = np.searchsorted(doc_starts, first_pos, side="right") - 1
+    bounds = np.zeros(n_docs + 1, dtype=np.int64)
+    np.cumsum(np.bincount(token_doc, minlength=n_docs), out=bounds[1:])
+    starts = ends = None
+    if offsets:
+        doc_offset = doc_starts[token_doc]
+        starts = first_pos - doc_offset
+        ends = np.minimum(end_pos - doc_offset, lengths[token_doc])
+    return TokenBatch(hashes, bounds, starts, ends)
+
+
+#: Tests set this to compare the compiled kernel with the numpy reference.
+_FORCE_NUMPY = False
+
+
+def _tokenize_compiled(cps: np.ndarray, mode: ShingleMode) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    fold_table, class_table = _bmp_tables()
+    astral = cps[cps > 0xFFFF]
+    if len(astral):
+        uniq = np.unique(astral)
+        pairs = np.array([_classify(chr(int(c))) for c in uniq], dtype=np.uint32).reshape(-1, 2)
+        a_fold, a_class = pairs[:, 0].copy(), pairs[:, 1].astype(np.uint8)
+    else:
+        uniq = np.zeros(0, dtype=np.uint32)
+        a_fold, a_class = uniq, np.zeros(0, dtype=np.uint8)
+    return _kernels.tokenize_codepoints(cps, fold_table, class_table, uniq, a_fold, a_class, mode == "char")
+
+
+def _tokenize_numpy(cps: np.ndarray, mode: ShingleMode) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reference implementation: token hashes, first positions, end positions (exclusive)."""
     folded, klass = _fold_and_classify(cps)
     positions: np.ndarray | None = None
     ignorable = klass == _IGNORE
@@ -225,8 +264,6 @@ def tokenize(
     if mode == "char":
         is_single |= is_word
         is_word = np.zeros_like(is_word)
-    elif mode != "word":
-        raise ValueError(f"mode must be 'word' or 'char', got {mode!r}")
     is_token_char = is_word | is_single
     prev_word = np.zeros_like(is_word)
     prev_word[1:] = is_word[:-1]
@@ -235,39 +272,27 @@ def tokenize(
     starts_mask = (is_word & ~prev_word) | is_single
     token_first = np.flatnonzero(starts_mask)  # index into the (compressed) char array
 
-    # Polynomial hash of each token's characters: sum(c_i * B^i) mod 2^64,
+    # Polynomial hash of each token's characters: sum((c_i + 1) * B^i) mod 2^64,
     # summed per token with reduceat over the token characters only.
     token_chars = np.flatnonzero(is_token_char)
     if len(token_first):
         segment_first = np.flatnonzero(starts_mask[token_chars])
         seg_len = np.diff(np.append(segment_first, len(token_chars)))
         exponent = np.arange(len(token_chars), dtype=np.int64) - np.repeat(segment_first, seg_len)
-        powers = np.cumprod(np.full(int(exponent.max()) + 1, _TOKEN_BASE, dtype=np.uint64))
+        powers = np.ones(int(exponent.max()) + 1, dtype=np.uint64)
+        powers[1:] = np.cumprod(np.full(len(powers) - 1, _TOKEN_BASE, dtype=np.uint64))
         values = (folded[token_chars].astype(np.uint64) + _U64(1)) * powers[exponent]
         raw = np.add.reduceat(values, segment_first)
         hashes = _splitmix64(raw + seg_len.astype(np.uint64))
     else:
         hashes = np.zeros(0, dtype=np.uint64)
 
-    first_pos = token_first if positions is None else positions[token_first]
-    token_doc = np.searchsorted(doc_starts, first_pos, side="right") - 1
-    bounds = np.zeros(n_docs + 1, dtype=np.int64)
-    np.cumsum(np.bincount(token_doc, minlength=n_docs), out=bounds[1:])
-
-    starts = ends = None
-    if offsets:
-        token_last = np.flatnonzero((is_word & ~next_word) | is_single)
-        doc_offset = doc_starts[token_doc]
-        starts = first_pos - doc_offset
-        if positions is None:
-            ends = token_last + 1 - doc_offset
-        else:
-            # Include combining marks that trail the last letter: the token
-            # ends where the next visible character begins.
-            after = np.append(positions, len(cps))
-            ends = after[token_last + 1] - doc_offset
-            ends = np.minimum(ends, lengths[token_doc])
-    return TokenBatch(hashes, bounds, starts, ends)
+    token_last = np.flatnonzero((is_word & ~next_word) | is_single)
+    if positions is None:
+        return hashes, token_first.astype(np.int64), token_last.astype(np.int64) + 1
+    # A token ends where the next visible character begins (trailing marks included).
+    after = np.append(positions, len(cps))
+    return hashes, positions[token_first], after[token_last + 1]
 
 
 def shingle(tokens: TokenBatch, ngram: int = 5) -> ShingleBatch:
