@@ -662,7 +662,10 @@ def _paste(
                 continue
             p = int(rng.integers(0, n_para - 1))
             lo, hi = int(bounds[p]), int(bounds[p + 1])
-            at = int(bounds[int(rng.integers(p + 1, n_para + 1))])
+            # Never paste inside a passage pasted before (its truth span must stay one piece).
+            taken = [q.t for q in passages if q.tgt is host]
+            spots = [int(b) for b in bounds[p + 1 :] if not any(t0 < b < t1 for t0, t1 in taken)]
+            at = spots[int(rng.integers(len(spots)))]
         else:
             lo, hi = 0, len(donor.words)
             at = int(bounds[int(rng.integers(0, n_para + 1))])
