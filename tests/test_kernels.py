@@ -1,0 +1,55 @@
+"""The compiled kernels give exactly what the numpy reference implementations give."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dedup import _kernels
+from dedup import minhash as minhash_module
+from dedup import text as text_module
+
+pytestmark = pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+
+# Characters from every class the tokenizer knows: ASCII, Latin-1 accents, combining marks,
+# Cyrillic, CJK, Thai, zero-width and format characters, punctuation, emoji (astral), controls.
+alphabet = st.one_of(
+    st.characters(min_codepoint=0x20, max_codepoint=0x7E),
+    st.sampled_from("éÉßﬁＡＢ\u0301\u0308\u200b\u200d\u00adЖжЁё東京は晴れภาษาไทย،؟—–“”’\n\t\x00\x0b"),
+    st.characters(min_codepoint=0x1F300, max_codepoint=0x1F6FF),
+    st.characters(codec="utf-8"),
+)
+
+
+def numpy_reference(fn, *args, **kwargs):
+    """Call ``fn`` with the compiled kernels switched off."""
+    text_module._FORCE_NUMPY = minhash_module._FORCE_NUMPY = True
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        text_module._FORCE_NUMPY = minhash_module._FORCE_NUMPY = False
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(alphabet, max_size=60), max_size=6), st.sampled_from(["word", "char"]))
+def test_tokenize_kernel_matches_numpy(texts: list[str], mode: str) -> None:
+    expected = numpy_reference(text_module.tokenize, texts, mode=mode, offsets=True)
+    got = text_module.tokenize(texts, mode=mode, offsets=True)
+    for field in ("hashes", "bounds", "starts", "ends"):
+        assert np.array_equal(getattr(got, field), getattr(expected, field)), field
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 2**32 - 1), max_size=40), max_size=12),
+    st.sampled_from([2, 16, 128]),
+    st.integers(0, 2**31),
+)
+def test_minhash_kernel_matches_numpy(docs: list[list[int]], num_perm: int, seed: int) -> None:
+    hashes = np.array([h for d in docs for h in d], dtype=np.uint32)
+    bounds = np.concatenate([[0], np.cumsum([len(d) for d in docs])]).astype(np.int64)
+    expected = numpy_reference(minhash_module.minhash, hashes, bounds, num_perm=num_perm, seed=seed)
+    got = minhash_module.minhash(hashes, bounds, num_perm=num_perm, seed=seed)
+    assert np.array_equal(got, expected)
