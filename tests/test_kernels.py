@@ -53,3 +53,13 @@ def test_minhash_kernel_matches_numpy(docs: list[list[int]], num_perm: int, seed
     expected = numpy_reference(minhash_module.minhash, hashes, bounds, num_perm=num_perm, seed=seed)
     got = minhash_module.minhash(hashes, bounds, num_perm=num_perm, seed=seed)
     assert np.array_equal(got, expected)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.text(alphabet, max_size=80), max_size=6), st.integers(1, 7))
+def test_shingle_kernel_matches_numpy(texts: list[str], ngram: int) -> None:
+    tokens = text_module.tokenize(texts)
+    expected = numpy_reference(text_module.shingle, tokens, ngram)
+    got = text_module.shingle(tokens, ngram)
+    for field in ("hashes", "bounds", "first_token"):
+        assert np.array_equal(getattr(got, field), getattr(expected, field)), field

@@ -136,3 +136,32 @@ def minhash_block(mixed, bounds, a, b, out):
                 v = np.uint32((np.uint64(a[k]) * h + np.uint64(b[k])) & mask)
                 row[k] = min(row[k], v)
         out[d, :] = row
+
+
+@_jit
+def shingle_tokens(token_hashes, bounds, ngram):
+    """Hashes and first token of every ``ngram``-shingle, per document (see :func:`dedup.text.shingle`)."""
+    n_docs = bounds.shape[0] - 1
+    total = 0
+    for d in range(n_docs):
+        k = bounds[d + 1] - bounds[d]
+        total += k - ngram + 1 if k >= ngram else (1 if k > 0 else 0)
+    hashes = np.empty(total, dtype=np.uint64)
+    first = np.empty(total, dtype=np.int64)
+    out_bounds = np.zeros(n_docs + 1, dtype=np.int64)
+    mult = np.uint64(0xC2B2AE3D27D4EB4F)
+    pos = 0
+    for d in range(n_docs):
+        lo = bounds[d]
+        k = bounds[d + 1] - lo
+        width = ngram if k >= ngram else k
+        count = k - ngram + 1 if k >= ngram else (1 if k > 0 else 0)
+        for i in range(lo, lo + count):
+            acc = np.uint64(0)
+            for j in range(width):
+                acc = acc * mult + token_hashes[i + j]
+            hashes[pos] = _mix64(acc ^ np.uint64(width))
+            first[pos] = i
+            pos += 1
+        out_bounds[d + 1] = pos
+    return hashes, first, out_bounds

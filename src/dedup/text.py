@@ -308,6 +308,9 @@ def shingle(tokens: TokenBatch, ngram: int = 5) -> ShingleBatch:
     """
     if ngram < 1:
         raise ValueError(f"ngram must be >= 1, got {ngram}")
+    if _kernels.AVAILABLE and not _FORCE_NUMPY:
+        hashes, first, bounds = _kernels.shingle_tokens(tokens.hashes, tokens.bounds, ngram)
+        return ShingleBatch(hashes, bounds, first, ngram)
     counts = tokens.counts()
     n_tokens = len(tokens.hashes)
     if n_tokens == 0:
