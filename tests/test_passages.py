@@ -345,3 +345,35 @@ def test_clough_stevenson_copied_answers_are_found() -> None:
     assert found["cut"] >= 16, found
     assert found["light"] >= 12, found
     assert found["non"] == 0, found  # independently written answers never match their source
+
+
+PAN = REPO.parent / "shared" / "evalsets" / "pan13-verbatim"
+
+
+@pytest.mark.skipif(not PAN.exists(), reason="../shared/evalsets is not available")
+def test_pan13_verbatim_reuse_is_found_with_offsets(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    files = sorted((PAN / "docs").glob("*.txt"))
+    ids = [f.stem for f in files]
+    texts = [f.read_text(encoding="utf-8") for f in files]
+    matches = dedup.find_repeated_passages(texts)
+    # PAN annotates reuse across documents only; repeats inside one page are real but unlabelled.
+    pred = {
+        "matches": [
+            {"a": ids[m.original.doc], "a_start": m.original.start, "a_end": m.original.end,
+             "b": ids[m.repeat.doc], "b_start": m.repeat.start, "b_end": m.repeat.end}
+            for m in matches
+            if m.original.doc != m.repeat.doc
+        ]
+    }
+    pred_file = tmp_path / "pred.json"
+    pred_file.write_text(json.dumps(pred))
+    out = subprocess.run(
+        [sys.executable, str(PAN / "score.py"), str(PAN), str(pred_file)], capture_output=True, text=True, check=True
+    )
+    score = json.loads(out.stdout)
+    assert score["recall"] >= 0.95, score
+    assert score["precision"] >= 0.95, score
+    assert score["granularity"] <= 1.05, score
