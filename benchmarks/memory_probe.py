@@ -1,0 +1,61 @@
+"""Peak memory of one ``find_duplicates`` run, measured in this (fresh) process.
+
+    python benchmarks/memory_probe.py CORPUS_DIR stream|list
+
+Prints JSON: peak RSS (``resource.getrusage``), the RSS before the run, what
+the run added per document, and the size of the per-document arrays dedup
+holds (signatures and LSH band keys).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import dedup
+from dedup import synth
+from dedup.documents import RECALL_MARGIN
+
+
+def rss_mb() -> float:
+    """Current resident set size."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * resource.getpagesize() / 1e6
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # kB on Linux
+
+
+def main(path: str, mode: str) -> None:
+    dedup.find_duplicates(["warm up the lookup tables " * 3, "warm up the lookup tables " * 3])
+    texts = synth.iter_texts(path) if mode == "stream" else list(synth.iter_texts(path))
+    before = rss_mb()
+    t0 = time.perf_counter()
+    clusters = dedup.find_duplicates(texts)
+    wall = time.perf_counter() - t0
+    summary = json.loads((Path(path) / "summary.json").read_text())
+    docs = summary["documents"]
+    bands, rows = dedup.optimal_bands(0.8 - RECALL_MARGIN, 128)
+    # Band keys and an empty flag per document; the signatures too when verifying on estimates.
+    held = bands * 8 + 1 + (128 * 4 if mode == "stream" else 0)
+    print(json.dumps({
+        "mode": mode,
+        "docs": docs,
+        "corpus_mb": round(summary["bytes"] / 1e6, 1),
+        "rss_before_run_mb": round(before, 1),
+        "peak_rss_mb": round(peak_mb(), 1),
+        "added_by_run_mb": round(peak_mb() - before, 1),
+        "added_bytes_per_doc": round((peak_mb() - before) * 1e6 / docs),
+        "held_arrays_bytes_per_doc": held,
+        "clusters": len(clusters),
+        "wall_s": round(wall, 2),
+    }))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
