@@ -1,4 +1,9 @@
-"""Shared fixtures of the benchmark suites: generated corpora, one-core pinning, timing.
+"""Shared fixtures of the benchmark suites: generated corpora and timing.
+
+"One core" means one process with ``jobs=1``: no pipeline here starts threads,
+which ``cpu_s`` (``time.process_time``, all threads of the process) would show
+as CPU time above wall time. The process is not pinned to a CPU, so that other
+load on the machine does not queue it behind one busy core.
 
 Corpora are written once by :func:`dedup.synth.write_dump` (seed 0) into a
 cache directory and reused by later runs. Sizes come from environment
@@ -100,20 +105,6 @@ def get_corpus(size: str) -> Corpus:
 def corpus() -> Corpus:
     """The main corpus (``DEDUP_BENCH_MAIN``, 20 MB by default)."""
     return get_corpus(main_size())
-
-
-@pytest.fixture
-def one_core():
-    """Pin the benchmark (and what it starts) to one CPU, as the bars are per core."""
-    if not hasattr(os, "sched_getaffinity"):
-        yield
-        return
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(before)})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, before)
 
 
 def measure(benchmark, fn, *, mb: float, docs: int, n_rounds: int | None = None, **info):

@@ -17,7 +17,7 @@ TOOLS = {**peers.PIPELINES, "dedup (own bands)": lambda texts: peers.run_dedup(t
 
 
 @pytest.mark.parametrize("tool", list(TOOLS))
-def test_documents(benchmark, corpus, one_core, tool):
+def test_documents(benchmark, corpus, tool):
     benchmark.group = f"documents {corpus.label}"
     run = TOOLS[tool]
     run(corpus.texts[:50])  # warm-up: imports, lookup tables, permutations

@@ -10,7 +10,7 @@ import dedup
 from dedup import synth
 
 
-def test_passages(benchmark, corpus, one_core):
+def test_passages(benchmark, corpus):
     benchmark.group = f"passages {corpus.label}"
     dedup.find_repeated_passages(corpus.texts[:50])  # warm-up
     matches = measure(benchmark, lambda: dedup.find_repeated_passages(corpus.texts), mb=corpus.mb, docs=corpus.docs)

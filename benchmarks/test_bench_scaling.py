@@ -15,7 +15,7 @@ from dedup import synth
 
 
 @pytest.mark.parametrize("size", scaling_sizes())
-def test_scaling(benchmark, one_core, size):
+def test_scaling(benchmark, size):
     benchmark.group = "scaling"
     corpus = get_corpus(size)
     dedup.find_duplicates(corpus.texts[:50])  # warm-up
