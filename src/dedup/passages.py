@@ -253,7 +253,8 @@ def _merge(chains: list[_Chain], ngram: int, threshold: float) -> list[_Chain]:
         for m in open_:
             (still if c.r_lo - m.r_hi <= _MERGE_GAP else done).append(m)
         open_ = still
-        best, best_sim = None, -1.0
+        best = best_src = None
+        best_sim = -1.0
         for m in open_:
             gap_o, gap_r = c.o_lo - m.o_hi, c.r_lo - m.r_hi
             if gap_o < -ngram or gap_r < -ngram or max(gap_o, gap_r) > _MERGE_GAP:
@@ -270,7 +271,7 @@ def _merge(chains: list[_Chain], ngram: int, threshold: float) -> list[_Chain]:
         if best is None:
             open_.append(c)
         else:
-            open_[open_.index(best_src)] = best
+            open_[open_.index(best_src)] = best  # type: ignore[arg-type]
     done.extend(open_)
     return done
 
@@ -296,24 +297,22 @@ def _boilerplate_edges(
     if len(span_mult) == 0:
         return 0, 0
     core = float(np.median(span_mult))
-    local = token_line[lo - base : end - base]
+    local = token_line[lo - base : end - base]  # line of each token of the span
 
-    def edge_line(first: int, count: int) -> bool:
-        line = local[first] if count > 0 else None
-        whole = token_line == line
-        line_tokens = np.flatnonzero(whole) + base
+    def is_boilerplate(line: int) -> bool:
+        line_tokens = np.flatnonzero(token_line == line) + base
         inside = line_tokens[(line_tokens >= lo) & (line_tokens < end)]
-        if len(inside) != len(line_tokens) or len(inside) >= min_words or len(inside) < ngram:
+        # Only a whole line, shorter than a passage, long enough to hold a shingle.
+        if len(inside) != len(line_tokens) or not ngram <= len(inside) < min_words:
             return False
         shingles = multiplicity[inside[0] : inside[-1] - ngram + 2]
-        return bool(len(shingles)) and bool((shingles > core).all())
+        return bool((shingles > core).all())
 
-    cut_lo = cut_hi = 0
-    n = end - lo
-    if n and edge_line(0, n):
-        cut_lo = int((local == local[0]).sum())
-    if n - cut_lo > 0 and edge_line(n - 1, n) and local[n - 1] != local[0]:
-        cut_hi = int((local == local[n - 1]).sum())
+    first_line, last_line = local[0], local[-1]
+    cut_lo = int((local == first_line).sum()) if is_boilerplate(first_line) else 0
+    cut_hi = 0
+    if last_line != first_line and is_boilerplate(last_line):
+        cut_hi = int((local == last_line).sum())
     return cut_lo, cut_hi
 
 
