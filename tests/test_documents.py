@@ -381,3 +381,20 @@ def test_bad_verify_and_jobs():
         find_duplicates(["a"], verify="maybe")
     with pytest.raises(ValueError, match="jobs"):
         find_duplicates(["a"], jobs=0)
+
+
+# --------------------------------------------------------------------------- documentation
+
+
+@pytest.mark.parametrize("page", ["api.md", "lsh.md"])
+def test_documentation_examples_run(repo_root, page):
+    """The examples in docs/ are what users copy: they must keep working."""
+    import doctest
+
+    path = repo_root / "docs" / page
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    result = doctest.testfile(
+        str(path), module_relative=False, globs={"dedup": dedup}, optionflags=doctest.NORMALIZE_WHITESPACE
+    )
+    assert result.attempted > 0 and result.failed == 0
