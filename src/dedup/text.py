@@ -27,12 +27,16 @@ every machine and process and never depend on ``PYTHONHASHSEED``.
 
 from __future__ import annotations
 
+import inspect
+import os
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
+import xxhash
 
 from . import _kernels
 
@@ -113,15 +117,42 @@ def _classify(ch: str) -> tuple[int, int]:
     return fcp, _SEP
 
 
-@lru_cache(maxsize=1)
-def _bmp_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Fold and class tables for the Basic Multilingual Plane (built once, ~0.1 s)."""
+def _build_bmp_tables() -> tuple[np.ndarray, np.ndarray]:
     fold = np.arange(0x10000, dtype=np.uint32)
     klass = np.zeros(0x10000, dtype=np.uint8)
     for cp in range(0x10000):
         if 0xD800 <= cp <= 0xDFFF:  # lone surrogates (from surrogateescape decoding)
             continue
         fold[cp], klass[cp] = _classify(chr(cp))
+    return fold, klass
+
+
+@lru_cache(maxsize=1)
+def _bmp_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Fold and class tables for the Basic Multilingual Plane.
+
+    Building them takes ~0.3 s, so they are cached on disk (``DEDUP_CACHE_DIR``,
+    default ``~/.cache/dedup``), keyed by the Unicode version and the code that
+    builds them; any problem with the cache just means building them again.
+    """
+    key = xxhash.xxh64_hexdigest(
+        (unicodedata.unidata_version + inspect.getsource(_classify) + repr(_UNSPACED_RANGES)).encode()
+    )
+    cache_dir = Path(os.environ.get("DEDUP_CACHE_DIR") or Path.home() / ".cache" / "dedup")
+    path = cache_dir / f"unicode-tables-{key}.npz"
+    try:
+        with np.load(path) as cached:
+            return cached["fold"], cached["klass"]
+    except (OSError, KeyError, ValueError):
+        pass
+    fold, klass = _build_bmp_tables()
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, fold=fold, klass=klass)
+        os.replace(tmp, path)  # atomic: concurrent processes never read half a file
+    except OSError:
+        pass
     return fold, klass
 
 
