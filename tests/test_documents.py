@@ -398,3 +398,40 @@ def test_documentation_examples_run(repo_root, page):
         str(path), module_relative=False, globs={"dedup": dedup}, optionflags=doctest.NORMALIZE_WHITESPACE
     )
     assert result.attempted > 0 and result.failed == 0
+
+
+# --------------------------------------------------------------------------- shared reference data
+
+
+def test_bundled_seed_is_the_shared_dump(seed_path, shared_dir):
+    shared_copy = shared_dir / "seeds" / seed_path.name
+    if not shared_copy.is_file():
+        pytest.skip(f"{shared_copy} not present")
+    assert seed_path.read_bytes() == shared_copy.read_bytes()
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.5])
+def test_real_texts_against_brute_force_jaccard(evalsets_dir, threshold):
+    """Clough-Stevenson short answers (real, messy English): LSH + verification returns the
+    same pairs as comparing every pair's exact shingle sets, with the same similarities."""
+    import json
+
+    path = evalsets_dir / "clough-stevenson-2011" / "docs.jsonl"
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    batch = dedup.shingle(dedup.tokenize(texts), ngram=5)
+    sets = [set(batch.hashes[batch.bounds[d] : batch.bounds[d + 1]].tolist()) for d in range(len(texts))]
+    brute = {}
+    for i, j in itertools.combinations(range(len(texts)), 2):
+        if sets[i] and sets[j]:
+            sim = len(sets[i] & sets[j]) / len(sets[i] | sets[j])
+            if sim >= threshold:
+                brute[i, j] = sim
+    assert len(brute) >= 3  # the set has real positives at these thresholds
+    found = {(i, j): s for i, j, s in find_duplicate_pairs(texts, threshold=threshold)}
+    assert set(found) <= set(brute)
+    for pair, sim in found.items():
+        assert sim == pytest.approx(brute[pair])
+    # Pairs 0.1 above the threshold are candidates with probability > 0.999.
+    assert {p for p, s in brute.items() if s >= threshold + 0.1} <= set(found)
