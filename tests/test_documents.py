@@ -435,3 +435,25 @@ def test_real_texts_against_brute_force_jaccard(evalsets_dir, threshold):
         assert sim == pytest.approx(brute[pair])
     # Pairs 0.1 above the threshold are candidates with probability > 0.999.
     assert {p for p, s in brute.items() if s >= threshold + 0.1} <= set(found)
+
+
+# Words from many scripts; each one tokenises to one or more tokens of its own.
+MULTI_SCRIPT_WORDS = st.sampled_from(
+    ["привет", "Москва", "данные", "東京", "晴れ", "データ", "🍕", "🎉", "👍🏽", "αθήνα", "λόγος",
+     "مرحبا", "שלום", "한국어", "ภาษา", "naïve", "Zürich", "word", "data", "2024"]
+)
+
+
+@given(st.lists(st.lists(MULTI_SCRIPT_WORDS, min_size=1, max_size=20), min_size=1, max_size=6), st.data())
+def test_multi_script_copies_always_cluster(bodies, data):
+    """Cyrillic, CJK, emoji, Greek, Arabic, Hebrew, Hangul and Thai text: a copy with other
+    case and punctuation is found, and its tokens' offsets point at the copy's characters."""
+    texts = [" ".join(words) for words in bodies]
+    src = data.draw(st.integers(0, len(texts) - 1))
+    copy = "« " + texts[src].upper().replace(" ", " — ") + " »!"
+    texts.append(copy)
+    clusters = find_duplicates(texts, threshold=0.9)
+    assert same_cluster(clusters, src, len(texts) - 1)
+    batch = dedup.tokenize([copy], offsets=True)
+    spans = [copy[s:e] for s, e in zip(batch.starts.tolist(), batch.ends.tolist())]
+    assert " ".join(dedup.normalize(s) for s in spans) == dedup.normalize(texts[src])
