@@ -457,3 +457,14 @@ def test_multi_script_copies_always_cluster(bodies, data):
     batch = dedup.tokenize([copy], offsets=True)
     spans = [copy[s:e] for s, e in zip(batch.starts.tolist(), batch.ends.tolist())]
     assert " ".join(dedup.normalize(s) for s in spans) == dedup.normalize(texts[src])
+
+
+def test_numpy_numbers_are_accepted_as_parameters():
+    """Parameters often come from numpy (a grid search, a config array): they must work."""
+    texts = ["one two three four five six", "one two three four five six!", "other words entirely here now"]
+    expected = find_duplicates(texts, threshold=0.8, ngram=3, num_perm=64)
+    got = find_duplicates(texts, threshold=np.float32(0.8), ngram=np.int64(3), num_perm=np.int32(64), jobs=np.int64(1))
+    assert got == expected == [[0, 1]]
+    assert np.array_equal(signatures(texts, num_perm=np.int64(64)), signatures(texts, num_perm=64))
+    with pytest.raises(ValueError, match="threshold"):
+        find_duplicates(texts, threshold=True)

@@ -9,6 +9,7 @@ signed in worker processes; results are identical for every ``jobs``.
 from __future__ import annotations
 
 import math
+import numbers
 import multiprocessing
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -41,14 +42,21 @@ BATCH_DOCS = 4096
 RECALL_MARGIN = 0.1
 
 
+def _is_int(value) -> bool:
+    # numbers.Integral also admits numpy integers (a num_perm from a config array); bool is not a count.
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _check_params(threshold: float | None, ngram: int, num_perm: int, jobs: int) -> None:
-    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 < threshold <= 1.0):
+    if threshold is not None and not (
+        isinstance(threshold, numbers.Real) and not isinstance(threshold, bool) and 0.0 < threshold <= 1.0
+    ):
         raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
-    if not isinstance(ngram, int) or ngram < 1:
+    if not _is_int(ngram) or ngram < 1:
         raise ValueError(f"ngram must be an integer >= 1, got {ngram!r}")
-    if not isinstance(num_perm, int) or num_perm < 2:
+    if not _is_int(num_perm) or num_perm < 2:
         raise ValueError(f"num_perm must be an integer >= 2, got {num_perm!r}")
-    if not isinstance(jobs, int) or jobs < 1:
+    if not _is_int(jobs) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
 
 
