@@ -551,7 +551,7 @@ def _targets(corpus: Corpus, out: Path, manifest: Path) -> list[Path]:
     for doc, target in zip(corpus.docs, targets):
         real = os.path.realpath(target)
         if real in inputs:
-            raise CliError(f"{target}: would overwrite the input {inputs[real]}; choose another --output")
+            raise CliError(f"{target}: writing here would overwrite the input {inputs[real]}; choose another --output")
         if real in owner:
             raise CliError(f"{target}: both {owner[real]} and {doc.path} would be written here; clean them separately")
         owner[real] = doc.path

@@ -155,8 +155,8 @@ def find_sources(
                 if f.is_file() or (f.is_symlink() and not f.exists()):
                     found.append((rel.as_posix(), f))
             if not found:
-                where = "in it or its sub-directories" if recursive else "in it (add --recursive for sub-directories)"
-                problems.append(InputError(arg, f"directory has no files matching {pattern!r} {where}"))
+                hint = "" if recursive else " (--recursive also searches sub-directories)"
+                problems.append(InputError(arg, f"directory has no files matching {pattern!r}{hint}"))
             for rel, f in sorted(found):
                 add(Source(str(f), rel))
         elif p.exists() or p.is_symlink():
@@ -258,8 +258,8 @@ def _row_document(row: dict, path: str, record: int, text_field: str, id_field: 
         return InputError(path, f"no field {text_field!r} (fields: {_fields(list(row))}); use --text-field", record)
     value = row[text_field]
     if not isinstance(value, str):
-        kind = "null" if value is None else type(value).__name__
-        return InputError(path, f"field {text_field!r} is {kind}, not a string", record)
+        why = "is null" if value is None else f"is {type(value).__name__}, not a string"
+        return InputError(path, f"field {text_field!r} {why}", record)
     ident = None
     if id_field is not None:
         if row.get(id_field) is None:

@@ -136,7 +136,11 @@ def write_passages(
             w.writerow(_flat(m["original"]) + _flat(m["repeat"]) + [m["similarity"]])
     else:
         for k, m in enumerate(matches):
-            out.write(f"{_lines(m['repeat'])} repeats {_lines(m['original'])} (similarity {m['similarity']:.2f})\n")
+            repeat, original = _lines(m["repeat"]), _lines(m["original"])
+            if repeat == original:  # both on one line (a long single-line file): tell them apart
+                repeat += f" [chars {m['repeat']['start']}-{m['repeat']['end']}]"
+                original += f" [chars {m['original']['start']}-{m['original']['end']}]"
+            out.write(f"{repeat} repeats {original} (similarity {m['similarity']:.2f})\n")
             if k < len(excerpts):
                 out.write(f"    {excerpts[k]}\n")
 
