@@ -164,6 +164,7 @@ def exact_jaccard(a: str, b: str, *, ngram: int = 5, shingle_mode: ShingleMode =
     >>> exact_jaccard("a b c d e f", "a b c d e f g", ngram=3)
     0.8
     """
+    _check_params(None, ngram, 2, 1)
     sa, sb = _shingle_sets([a, b], ngram, shingle_mode)
     return _jaccard_sorted(sa, sb)
 
