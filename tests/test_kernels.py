@@ -63,3 +63,13 @@ def test_shingle_kernel_matches_numpy(texts: list[str], ngram: int) -> None:
     got = text_module.shingle(tokens, ngram)
     for field in ("hashes", "bounds", "first_token"):
         assert np.array_equal(getattr(got, field), getattr(expected, field)), field
+
+
+def test_tokenize_kernel_grows_past_its_first_guess() -> None:
+    # Every CJK character is a token: four times more tokens than the kernel first allocates.
+    texts = ["東京は晴れ" * 2000, "🙂" * 500 + " word " * 100]
+    expected = numpy_reference(text_module.tokenize, texts, offsets=True)
+    got = text_module.tokenize(texts, offsets=True)
+    assert got.counts().tolist() == [10000, 600]
+    for field in ("hashes", "bounds", "starts", "ends"):
+        assert np.array_equal(getattr(got, field), getattr(expected, field)), field

@@ -50,6 +50,13 @@ def _mix64(x):
 
 
 @_jit
+def _grow(array, capacity):
+    bigger = np.empty(capacity, dtype=array.dtype)
+    bigger[: array.shape[0]] = array
+    return bigger
+
+
+@_jit
 def tokenize_codepoints(cps, fold, klass, astral_cps, astral_fold, astral_class, char_mode):
     """Token hashes, start positions and end positions (exclusive) of a code point array.
 
@@ -58,9 +65,12 @@ def tokenize_codepoints(cps, fold, klass, astral_cps, astral_fold, astral_class,
     character, and hashes are ``splitmix64(sum((c_i + 1) * B**i) + length)``.
     """
     n = cps.shape[0]
-    hashes = np.empty(n, dtype=np.uint64)
-    starts = np.empty(n, dtype=np.int64)
-    ends = np.empty(n, dtype=np.int64)
+    # Words average several characters: start small and grow, so a huge text
+    # does not cost 24 bytes per character up front.
+    capacity = n // 4 + 16
+    hashes = np.empty(capacity, dtype=np.uint64)
+    starts = np.empty(capacity, dtype=np.int64)
+    ends = np.empty(capacity, dtype=np.int64)
     base = np.uint64(0x9E3779B97F4A7C15)
     one = np.uint64(1)
     ntok = 0
@@ -90,6 +100,11 @@ def tokenize_codepoints(cps, fold, klass, astral_cps, astral_fold, astral_class,
         if pending_single >= 0:
             ends[pending_single] = i
             pending_single = -1
+        if ntok == capacity and (k == _SINGLE or (k == _WORD and not in_word)):
+            capacity *= 2
+            hashes = _grow(hashes, capacity)
+            starts = _grow(starts, capacity)
+            ends = _grow(ends, capacity)
         if k == _WORD:
             if not in_word:
                 starts[ntok] = i
