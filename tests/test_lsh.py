@@ -17,8 +17,19 @@ from datasketch.lsh import _optimal_param
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dedup import EMPTY, LSHIndex, clusters_from_pairs, collision_probability, optimal_bands, shingle, signatures, to_datasketch, tokenize
+from dedup import (
+    EMPTY,
+    LSHIndex,
+    clusters_from_pairs,
+    collision_probability,
+    optimal_bands,
+    shingle,
+    signatures,
+    to_datasketch,
+    tokenize,
+)
 from dedup.lsh import band_keys, candidate_pairs
+from dedup.minhash import minhash
 
 
 def identity(x):
@@ -104,8 +115,6 @@ def test_empirical_candidate_rate_follows_the_s_curve():
         pool = rng.integers(0, 2**32, 80, dtype=np.uint64).astype(np.uint32)
         sigs.append(pool[:60])
         sigs.append(pool[20:])
-    from dedup.minhash import minhash
-
     flat = np.concatenate(sigs)
     sig = minhash(flat, np.arange(0, len(flat) + 1, 60), num_perm=bands * rows)
     keys = band_keys(sig, bands, rows)
