@@ -251,10 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmd = sub.add_parser(
         "passages",
-        parents=[p["inputs"], p["output"], p["common"], p["passages"], p["engine"]],
+        parents=[p["inputs"], p["output"], p["common"], p["passages"], p["records"], p["engine"]],
         help="repeated passages inside and across files",
         description="Report passages that repeat, exactly or nearly, inside a file or across files: "
-        "path:lines of the repeat and of its original, similarity, and an excerpt.",
+        "path:lines of the repeat and of its original, similarity, and an excerpt. "
+        "With --jsonl / --parquet each record is a document.",
         epilog="examples:\n  dedup passages seeds/\n  dedup passages dump/ -r --glob '*.txt' --format json > matches.json\n"
         "  dedup passages page.txt --min-words 10 --threshold 0.9\n",
         formatter_class=raw,
@@ -373,8 +374,7 @@ def load(args: argparse.Namespace, kind: str | None = None) -> Corpus:
     ``kind`` is ``None`` (each file is a document), ``"jsonl"`` or ``"parquet"``.
     Raises :class:`CliError` when nothing could be read.
     """
-    glob = args.glob or {"jsonl": "*.jsonl", "parquet": "*.parquet"}.get(kind or "")
-    sources, problems = dio.find_sources(args.paths, recursive=args.recursive, glob=glob)
+    sources, problems = dio.find_sources(args.paths, recursive=args.recursive, glob=args.glob)
     corpus = Corpus()
     for problem in problems:
         corpus.skipped_files += 1
@@ -413,18 +413,20 @@ def load(args: argparse.Namespace, kind: str | None = None) -> Corpus:
     return corpus
 
 
-def _finish(args: argparse.Namespace, corpus: Corpus, summary: dict[str, Any], found: str) -> None:
-    """The one-line summary on stderr (unless --quiet)."""
+def _finish(args: argparse.Namespace, summary: dict[str, Any], found: str) -> None:
+    """The one-line summary on stderr (unless --quiet): files, MB, what was found, time."""
     if args.quiet:
         return
-    parts = [_plural(corpus.files, "file"), f"{corpus.nbytes / 1e6:.2f} MB"]
-    if corpus.docs and any(d.record is not None for d in corpus.docs):
-        parts.append(_plural(len(corpus.docs), "document"))
+    parts = [_plural(summary.get("files", 0), "file")]
+    if "bytes" in summary:
+        parts.append(f"{summary['bytes'] / 1e6:.2f} MB")
+    if getattr(args, "jsonl", False) or getattr(args, "parquet", False):
+        parts.append(_plural(summary.get("documents", 0), "document"))
     parts.append(found)
-    skipped = corpus.skipped_files + corpus.skipped_records
+    skipped = summary.get("skipped_files", 0) + summary.get("skipped_records", 0) + summary.get("skipped", 0)
     if skipped:
         parts.append(f"{skipped} skipped")
-    parts.append(f"{summary['seconds']:.2f} s")
+    parts.append(f"{summary.get('seconds', 0):.2f} s")
     _say("", ", ".join(parts))
 
 
@@ -436,9 +438,18 @@ class _Lines:
         self._index: dict[int, report.LineIndex] = {}
 
     def span(self, doc: int, start: int, end: int) -> dict[str, Any]:
+        """The span record of characters ``[start, end)`` of document ``doc``.
+
+        Spans in JSONL lines and Parquet rows also carry ``record`` and ``id``;
+        their lines and offsets are those of the record's text.
+        """
         if doc not in self._index:
             self._index[doc] = report.LineIndex(self.docs[doc].text)
-        return report.span_record(self.docs[doc].path, self._index[doc], start, end)
+        d = self.docs[doc]
+        rec = report.span_record(d.path, self._index[doc], start, end)
+        if d.record is not None:
+            rec.update(record=d.record, id=d.id)
+        return rec
 
 
 def _stdout_for(fmt: str) -> None:
@@ -453,8 +464,19 @@ def _stdout_for(fmt: str) -> None:
 # ---------------------------------------------------------------- commands
 
 
-def _spark(name: str, args: argparse.Namespace) -> int:
-    """Hand the parsed arguments to ``dedup.spark.<name>(args)``, the Spark engine's entry point."""
+def _records_kind(args: argparse.Namespace) -> str | None:
+    kind = "jsonl" if args.jsonl else "parquet" if args.parquet else None
+    if args.glob is None and kind is not None:
+        args.glob = f"*.{kind}"  # directories of records: only their record files
+    return kind
+
+
+def _spark(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The report of ``dedup.spark.<name>(args)``, the Spark engine's entry point.
+
+    It returns the same ``{"matches"|"clusters", "summary"}`` report as the
+    local engine, plus ``problems``: one-line messages about skipped inputs.
+    """
     try:
         from . import spark
     except ImportError as e:
@@ -462,37 +484,45 @@ def _spark(name: str, args: argparse.Namespace) -> int:
     entry = getattr(spark, name, None)
     if entry is None:
         raise CliError(f"--engine spark: this version of dedup.spark has no {name}()")
-    code = entry(args)
-    return 0 if code is None else int(code)
+    try:
+        result = entry(args)
+    except ValueError as e:  # the engine's one-line "nothing readable" and parameter errors
+        raise CliError(f"--engine spark: {dio._one_line(e)}") from None
+    for problem in result.pop("problems", []):
+        _skip(args, problem)
+    return result
 
 
 def cmd_passages(args: argparse.Namespace) -> int:
     """``dedup passages``: repeated passages inside and across files."""
+    kind = _records_kind(args)
     if args.engine == "spark":
-        return _spark("cli_passages", args)
-    from .passages import find_repeated_passages
+        result = _spark("cli_passages", args)
+        records, summary, excerpts = result["matches"], result["summary"], []
+    else:
+        from .passages import find_repeated_passages
 
-    start = time.perf_counter()
-    corpus = load(args)
-    texts = corpus.texts
-    matches = find_repeated_passages(
-        texts, threshold=args.threshold, min_words=args.min_words, ngram=args.ngram, jobs=args.jobs
-    )
-    lines = _Lines(corpus.docs)
-    records = [
-        {
-            "original": lines.span(m.original.doc, m.original.start, m.original.end),
-            "repeat": lines.span(m.repeat.doc, m.repeat.start, m.repeat.end),
-            "similarity": m.similarity,
-        }
-        for m in matches
-    ]
-    excerpts = [report.excerpt(texts[m.repeat.doc], m.repeat.start, m.repeat.end) for m in matches]
-    summary = corpus.summary(time.perf_counter() - start, matches=len(matches))
+        start = time.perf_counter()
+        corpus = load(args, kind)
+        texts = corpus.texts
+        matches = find_repeated_passages(
+            texts, threshold=args.threshold, min_words=args.min_words, ngram=args.ngram, jobs=args.jobs
+        )
+        lines = _Lines(corpus.docs)
+        records = [
+            {
+                "original": lines.span(m.original.doc, m.original.start, m.original.end),
+                "repeat": lines.span(m.repeat.doc, m.repeat.start, m.repeat.end),
+                "similarity": m.similarity,
+            }
+            for m in matches
+        ]
+        excerpts = [report.excerpt(texts[m.repeat.doc], m.repeat.start, m.repeat.end) for m in matches]
+        summary = corpus.summary(time.perf_counter() - start, matches=len(matches))
     _stdout_for(args.format)
     report.write_passages(sys.stdout, args.format, records, summary, excerpts)
-    _finish(args, corpus, summary, _plural(len(matches), "match"))
-    return 1 if args.exit_code and matches else 0
+    _finish(args, summary, _plural(len(records), "match"))
+    return 1 if args.exit_code and records else 0
 
 
 def _member(doc: Document) -> dict[str, Any]:
@@ -515,23 +545,25 @@ def _clusters(args: argparse.Namespace, texts: list[str]) -> tuple[list[list[int
 
 def cmd_docs(args: argparse.Namespace) -> int:
     """``dedup docs``: clusters of near-duplicate documents and the member kept in each."""
+    kind = _records_kind(args)
     if args.engine == "spark":
-        return _spark("cli_docs", args)
-    start = time.perf_counter()
-    kind = "jsonl" if args.jsonl else "parquet" if args.parquet else None
-    corpus = load(args, kind)
-    clusters, kept, _ = _clusters(args, corpus.texts)
-    records = [
-        {"members": [_member(corpus.docs[i]) for i in c], "kept": _member(corpus.docs[k])}
-        for c, k in zip(clusters, kept)
-    ]
-    duplicates = sum(len(c) - 1 for c in clusters)
-    summary = corpus.summary(time.perf_counter() - start, clusters=len(clusters), duplicates=duplicates)
+        result = _spark("cli_docs", args)
+        records, summary = result["clusters"], result["summary"]
+    else:
+        start = time.perf_counter()
+        corpus = load(args, kind)
+        clusters, kept, _ = _clusters(args, corpus.texts)
+        records = [
+            {"members": [_member(corpus.docs[i]) for i in c], "kept": _member(corpus.docs[k])}
+            for c, k in zip(clusters, kept)
+        ]
+        duplicates = sum(len(c) - 1 for c in clusters)
+        summary = corpus.summary(time.perf_counter() - start, clusters=len(records), duplicates=duplicates)
     _stdout_for(args.format)
     report.write_docs(sys.stdout, args.format, records, summary)
-    found = f"{_plural(len(clusters), 'cluster')} ({_plural(duplicates, 'duplicate')})"
-    _finish(args, corpus, summary, found)
-    return 1 if args.exit_code and clusters else 0
+    duplicates = sum(len(c["members"]) - 1 for c in records)
+    _finish(args, summary, f"{_plural(len(records), 'cluster')} ({_plural(duplicates, 'duplicate')})")
+    return 1 if args.exit_code and records else 0
 
 
 def _check_output_dir(out: Path, force: bool) -> None:
@@ -644,7 +676,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     found = f"{_plural(len(removals) - len(dropped), 'passage')} removed"
     if args.docs:
         found += f", {_plural(len(dropped), 'document')} dropped"
-    _finish(args, corpus, summary, f"{found}, {written} written to {out}")
+    _finish(args, summary, f"{found}, {written} written to {out}")
     return 1 if args.exit_code and removals else 0
 
 

@@ -96,8 +96,10 @@ def write_json(out: TextIO, obj: Any, *, indent: int | None = 2) -> None:
 
 
 def _lines(span: dict[str, Any]) -> str:
+    """``path:first-last``; ``path#record:first-last`` for a span in a JSONL line or Parquet row."""
     first, last = span["start_line"], span["end_line"]
-    return f"{span['path']}:{first}" if first == last else f"{span['path']}:{first}-{last}"
+    where = span["path"] if span.get("record") is None else f"{span['path']}#{span['record']}"
+    return f"{where}:{first}" if first == last else f"{where}:{first}-{last}"
 
 
 def _flat(span: dict[str, Any]) -> list[Any]:
