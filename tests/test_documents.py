@@ -166,8 +166,8 @@ def test_pair_similarities_are_exact_jaccard(seed, threshold):
 
 
 def test_recall_for_pairs_just_above_the_threshold():
-    """Pairs with true Jaccard in [0.80, 0.85) at threshold 0.8: the LSH is tuned at 0.7
-    so most are candidates (S-curve ~0.90 at J ~0.82); datasketch's own choice for
+    """Pairs with true Jaccard in [0.80, 0.85) at threshold 0.8: the LSH is tuned at 0.6
+    so nearly all are candidates (S-curve ~0.99 at J ~0.82); datasketch's own choice for
     0.8, (9, 13), would find only about half of them."""
     rng = np.random.default_rng(1)
     texts, n_pairs = [], 0
@@ -185,8 +185,8 @@ def test_recall_for_pairs_just_above_the_threshold():
         found = {(i, j) for i, j, _ in find_duplicate_pairs(texts, threshold=0.8, **kwargs)}
         return sum((2 * k, 2 * k + 1) in found for k in range(n_pairs)) / n_pairs
 
-    # Binomial standard error over 200 pairs is ~0.02: 0.85 is 2.5 of them below 0.90.
-    assert recall() >= 0.85
+    # Measured 0.995 on 1,000 pairs; binomial standard error over 200 pairs is < 0.01.
+    assert recall() >= 0.96
     assert recall(bands=9, rows=13) < 0.7
     # Estimated verification keeps pairs down to threshold - 2 sigma: recall stays.
     found = {(i, j) for i, j, _ in find_duplicate_pairs(iter(texts), threshold=0.8)}

@@ -39,7 +39,7 @@ Verify = Literal["auto", "exact", "estimate"]
 BATCH_CHARS = 1 << 20
 BATCH_DOCS = 4096
 #: The LSH is tuned this far below the threshold, so pairs at the threshold are rarely missed.
-RECALL_MARGIN = 0.1
+RECALL_MARGIN = 0.2
 
 
 def _is_int(value) -> bool:
@@ -280,9 +280,11 @@ def find_duplicate_pairs(
     be read twice); estimated pairs are kept down to two standard errors
     below the threshold, so pairs at the threshold are not lost.
 
-    Pairs come from LSH buckets: a pair both of whose documents are in a very
-    large bucket may be missing even though each is paired with neighbours
-    in the bucket (see :class:`dedup.lsh.LSHIndex`); clusters are unaffected.
+    Pairs come from LSH buckets. Inside a bucket of more than 33 documents
+    each member is paired with the next 32 only (see
+    :class:`dedup.lsh.LSHIndex`), so a pair that shares nothing but very large
+    buckets may be missing; its documents still usually end up in one cluster
+    through the neighbours they share.
 
     >>> find_duplicate_pairs(["the cat sat on the mat today", "the cat sat on the mat today!", "dogs bark"])
     [(0, 1, 1.0)]
@@ -319,7 +321,7 @@ def find_duplicates(
     num_perm, seed:
         MinHash signature length and seed; the same seed gives the same result.
     bands, rows:
-        LSH banding; by default tuned for ``threshold - 0.1`` so that pairs
+        LSH banding; by default tuned for ``threshold - 0.2`` so that pairs
         at the threshold are found (see ``docs/lsh.md``).
     verify:
         ``"exact"`` checks candidates on exact Jaccard (texts must be a
