@@ -337,8 +337,9 @@ def shingle(tokens: TokenBatch, ngram: int = 5) -> ShingleBatch:
     >>> s.bounds.tolist()
     [0, 2, 3, 3]
     """
-    if ngram < 1:
-        raise ValueError(f"ngram must be >= 1, got {ngram}")
+    if isinstance(ngram, bool) or not isinstance(ngram, (int, np.integer)) or ngram < 1:
+        raise ValueError(f"ngram must be an integer >= 1, got {ngram!r}")
+    ngram = int(ngram)
     if _kernels.AVAILABLE and not _FORCE_NUMPY:
         hashes, first, bounds = _kernels.shingle_tokens(tokens.hashes, tokens.bounds, ngram)
         return ShingleBatch(hashes, bounds, first, ngram)
