@@ -1,0 +1,304 @@
+"""The Spark engine gives the local results: same clusters, same kept members, same passages.
+
+Runs a real Spark session in ``local[2]`` mode (one for the whole test
+session: starting one costs ~15 s). Inputs are written as Parquet files and
+read back, as users do. Skipped when the spark extra is not installed; CI
+installs it, so there they run.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pyspark = pytest.importorskip("pyspark")
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+import dedup  # noqa: E402
+from dedup import passages as local_passages  # noqa: E402
+from dedup.documents import RECALL_MARGIN, signatures  # noqa: E402
+from dedup.lsh import LSHIndex, optimal_bands  # noqa: E402
+
+spark_mod = pytest.importorskip("dedup.spark")
+
+pytestmark = pytest.mark.spark
+
+SEED_PATH = Path(__file__).resolve().parents[1] / "seeds" / "000_928f36d820405ba3.txt"
+
+
+# --------------------------------------------------------------------------- corpus generation
+
+
+def _vocabulary(rng: random.Random, size: int = 3000) -> list[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = {"".join(rng.choice(letters) for _ in range(rng.randint(2, 9))) for _ in range(size * 2)}
+    return sorted(words)[:size]
+
+
+def _words(rng: random.Random, vocab: list[str], n: int) -> list[str]:
+    # Zipf-ish: low ranks far more frequent, like real text.
+    return [vocab[min(int(rng.paretovariate(1.1)) - 1, len(vocab) - 1)] if rng.random() < 0.5 else rng.choice(vocab) for _ in range(n)]
+
+
+def _edit(rng: random.Random, vocab: list[str], words: list[str], edits: int) -> list[str]:
+    out = list(words)
+    for _ in range(edits):
+        out[rng.randrange(len(out))] = rng.choice(vocab)
+    return out
+
+
+def _corpus(seed: int = 7) -> list[str | None]:
+    """Documents with known duplicates: exact copies, light edits, edits near the threshold, bad rows."""
+    rng = random.Random(seed)
+    vocab = _vocabulary(rng)
+    texts: list[str | None] = []
+    for k in range(160):
+        base = _words(rng, vocab, rng.randint(60, 220))
+        texts.append(" ".join(base))
+        if k % 4 == 0:  # an exact copy with different spacing and case
+            texts.append("  ".join(base).upper())
+        if k % 5 == 0:  # a light edit
+            texts.append(" ".join(_edit(rng, vocab, base, 2)))
+        if k % 7 == 0:  # edits near the threshold: verification decides
+            texts.append(" ".join(_edit(rng, vocab, base, len(base) // 25)) + " and a longer tail here")
+    texts[5] = None
+    texts[11] = ""
+    texts.insert(40, None)
+    texts.insert(41, "")
+    texts.insert(42, "...  !!")  # no letters: no tokens
+    order = list(range(len(texts)))
+    rng.shuffle(order)  # duplicates are not next to their originals
+    return [texts[i] for i in order]
+
+
+def _write(tmp: Path, name: str, texts: list[str | None], ids: list | None = None) -> str:
+    ids = ids if ids is not None else [f"doc-{i:04d}" for i in range(len(texts))]
+    path = tmp / f"{name}.parquet"
+    table = pa.table({"id": ids, "pos": list(range(len(texts))), "text": pa.array(texts, pa.string())})
+    pq.write_table(table, path, row_group_size=64)  # several row groups
+    return str(path)
+
+
+def _local_clusters(texts: list[str | None], threshold: float, keep: str = "first", **kw) -> list[tuple[tuple[int, ...], int]]:
+    plain = [t or "" for t in texts]
+    clusters = dedup.find_duplicates(plain, threshold, **kw)
+    kept = dedup.choose_kept(clusters, keep, lengths=[len(t) for t in plain])
+    return [(tuple(c), k) for c, k in zip(clusters, kept)]
+
+
+def _spark_clusters(result, ids: list) -> list[tuple[tuple[int, ...], int]]:
+    """Spark rows (id, cluster_id, kept) -> [(member indices, kept index)] ordered like the local result."""
+    where = {v: i for i, v in enumerate(ids)}
+    groups: dict = {}
+    kept: dict = {}
+    for row in result.collect():
+        groups.setdefault(row["cluster_id"], []).append(where[row["id"]])
+        if row["kept"]:
+            assert row["cluster_id"] not in kept, "two kept members in one cluster"
+            kept[row["cluster_id"]] = where[row["id"]]
+    out = []
+    for cid, members in groups.items():
+        members.sort()
+        assert where[cid] == members[0], "cluster_id is the id of the cluster's first document"
+        out.append((tuple(members), kept[cid]))
+    return sorted(out)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def spark():
+    os.environ.setdefault("JAVA_HOME", spark_mod.JAVA_17)
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = spark_mod.get_session("local[2]", shuffle_partitions=3)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> tuple[list[str | None], list[str], str]:
+    texts = _corpus()
+    ids = [f"doc-{i:04d}" for i in range(len(texts))]
+    return texts, ids, _write(tmp_path_factory.mktemp("corpus"), "corpus", texts, ids)
+
+
+# --------------------------------------------------------------------------- documents
+
+
+def test_one_partition_in_file_order_equals_local(spark, corpus):
+    """Default document order (the DataFrame's own order) on one partition: the local clusters,
+    kept members, candidate pairs and verified edges."""
+    texts, ids, path = corpus
+    stats: dict = {}
+    result = spark_mod.find_duplicates(spark.read.parquet(path).coalesce(1), "id", "text", 0.8, stats=stats)
+    local = _local_clusters(texts, 0.8)
+    assert len(local) >= 50  # the corpus really has duplicates
+    assert _spark_clusters(result, ids) == local
+    assert result.columns == ["id", "cluster_id", "kept"]
+    # Same LSH candidates and the same verified edges as the local run.
+    plain = [t or "" for t in texts]
+    bands, rows = optimal_bands(0.8 - RECALL_MARGIN, 128)
+    index = LSHIndex(0.8, 128, bands=bands, rows=rows)
+    index.add(signatures(plain))
+    assert stats["candidates"] == len(index.candidate_pairs())
+    assert stats["edges"] == len(dedup.find_duplicate_pairs(plain, 0.8))
+    assert stats["components"] == "driver"
+
+
+def test_several_partitions_with_order_column_equals_local(spark, corpus):
+    """Rows shuffled over 3 partitions; ``order_by`` restores the document order (two sessions
+    cannot coexist in one JVM, so 1 vs many partitions stands in for local[1] vs local[2])."""
+    texts, ids, path = corpus
+    df = spark.read.parquet(path).repartition(3)
+    assert df.rdd.getNumPartitions() == 3
+    result = spark_mod.find_duplicates(df, "id", "text", 0.7, keep="longest", order_by="pos", num_perm=64)
+    assert _spark_clusters(result, ids) == _local_clusters(texts, 0.7, "longest", num_perm=64)
+
+
+def test_drop_duplicates_keeps_one_per_cluster_and_every_bad_row(spark, corpus):
+    texts, ids, path = corpus
+    kept = spark_mod.drop_duplicates(spark.read.parquet(path), "id", "text", 0.8)
+    assert kept.columns == ["id", "pos", "text"]
+    local = _local_clusters(texts, 0.8)
+    dropped = {i for members, k in local for i in members if i != k}
+    assert sorted(r["id"] for r in kept.collect()) == [ids[i] for i in range(len(texts)) if i not in dropped]
+    # Null, empty and token-less texts are never duplicates: all of them are still there.
+    bad = [ids[i] for i, t in enumerate(texts) if not t or not dedup.tokenize([t]).hashes.size]
+    assert len(bad) == 5
+    assert set(bad) <= {r["id"] for r in kept.collect()}
+
+
+def test_bad_text_column_is_refused_with_a_clear_error(spark, tmp_path):
+    path = tmp_path / "ints.parquet"
+    pq.write_table(pa.table({"id": [1, 2], "text": [3, 4]}), path)
+    with pytest.raises(TypeError, match="column 'text' is bigint, not a string"):
+        spark_mod.find_duplicates(spark.read.parquet(str(path)), "id", "text")
+    with pytest.raises(ValueError, match="no column 'body'"):
+        spark_mod.find_duplicates(spark.read.parquet(str(path)), "id", "body")
+    with pytest.raises(ValueError, match="threshold"):
+        spark_mod.find_duplicates(spark.read.parquet(str(path)), "id", "id", threshold=1.5)
+
+
+def _hard_graph(seed: int = 3) -> list[str]:
+    """A chain of 64 documents (each similar only to its neighbours), a star (leaves similar to the
+    centre only) and two buckets of 40 identical documents (more than the pairing window)."""
+    rng = random.Random(seed)
+    vocab = _vocabulary(rng)
+
+    def words(n: int) -> list[str]:
+        return [rng.choice(vocab) for _ in range(n)]
+
+    # Windows of 200 words, 25 apart: Jaccard 0.77 with the next one, 0.59 with the one after.
+    stream = words(25 * 64 + 200)
+    chain = [" ".join(stream[25 * k : 25 * k + 200]) for k in range(64)]
+    centre = words(200)
+    star = [" ".join(centre)]
+    for k in range(12):  # each leaf replaces its own 20 words of the centre
+        leaf = list(centre)
+        leaf[15 * k + 2 : 15 * k + 22] = words(20)
+        star.append(" ".join(leaf))
+    a, b = " ".join(words(120)), " ".join(words(120))
+    noise = [" ".join(words(100)) for _ in range(30)]
+    texts = chain + star + [a] * 40 + [b] * 40 + noise
+    rng.shuffle(texts)
+    return texts
+
+
+def test_hard_graph_distributed_components_equal_local(spark, tmp_path):
+    texts = _hard_graph()
+    ids = [f"h{i}" for i in range(len(texts))]
+    path = _write(tmp_path, "hard", texts, ids)
+    local = _local_clusters(texts, 0.7)
+    sizes = sorted(len(m) for m, _ in local)
+    assert sizes == [13, 40, 40, 64]  # the star, the two buckets, the chain
+    stats: dict = {}
+    result = spark_mod.find_duplicates(
+        spark.read.parquet(path).coalesce(1), "id", "text", 0.7, max_local_edges=0, stats=stats
+    )
+    assert stats["components"] == "distributed"
+    assert stats["rounds"] >= 3  # a long shuffled chain needs several large-star/small-star rounds
+    assert _spark_clusters(result, ids) == local
+
+
+def test_connected_components_on_an_edge_dataframe(spark):
+    """Distributed and driver-side labelling agree with the local union-find on a shuffled path."""
+    rng = np.random.default_rng(5)
+    perm = rng.permutation(200) * 3 + 10
+    path_edges = np.stack([perm[:-1], perm[1:]], axis=1)
+    star = np.array([[1000, 1000 + k] for k in range(1, 30)])
+    edges = np.concatenate([path_edges, star])
+    df = spark.createDataFrame([(int(a), int(b)) for a, b in edges], "i long, j long")
+    nodes, dense = np.unique(edges, return_inverse=True)
+    expected = dict(zip(nodes.tolist(), nodes[dedup.connected_components(len(nodes), dense.reshape(-1, 2))].tolist()))
+    for limit in (0, 10**6):
+        stats: dict = {}
+        labels = spark_mod.connected_components(df, max_local_edges=limit, stats=stats)
+        assert {r["node"]: r["label"] for r in labels.collect()} == expected
+    assert expected[int(perm[-1])] == 10  # the whole path is labelled with its smallest node
+
+
+# --------------------------------------------------------------------------- passages
+
+
+def _passage_corpus(seed: int = 11) -> list[str]:
+    rng = random.Random(seed)
+    vocab = _vocabulary(rng)
+    seed_text = SEED_PATH.read_text(encoding="utf-8")
+    lines = seed_text.split("\n")
+    article = "\n".join(lines[8:55])  # lines 9-55 of the seed: the MEI article
+    quote = " ".join(_words(rng, vocab, 60)) + "."
+    docs = [seed_text]
+    for k in range(8):
+        parts = [" ".join(_words(rng, vocab, rng.randint(40, 90))) + "." for _ in range(4)]
+        if k % 3 == 0:
+            parts.insert(2, quote)  # the same quote in several documents
+        if k == 4:
+            parts.insert(1, article)  # the seed's article copied into another document
+        if k == 6:
+            edited = _edit(rng, vocab, quote.split(), 3)
+            parts.insert(3, " ".join(edited))  # an edited copy
+        docs.append("\n\n".join(parts))
+    docs.insert(3, "")
+    return docs
+
+
+def test_passages_equal_local(spark, tmp_path):
+    docs = _passage_corpus()
+    ids = [f"p{i}" for i in range(len(docs))]
+    path = _write(tmp_path, "passages", docs, ids)
+    local = dedup.find_repeated_passages(docs, min_words=20)
+    assert len(local) >= 5
+    assert any(m.original.doc == 0 and m.repeat.doc == 0 for m in local)  # the seed's own repeat
+    stats: dict = {}
+    found = spark_mod.find_repeated_passages(
+        spark.read.parquet(path).repartition(2), "id", "text", min_words=20, order_by="pos", stats=stats
+    )
+    rows = [tuple(r) for r in found.collect()]
+    expected = [
+        (ids[m.original.doc], m.original.start, m.original.end, ids[m.repeat.doc], m.repeat.start, m.repeat.end, m.similarity)
+        for m in local
+    ]
+    assert rows == expected
+    assert found.columns == [
+        "original_id", "original_start", "original_end", "repeat_id", "repeat_start", "repeat_end", "similarity"
+    ]
+    assert stats["seed_documents"] < len(docs)  # only documents with repeats reach the driver
+
+
+def test_sparse_multiplicity_equals_the_local_array():
+    """The driver-side multiplicity rebuilt from the seeds equals the local dense array."""
+    docs = _passage_corpus()[:6] + ["one two", "", "a b c d e f g h a b c d e f g h"]
+    original, repeat, bounds, dense = local_passages._seeds(docs, 5, 1)
+    where = np.flatnonzero(dense > 1)
+    sparse = spark_mod._Multiplicity(bounds, 5, where, dense[where])
+    assert len(sparse) == len(dense)
+    assert np.array_equal(sparse[0 : len(dense)], dense)
+    for lo, hi in [(0, 7), (100, 400), (len(dense) - 9, len(dense) + 5)]:
+        assert np.array_equal(sparse[lo:hi], dense[lo:hi])
