@@ -2,7 +2,7 @@
 
     python benchmarks/memory_probe.py CORPUS_DIR stream|list
 
-Prints JSON: peak RSS (``resource.getrusage``), the RSS before the run, what
+Prints JSON: peak RSS (VmHWM), the RSS before the run, what
 the run added per document, and the size of the per-document arrays dedup
 holds (signatures and LSH band keys).
 """
@@ -28,7 +28,19 @@ def rss_mb() -> float:
 
 
 def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # kB on Linux
+    """Peak RSS of this process image.
+
+    VmHWM, not ``getrusage().ru_maxrss``: the latter survives ``fork``/``exec``, so
+    a child of a big process (pytest holding corpora) would report its parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e6  # kiB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # kiB on Linux
 
 
 def main(path: str, mode: str) -> None:

@@ -29,8 +29,8 @@ NUM_PERM = 128
 SEED = 1
 NGRAM = 5
 #: Same banding for every tool. rensa needs bands * rows == num_perm; (16, 8)
-#: puts the S-curve's midpoint near 0.7, where dedup's default tuning for
-#: threshold 0.8 (optimal_bands(0.8 - 0.1) = (14, 9)) puts it.
+#: puts the S-curve's midpoint near 0.7, below the threshold 0.8, as dedup's
+#: default does (it tunes the banding for ``threshold - RECALL_MARGIN``).
 BANDS, ROWS = 16, 8
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"

@@ -136,6 +136,9 @@ def clough_stevenson() -> dict | None:
         print(f"skipping Clough-Stevenson: {CS_DIR} not found", flush=True)
         return None
     records = [json.loads(line) for line in (CS_DIR / "docs.jsonl").read_text(encoding="utf-8").splitlines()]
+    # Sources first: a passage is reported against its earliest occurrence, and here the
+    # Wikipedia source is the original that the answers copied (the ids sort it last).
+    records.sort(key=lambda r: not r["id"].startswith("orig_"))
     ids = [r["id"] for r in records]
     texts = [r["text"] for r in records]
     args = ["--drop-flagged", "--same-task-only"]
@@ -171,14 +174,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default=main_size(), help="generated corpus size (default: DEDUP_BENCH_MAIN or 20MB)")
     ap.add_argument("--out", default=str(HERE / "results" / "quality.json"))
+    ap.add_argument("--parts", default="generated,cs", help="what to run: generated, cs or both (others are kept from --out)")
     a = ap.parse_args()
-    result = {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
-        "versions": _versions(),
-        "generated": generated(a.size),
-        "clough_stevenson": clough_stevenson(),
-    }
     out = Path(a.out)
+    result = json.loads(out.read_text()) if out.exists() else {}
+    result["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
+    result["versions"] = _versions()
+    parts = a.parts.split(",")
+    if "generated" in parts:
+        result["generated"] = generated(a.size)
+    if "cs" in parts:
+        result["clough_stevenson"] = clough_stevenson()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {out}")
