@@ -427,6 +427,21 @@ def test_jsonl_docs_with_bad_lines(tmp_path: Path) -> None:
     assert text.out.splitlines() == ["cluster 1: 2 documents", "  drop  data.jsonl:1", "  keep  data.jsonl:5"]
 
 
+def test_passages_in_jsonl_records(tmp_path: Path) -> None:
+    rows = [{"id": "p1", "text": f"Intro line.\n{PARAGRAPH}"}, {"id": "p2", "text": f"Other\nthings\n{PARAGRAPH}\nEnd."}]
+    (tmp_path / "pages.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = dedup("passages", "pages.jsonl", "--jsonl", "--id-field", "id", "--format", "json", cwd=tmp_path)
+    assert run.code == 0
+    [m] = run.json()["matches"]
+    # Lines and offsets are those of the record's text; record and id say which record.
+    start = rows[1]["text"].index(PARAGRAPH)
+    assert m["repeat"] == {
+        "path": "pages.jsonl", "start_line": 3, "end_line": 3, "start": start,
+        "end": start + len(PARAGRAPH) - 1, "record": 2, "id": "p2",
+    }
+    assert (m["original"]["record"], m["original"]["start_line"]) == (1, 2)
+
+
 def test_parquet_docs(tmp_path: Path) -> None:
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import contextlib
 import os
 import re
 import sys
@@ -352,6 +353,21 @@ def _progress(args: argparse.Namespace, total: int, desc: str) -> Any:
     return tqdm(total=total, unit="B", unit_scale=True, desc=desc, file=sys.stderr, disable=not show, leave=False)
 
 
+@contextlib.contextmanager
+def _working(args: argparse.Namespace, what: str) -> Iterator[None]:
+    """A status line on stderr while the library works (terminal only, not with --quiet); erased after."""
+    show = not args.quiet and sys.stderr.isatty()
+    if show:
+        sys.stderr.write(f"{PROG}: {what}...")
+        sys.stderr.flush()
+    try:
+        yield
+    finally:
+        if show:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
 def _size(src: Source) -> int:
     try:
         return 0 if src.path == STDIN else os.path.getsize(src.path)
@@ -505,9 +521,10 @@ def cmd_passages(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         corpus = load(args, kind)
         texts = corpus.texts
-        matches = find_repeated_passages(
-            texts, threshold=args.threshold, min_words=args.min_words, ngram=args.ngram, jobs=args.jobs
-        )
+        with _working(args, f"searching {_plural(len(texts), 'document')} for repeated passages"):
+            matches = find_repeated_passages(
+                texts, threshold=args.threshold, min_words=args.min_words, ngram=args.ngram, jobs=args.jobs
+            )
         lines = _Lines(corpus.docs)
         records = [
             {
@@ -552,7 +569,8 @@ def cmd_docs(args: argparse.Namespace) -> int:
     else:
         start = time.perf_counter()
         corpus = load(args, kind)
-        clusters, kept, _ = _clusters(args, corpus.texts)
+        with _working(args, f"comparing {_plural(len(corpus.docs), 'document')}"):
+            clusters, kept, _ = _clusters(args, corpus.texts)
         records = [
             {"members": [_member(corpus.docs[i]) for i in c], "kept": _member(corpus.docs[k])}
             for c, k in zip(clusters, kept)
@@ -611,7 +629,8 @@ def cmd_clean(args: argparse.Namespace) -> int:
     # and must not make its kept twin look like a repeated passage.
     dropped: dict[int, dict[str, Any]] = {}
     if args.docs:
-        clusters, kept, _ = _clusters(args, texts)
+        with _working(args, f"comparing {_plural(len(texts), 'document')}"):
+            clusters, kept, _ = _clusters(args, texts)
         for cluster, k in zip(clusters, kept):
             for i in cluster:
                 if i != k:
@@ -624,9 +643,10 @@ def cmd_clean(args: argparse.Namespace) -> int:
                     }
     remaining = [i for i in range(len(texts)) if i not in dropped]
     sub = [texts[i] for i in remaining]
-    matches = find_repeated_passages(
-        sub, threshold=args.threshold, min_words=args.min_words, ngram=args.ngram, jobs=args.jobs
-    )
+    with _working(args, f"searching {_plural(len(sub), 'document')} for repeated passages"):
+        matches = find_repeated_passages(
+            sub, threshold=args.threshold, min_words=args.min_words, ngram=args.ngram, jobs=args.jobs
+        )
     plan = plan_removals(sub, matches, threshold=args.threshold)
     cleaned = apply_removals(sub, plan)
     by_doc: dict[int, list[dict[str, Any]]] = {}
