@@ -40,7 +40,7 @@ class Run:
         return json.loads(self.out)
 
 
-def dedup(*args: object, cwd: Path, stdin: bytes | None = None) -> Run:
+def dedup(*args: object, cwd: Path, stdin: bytes | None = None, env: dict[str, str] | None = None) -> Run:
     """Run the real command; check stderr is made of one-line ``dedup:`` messages."""
     proc = subprocess.run(
         [sys.executable, "-m", "dedup", *map(str, args)],
@@ -48,6 +48,7 @@ def dedup(*args: object, cwd: Path, stdin: bytes | None = None) -> Run:
         input=stdin if stdin is not None else b"",
         capture_output=True,
         timeout=300,
+        env=env,
     )
     run = Run(proc)
     assert "Traceback" not in run.err, run.err
@@ -468,11 +469,18 @@ def test_parquet_docs(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- other engines and commands
 
 
-def test_spark_engine_missing_gives_one_line_error(corpus: Path) -> None:
-    if importlib.util.find_spec("dedup.spark") is not None:
-        pytest.skip("dedup.spark is installed; the Spark engine is tested in its own file")
-    run = dedup("docs", corpus, "--engine", "spark", cwd=corpus)
-    assert run.code == 2 and run.err.startswith("dedup: error: --engine spark needs the spark extra")
+def test_spark_engine_without_pyspark_gives_one_line_error(corpus: Path, tmp_path: Path) -> None:
+    """As on an installation without the spark extra: ``import pyspark`` fails."""
+    if importlib.util.find_spec("dedup.spark") is None:
+        pytest.skip("this dedup has no Spark engine module")
+    # A pyspark that cannot be imported, first on the path, stands in for a missing one.
+    shim = tmp_path / "no_pyspark" / "pyspark"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text('raise ImportError("No module named \'pyspark\'")\n')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(shim.parent), os.environ.get("PYTHONPATH")]))}
+    run = dedup("docs", corpus, "--engine", "spark", cwd=corpus, env=env)
+    assert run.code == 2
+    assert run.err == "dedup: error: --engine spark needs the spark extra: pip install 'dedup[spark]' (No module named 'pyspark')\n"
 
 
 def test_synth_writes_a_reproducible_dump(tmp_path: Path) -> None:

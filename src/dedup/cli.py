@@ -496,7 +496,8 @@ def _spark(name: str, args: argparse.Namespace) -> dict[str, Any]:
     try:
         from . import spark
     except ImportError as e:
-        raise CliError(f"--engine spark needs the spark extra: pip install 'dedup[spark]' ({e})") from None
+        why = dio._one_line(e.__cause__ or e)  # the module says what is missing (e.g. pyspark)
+        raise CliError(f"--engine spark needs the spark extra: pip install 'dedup[spark]' ({why})") from None
     entry = getattr(spark, name, None)
     if entry is None:
         raise CliError(f"--engine spark: this version of dedup.spark has no {name}()")
@@ -504,6 +505,12 @@ def _spark(name: str, args: argparse.Namespace) -> dict[str, Any]:
         result = entry(args)
     except ValueError as e:  # the engine's one-line "nothing readable" and parameter errors
         raise CliError(f"--engine spark: {dio._one_line(e)}") from None
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as e:  # noqa: BLE001 - e.g. no Java, or the master cannot be reached
+        if os.environ.get("DEDUP_DEBUG"):
+            raise
+        raise CliError(f"--engine spark: {type(e).__name__}: {dio._one_line(e)}") from None
     for problem in result.pop("problems", []):
         _skip(args, problem)
     return result
