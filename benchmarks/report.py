@@ -54,7 +54,7 @@ def sections(bench: dict, quality: dict | None) -> dict[str, str]:
     rows = []
     for r in docs:
         rows.append([
-            r["tool"], r["docs"], r["mb"], r["docs_per_s"], r["mb_per_s"], r["docs_per_cpu_s"], r["mb_per_cpu_s"],
+            r["tool"] + (f" (b={r['bands']}, r={r['rows']})" if r["tool"] == "dedup (own bands)" else ""), r["docs"], r["mb"], r["docs_per_s"], r["mb_per_s"], r["docs_per_cpu_s"], r["mb_per_cpu_s"],
             r["cpu_s"], r["precision"], r["recall"],
             f"{r['docs_per_cpu_s'] / base['docs_per_cpu_s']:.1f}×" if base else None,
         ])
