@@ -17,9 +17,11 @@ from __future__ import annotations
 import argparse
 import codecs
 import contextlib
+import json
 import os
 import re
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -76,9 +78,14 @@ def _error(message: str) -> None:
 
 
 def _plural(n: int, word: str) -> str:
+    """``1 match``, ``2 matches``.
+
+    >>> _plural(1, "match"), _plural(2, "match"), _plural(0, "file")
+    ('1 match', '2 matches', '0 files')
+    """
     if n == 1:
         return f"1 {word}"
-    return f"{n} {word[:-1] + 'ies' if word.endswith('y') else word + 'es' if word.endswith('ch') else word + 's'}"
+    return f"{n} {word}{'es' if word.endswith(('ch', 's')) else 's'}"
 
 
 # ---------------------------------------------------------------- argument types
@@ -157,7 +164,16 @@ def parse_size(text: str) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line ``dedup: error: ...`` for usage errors (exit 2)."""
+    """argparse with a one-line ``dedup: error: ...`` for usage errors (exit 2).
+
+    Descriptions are wrapped here, because the raw formatter that keeps the
+    examples in the epilog aligned would leave them as one long line.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("description"):
+            kwargs["description"] = textwrap.fill(kwargs["description"], width=79)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
@@ -553,8 +569,8 @@ def _member(doc: Document) -> dict[str, Any]:
     return report.member_record(doc.path, doc.record, doc.id)
 
 
-def _clusters(args: argparse.Namespace, texts: list[str]) -> tuple[list[list[int]], list[int], dict]:
-    """Clusters, the kept member of each, and the similarity of every verified pair."""
+def _clusters(args: argparse.Namespace, texts: list[str]) -> tuple[list[list[int]], list[int]]:
+    """Clusters of near-duplicate documents and the member kept in each."""
     import numpy as np
 
     from .clusters import choose_kept, clusters_from_pairs
@@ -564,7 +580,7 @@ def _clusters(args: argparse.Namespace, texts: list[str]) -> tuple[list[list[int
     edges = np.array([(i, j) for i, j, _ in pairs], dtype=np.int64).reshape(-1, 2)
     clusters = clusters_from_pairs(len(texts), edges)
     kept = choose_kept(clusters, args.keep, lengths=[len(t) for t in texts])
-    return clusters, kept, {(i, j): s for i, j, s in pairs}
+    return clusters, kept
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
@@ -577,7 +593,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         corpus = load(args, kind)
         with _working(args, f"comparing {_plural(len(corpus.docs), 'document')}"):
-            clusters, kept, _ = _clusters(args, corpus.texts)
+            clusters, kept = _clusters(args, corpus.texts)
         records = [
             {"members": [_member(corpus.docs[i]) for i in c], "kept": _member(corpus.docs[k])}
             for c, k in zip(clusters, kept)
@@ -637,7 +653,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     dropped: dict[int, dict[str, Any]] = {}
     if args.docs:
         with _working(args, f"comparing {_plural(len(texts), 'document')}"):
-            clusters, kept, _ = _clusters(args, texts)
+            clusters, kept = _clusters(args, texts)
         for cluster, k in zip(clusters, kept):
             for i in cluster:
                 if i != k:
@@ -683,8 +699,6 @@ def cmd_clean(args: argparse.Namespace) -> int:
         except OSError as e:
             raise CliError(f"{targets[i]}: cannot write: {e.strerror or e}") from None
         written += 1
-    import json
-
     body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in removals)
     try:
         dio.write_atomic(manifest, body.encode("utf-8", "backslashreplace"))
