@@ -117,7 +117,7 @@ def _spark_clusters(result, ids: list) -> list[tuple[tuple[int, ...], int]]:
 def spark():
     os.environ.setdefault("JAVA_HOME", spark_mod.JAVA_17)
     os.environ["PYSPARK_PYTHON"] = sys.executable
-    session = spark_mod.get_session("local[2]", shuffle_partitions=3)
+    session = spark_mod.get_session("local[2]", shuffle_partitions=2)
     yield session
     session.stop()
 

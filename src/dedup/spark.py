@@ -218,10 +218,11 @@ def _edges(
     keys = (
         docs.select(_IDX, _TEXT)
         .mapInArrow(_band_keys_fn(ngram, num_perm, seed, bands, rows), "idx long, band int, key long")
-        .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    n_keys = keys.count()
-    t = _timed(stats, "signatures", t)
+    if stats is not None:  # materialise each stage only to time it
+        keys = keys.persist(StorageLevel.MEMORY_AND_DISK)
+        stats["band_keys"] = keys.count()
+        t = _timed(stats, "signatures", t)
     # The windowed pairing of dedup.lsh.candidate_pairs: in each (band, key)
     # bucket sorted by document order, each member is paired with the next
     # `window` members, so a bucket of m documents costs m * window pairs
@@ -235,11 +236,12 @@ def _edges(
     pairs = (
         buckets.select("i", F.explode(F.slice("members", F.col("rank") + 2, window)).alias("j"))
         .distinct()
-        .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    n_pairs = pairs.count()
-    keys.unpersist()
-    t = _timed(stats, "candidates", t)
+    if stats is not None:
+        pairs = pairs.persist(StorageLevel.MEMORY_AND_DISK)
+        stats["candidates"] = pairs.count()
+        keys.unpersist()
+        t = _timed(stats, "candidates", t)
     texts = docs.select(F.col(_IDX), F.col(_TEXT))
     joined = (
         pairs.join(texts.withColumnRenamed(_IDX, "i").withColumnRenamed(_TEXT, "text_i"), "i")
@@ -253,9 +255,10 @@ def _edges(
     )
     n_edges = edges.count()
     pairs.unpersist()
-    _timed(stats, "verify", t)
+    keys.unpersist()
     if stats is not None:
-        stats.update(band_keys=n_keys, candidates=n_pairs, edges=n_edges)
+        stats["edges"] = n_edges
+        _timed(stats, "verify" if "candidates" in stats else "signatures+candidates+verify", t)
     return edges, n_edges
 
 
@@ -337,7 +340,10 @@ def connected_components(
         rounds += 1
         if rounds > MAX_ROUNDS:
             raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
-        e = _small_star(_large_star(e)).checkpoint(eager=True)
+        # Persisted first, so the checkpoint writes the cached round instead of computing it again.
+        cached = _small_star(_large_star(e)).persist(StorageLevel.MEMORY_AND_DISK)
+        e = cached.checkpoint(eager=True)
+        cached.unpersist()
         if _is_star_forest(e):
             break
     if stats is not None:
@@ -434,8 +440,10 @@ def find_duplicates(
 
     ``stats``, when given, is filled with counts (``documents``,
     ``band_keys``, ``candidates``, ``edges``, ``rounds``) and per-stage
-    ``seconds``. Each stage is materialised (persisted and counted) before
-    the next one starts, so the DataFrame returned is already computed.
+    ``seconds``; to time them, each stage is then materialised (persisted
+    and counted) before the next one starts. The verified edges and the
+    component labels are always materialised (their number decides where
+    components run); the DataFrame returned is persisted.
 
     >>> find_duplicates(spark.read.parquet("docs.parquet"), "id", "text").show()  # doctest: +SKIP
     """
@@ -451,9 +459,8 @@ def find_duplicates(
     )
     t = time.perf_counter()
     out = found.orderBy("label", "node").drop("label", "node").persist(StorageLevel.MEMORY_AND_DISK)
-    clustered = out.count()
     if stats is not None:
-        stats["clustered"] = clustered
+        stats["clustered"] = out.count()
         _timed(stats, "output", t)
         stats["seconds"]["total"] = round(time.perf_counter() - t0, 3)
     return out
@@ -805,9 +812,9 @@ def _parse_fn(path: str, mode: str, text_field: str, id_field: str | None):
 _DOC_SCHEMA = "_record long, _id string, _text string, _error string"
 
 
-def _read_cli_documents(spark: SparkSession, args: Any) -> tuple[DataFrame, list[str], list[str], int]:
+def _read_cli_documents(spark: SparkSession, args: Any) -> tuple[DataFrame, list[str], list[str], dict]:
     """The documents named on the command line as ``(_file, _record, _id, _text, _error)``, the paths,
-    the first problems (one-line messages) and the number of inputs skipped."""
+    the first problems (one-line messages) and the input part of the summary."""
     from .io import STDIN, find_sources
 
     paths = list(_arg(args, "paths", []))
@@ -849,9 +856,17 @@ def _read_cli_documents(spark: SparkSession, args: Any) -> tuple[DataFrame, list
         union = union.unionByName(part)
     union = union.persist(StorageLevel.MEMORY_AND_DISK)
     bad = union.where(F.col("_error").isNotNull())
-    skipped = len(messages) + bad.count()
+    skipped_records = bad.count()
+    summary = {
+        "files": len(sources),
+        "bytes": sum(os.path.getsize(s.path) for s in sources if os.path.isfile(s.path)),
+        "skipped_files": len(messages),
+        "skipped_records": skipped_records,
+    }
     messages += [r[0] for r in bad.select("_error").limit(50).collect()]
-    return union, [s.path for s in sources], messages, skipped
+    if skipped_records > 50:
+        messages.append(f"... and {skipped_records - 50} more bad records")
+    return union, [s.path for s in sources], messages, summary
 
 
 def _cli_session(args: Any) -> SparkSession:
@@ -862,6 +877,22 @@ def _member(paths: list[str], key: Any) -> dict[str, Any]:
     from .report import member_record
 
     return member_record(paths[key["_file"]], key["_record"], json.loads(key["_id"]))
+
+
+def _summary(inputs: dict, stats: dict, spark: SparkSession, start: float, **counts: int) -> dict[str, Any]:
+    """The local CLI's summary keys (``files``, ``bytes``, ``documents``, counts, ``skipped_*``,
+    ``seconds``), plus ``engine`` and ``spark_master``."""
+    return {
+        "files": inputs["files"],
+        "bytes": inputs["bytes"],
+        "documents": stats.get("documents", 0),
+        **counts,
+        "skipped_files": inputs["skipped_files"],
+        "skipped_records": inputs["skipped_records"],
+        "seconds": round(time.perf_counter() - start, 3),
+        "engine": "spark",
+        "spark_master": spark.sparkContext.master,
+    }
 
 
 def cli_docs(args: Any) -> dict[str, Any]:
@@ -879,7 +910,7 @@ def cli_docs(args: Any) -> dict[str, Any]:
     """
     start = time.perf_counter()
     spark = _cli_session(args)
-    docs, paths, problems, skipped = _read_cli_documents(spark, args)
+    docs, paths, problems, inputs = _read_cli_documents(spark, args)
     good = docs.where(F.col("_error").isNull()).withColumn("_member", F.struct("_file", "_record", "_id"))
     stats: dict = {}
     found = find_duplicates(
@@ -904,16 +935,9 @@ def cli_docs(args: Any) -> dict[str, Any]:
         if row["kept"]:
             clusters[-1]["kept"] = member
     docs.unpersist()
-    summary = {
-        "files": len(paths),
-        "documents": stats.get("documents", 0),
-        "skipped": skipped,
-        "clusters": len(clusters),
-        "duplicates": sum(len(c["members"]) - 1 for c in clusters),
-        "engine": "spark",
-        "spark_master": spark.sparkContext.master,
-        "seconds": round(time.perf_counter() - start, 3),
-    }
+    summary = _summary(
+        inputs, stats, spark, start, clusters=len(clusters), duplicates=sum(len(c["members"]) - 1 for c in clusters)
+    )
     return {"clusters": clusters, "summary": summary, "problems": problems}
 
 
@@ -931,7 +955,7 @@ def cli_passages(args: Any) -> dict[str, Any]:
 
     start = time.perf_counter()
     spark = _cli_session(args)
-    docs, paths, problems, skipped = _read_cli_documents(spark, args)
+    docs, paths, problems, inputs = _read_cli_documents(spark, args)
     good = docs.where(F.col("_error").isNull()).withColumn("_member", F.struct("_file", "_record", "_id"))
     stats: dict = {}
     matches, info = _passage_matches(
@@ -957,13 +981,5 @@ def cli_passages(args: Any) -> dict[str, Any]:
 
     out = [{"original": span(m.original), "repeat": span(m.repeat), "similarity": m.similarity} for m in matches]
     docs.unpersist()
-    summary = {
-        "files": len(paths),
-        "documents": stats.get("documents", 0),
-        "skipped": skipped,
-        "matches": len(out),
-        "engine": "spark",
-        "spark_master": spark.sparkContext.master,
-        "seconds": round(time.perf_counter() - start, 3),
-    }
+    summary = _summary(inputs, stats, spark, start, matches=len(out))
     return {"matches": out, "summary": summary, "problems": problems}
