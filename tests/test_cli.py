@@ -238,6 +238,13 @@ def test_clean_docs_drops_duplicate_documents(tmp_path: Path) -> None:
     assert passage["original"]["start_line"] == 2
     assert run.json()["summary"]["documents_dropped"] == 1
 
+    # `docs` reports the same cluster (each file is a document), here as CSV.
+    rows = list(csv.DictReader(io.StringIO(dedup("docs", "in", "--format", "csv", cwd=tmp_path).out)))
+    assert rows == [
+        {"cluster": "1", "path": "in/a.txt", "record": "", "id": "", "kept": "true"},
+        {"cluster": "1", "path": "in/b.txt", "record": "", "id": "", "kept": "false"},
+    ]
+
 
 # ---------------------------------------------------------------- options
 
