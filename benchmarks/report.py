@@ -77,8 +77,9 @@ def sections(bench: dict, quality: dict | None) -> dict[str, str]:
     )
     par = sorted(by_group.get("parallel", []), key=lambda r: r["jobs"])
     out["parallel"] = table(
-        ["jobs", "wall s (best)", "MB/s (wall)", "speed-up"],
-        [[r["jobs"], r["wall_s"], r["mb_per_s"], f"{par[0]['wall_s'] / r['wall_s']:.2f}×"] for r in par],
+        ["jobs", "wall s (best)", "MB/s (wall)", "speed-up", "CPU s in the main process", "CPU s in workers"],
+        [[r["jobs"], r["wall_s"], r["mb_per_s"], f"{par[0]['wall_s'] / r['wall_s']:.2f}×",
+          r.get("cpu_s_of_best_wall_round", r["cpu_s"]), r.get("children_cpu_s")] for r in par],
     )
     mem = sorted(by_group.get("memory", []), key=lambda r: (r["mode"], r["docs"]))
     out["memory"] = table(

@@ -74,6 +74,7 @@ __all__ = [
     "score_pairs",
     "score_spans",
     "parse_size",
+    "GENERATOR_VERSION",
 ]
 
 LATIN, CYRILLIC, CJK = 0, 1, 2
@@ -99,6 +100,8 @@ _PASSAGE_EDIT_RATES = (0.0, 0.0, 0.02, 0.05)
 _MIN_PASSAGE_WORDS = 20
 _NGRAM = 5
 _TABLE = 1 << 20
+#: Bumped whenever the same seed and size would give other bytes (caches key on it).
+GENERATOR_VERSION = 1
 
 
 # --------------------------------------------------------------------------- vocabulary
@@ -555,6 +558,7 @@ def write_dump(
         "chars": written_chars,
         "seed": seed,
         "size_requested": size,
+        "generator_version": GENERATOR_VERSION,
         "exact_duplicates": counts["exact"],
         "near_duplicates": counts["near"],
         "truth_pairs": counts["pairs"],
