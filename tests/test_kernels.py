@@ -13,6 +13,12 @@ from dedup import text as text_module
 
 pytestmark = pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
 
+
+@pytest.fixture(autouse=True, scope="module")
+def load_kernels():
+    """Small test inputs would stay on the numpy path: load the compiled kernels now."""
+    assert _kernels.compiled(_kernels.MIN_WORK) is not None
+
 # Characters from every class the tokenizer knows: ASCII, Latin-1 accents, combining marks,
 # Cyrillic, CJK, Thai, zero-width and format characters, punctuation, emoji (astral), controls.
 alphabet = st.one_of(

@@ -47,8 +47,10 @@ def shingle_hashes32(text: str, ngram: int = 5) -> np.ndarray:
 
 def minhash_every_path(hashes, bounds, **kwargs) -> list[np.ndarray]:
     """``minhash`` through each implementation the library has (compiled kernel, numpy)."""
-    if not hasattr(minhash_module, "_FORCE_NUMPY"):
-        return [minhash(hashes, bounds, **kwargs)]
+    from dedup import _kernels
+
+    if _kernels.AVAILABLE:
+        _kernels.compiled(_kernels.MIN_WORK)  # small inputs would otherwise stay on numpy
     saved = minhash_module._FORCE_NUMPY
     try:
         results = []

@@ -1,4 +1,4 @@
-"""Compiled kernels for the two hot loops numpy cannot express without per-token work.
+"""Compiled kernels for the hot loops numpy cannot express without per-token work.
 
 * :func:`tokenize_codepoints` — one pass over the code points of a batch:
   fold, classify, find token boundaries and hash each token. The numpy
@@ -7,40 +7,63 @@
 * :func:`minhash_block` — for each document, for each shingle, for each
   permutation: ``min(a * h + b mod 2**32)``, fused so nothing is materialised.
 
-Both are compiled by numba on first use (cached on disk when the package
-directory is writable) and are checked against the numpy reference
-implementations in the tests. Without numba, ``AVAILABLE`` is False and the
-callers use the numpy code: results are identical, only slower.
+* :func:`shingle_tokens` — the n-gram hashes of every document.
+
+They are compiled by numba when first needed (:func:`compiled`; cached on
+disk when the package directory is writable) and are checked against the
+numpy reference implementations in the tests. Without numba, or for small
+inputs, callers use the numpy code: results are identical, only slower.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from types import SimpleNamespace
 
 import numpy as np
 
-try:  # pragma: no cover - exercised implicitly
-    if os.environ.get("DEDUP_NO_NUMBA"):
-        raise ImportError("disabled by DEDUP_NO_NUMBA")
-    import numba
+#: numba is installed and not switched off with ``DEDUP_NO_NUMBA=1``.
+AVAILABLE = importlib.util.find_spec("numba") is not None and not os.environ.get("DEDUP_NO_NUMBA")
 
-    AVAILABLE = True
-except ImportError:  # pragma: no cover
-    numba = None
-    AVAILABLE = False
+#: Importing numba and loading the cached kernels costs about a second per
+#: process, so they are loaded once the work asked of this process reaches
+#: this many elements (characters, tokens, or shingles x permutations / 16);
+#: small inputs are faster on the numpy path. Once loaded, they serve everything.
+MIN_WORK = 1 << 21
 
 _WORD = 1
 _SINGLE = 2
 _IGNORE = 3
 
-
-def _jit(fn):
-    if not AVAILABLE:
-        return fn
-    return numba.njit(cache=True, nogil=True, boundscheck=False)(fn)
+_loaded: SimpleNamespace | None = None
+_work_seen = 0
 
 
-@_jit
+def compiled(work: int) -> SimpleNamespace | None:
+    """The compiled kernels, once numba is available and the work so far makes them worth loading."""
+    global _loaded, _work_seen
+    if _loaded is None and AVAILABLE:
+        _work_seen += work
+        if _work_seen >= MIN_WORK:
+            _loaded = _compile()
+    return _loaded
+
+
+def _compile() -> SimpleNamespace:
+    import numba
+
+    module = globals()
+    # Helpers first: the kernels that call them are compiled against the jitted versions.
+    for name in ("_mix64", "_grow", "tokenize_codepoints", "minhash_block", "shingle_tokens"):
+        module[name] = numba.njit(cache=True, nogil=True, boundscheck=False)(module[name])
+    return SimpleNamespace(
+        tokenize_codepoints=module["tokenize_codepoints"],
+        minhash_block=module["minhash_block"],
+        shingle_tokens=module["shingle_tokens"],
+    )
+
+
 def _mix64(x):
     x = x ^ (x >> np.uint64(30))
     x = x * np.uint64(0xBF58476D1CE4E5B9)
@@ -49,14 +72,12 @@ def _mix64(x):
     return x ^ (x >> np.uint64(31))
 
 
-@_jit
 def _grow(array, capacity):
     bigger = np.empty(capacity, dtype=array.dtype)
     bigger[: array.shape[0]] = array
     return bigger
 
 
-@_jit
 def tokenize_codepoints(cps, fold, klass, astral_cps, astral_fold, astral_class, char_mode):
     """Token hashes, start positions and end positions (exclusive) of a code point array.
 
@@ -129,7 +150,6 @@ def tokenize_codepoints(cps, fold, klass, astral_cps, astral_fold, astral_class,
     return hashes[:ntok], starts[:ntok], ends[:ntok]
 
 
-@_jit
 def minhash_block(mixed, bounds, a, b, out):
     """``out[d, k] = min(a[k] * h + b[k] mod 2**32)`` over the shingles ``h`` of document ``d``.
 
@@ -153,7 +173,6 @@ def minhash_block(mixed, bounds, a, b, out):
         out[d, :] = row
 
 
-@_jit
 def shingle_tokens(token_hashes, bounds, ngram):
     """Hashes and first token of every ``ngram``-shingle, per document (see :func:`dedup.text.shingle`)."""
     n_docs = bounds.shape[0] - 1

@@ -19,6 +19,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
+from . import _kernels
 from .clusters import clusters_from_pairs
 from .lsh import LSHIndex, optimal_bands
 from .minhash import jaccard_estimate, minhash
@@ -87,6 +88,7 @@ def _parallel_map(fn: Callable, batches: Iterator[list[str]], jobs: int, *args) 
             yield fn(batch, *args)
         return
     # Warm up (tables, compiled kernels) before forking, so workers inherit them.
+    _kernels.compiled(_kernels.MIN_WORK)
     fn(["warm up"], *args)
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)

@@ -106,8 +106,9 @@ def minhash(
     if total == 0:
         return out
     mixed = _fmix32(np.asarray(hashes, dtype=np.uint32)[:total])
-    if _kernels.AVAILABLE and not _FORCE_NUMPY:
-        _kernels.minhash_block(mixed, bounds, a, b, out)
+    kernels = None if _FORCE_NUMPY else _kernels.compiled(total * num_perm // 16)
+    if kernels is not None:
+        kernels.minhash_block(mixed, bounds, a, b, out)
         return out
     block = np.empty((_BLOCK, num_perm), dtype=np.uint32)
     for lo in range(0, total, _BLOCK):

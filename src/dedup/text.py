@@ -248,8 +248,9 @@ def tokenize(
     doc_starts = np.zeros(n_docs, dtype=np.int64)
     np.cumsum(lengths[:-1] + 1, out=doc_starts[1:])
 
-    if _kernels.AVAILABLE and not _FORCE_NUMPY:
-        hashes, first_pos, end_pos = _tokenize_compiled(cps, mode)
+    kernels = None if _FORCE_NUMPY else _kernels.compiled(len(cps))
+    if kernels is not None:
+        hashes, first_pos, end_pos = _tokenize_compiled(kernels, cps, mode)
     else:
         hashes, first_pos, end_pos = _tokenize_numpy(cps, mode)
 
@@ -268,7 +269,7 @@ def tokenize(
 _FORCE_NUMPY = False
 
 
-def _tokenize_compiled(cps: np.ndarray, mode: ShingleMode) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _tokenize_compiled(kernels, cps: np.ndarray, mode: ShingleMode) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     fold_table, class_table = _bmp_tables()
     astral = cps[cps > 0xFFFF]
     if len(astral):
@@ -278,7 +279,7 @@ def _tokenize_compiled(cps: np.ndarray, mode: ShingleMode) -> tuple[np.ndarray, 
     else:
         uniq = np.zeros(0, dtype=np.uint32)
         a_fold, a_class = uniq, np.zeros(0, dtype=np.uint8)
-    return _kernels.tokenize_codepoints(cps, fold_table, class_table, uniq, a_fold, a_class, mode == "char")
+    return kernels.tokenize_codepoints(cps, fold_table, class_table, uniq, a_fold, a_class, mode == "char")
 
 
 def _tokenize_numpy(cps: np.ndarray, mode: ShingleMode) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -340,8 +341,9 @@ def shingle(tokens: TokenBatch, ngram: int = 5) -> ShingleBatch:
     if isinstance(ngram, bool) or not isinstance(ngram, (int, np.integer)) or ngram < 1:
         raise ValueError(f"ngram must be an integer >= 1, got {ngram!r}")
     ngram = int(ngram)
-    if _kernels.AVAILABLE and not _FORCE_NUMPY:
-        hashes, first, bounds = _kernels.shingle_tokens(tokens.hashes, tokens.bounds, ngram)
+    kernels = None if _FORCE_NUMPY else _kernels.compiled(len(tokens.hashes) * ngram)
+    if kernels is not None:
+        hashes, first, bounds = kernels.shingle_tokens(tokens.hashes, tokens.bounds, ngram)
         return ShingleBatch(hashes, bounds, first, ngram)
     counts = tokens.counts()
     n_tokens = len(tokens.hashes)
