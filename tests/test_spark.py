@@ -21,6 +21,7 @@ pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
 import dedup  # noqa: E402
+import dedup.io  # noqa: E402
 from dedup import passages as local_passages  # noqa: E402
 from dedup.documents import RECALL_MARGIN, signatures  # noqa: E402
 from dedup.lsh import LSHIndex, optimal_bands  # noqa: E402
@@ -227,23 +228,6 @@ def test_hard_graph_distributed_components_equal_local(spark, tmp_path):
     assert _spark_clusters(result, ids) == local
 
 
-def test_connected_components_on_an_edge_dataframe(spark):
-    """Distributed and driver-side labelling agree with the local union-find on a shuffled path."""
-    rng = np.random.default_rng(5)
-    perm = rng.permutation(200) * 3 + 10
-    path_edges = np.stack([perm[:-1], perm[1:]], axis=1)
-    star = np.array([[1000, 1000 + k] for k in range(1, 30)])
-    edges = np.concatenate([path_edges, star])
-    df = spark.createDataFrame([(int(a), int(b)) for a, b in edges], "i long, j long")
-    nodes, dense = np.unique(edges, return_inverse=True)
-    expected = dict(zip(nodes.tolist(), nodes[dedup.connected_components(len(nodes), dense.reshape(-1, 2))].tolist()))
-    for limit in (0, 10**6):
-        stats: dict = {}
-        labels = spark_mod.connected_components(df, max_local_edges=limit, stats=stats)
-        assert {r["node"]: r["label"] for r in labels.collect()} == expected
-    assert expected[int(perm[-1])] == 10  # the whole path is labelled with its smallest node
-
-
 # --------------------------------------------------------------------------- passages
 
 
@@ -302,3 +286,47 @@ def test_sparse_multiplicity_equals_the_local_array():
     assert np.array_equal(sparse[0 : len(dense)], dense)
     for lo, hi in [(0, 7), (100, 400), (len(dense) - 9, len(dense) + 5)]:
         assert np.array_equal(sparse[lo:hi], dense[lo:hi])
+
+
+# --------------------------------------------------------------------------- command line entry points
+
+
+def test_cli_docs_reads_jsonl_like_the_local_engine(spark, tmp_path, corpus):
+    """``dedup docs --engine spark --jsonl``: the local clusters, members named by path, line and id;
+    blank lines skipped, bad lines reported and counted."""
+    import json
+
+    texts = [t for t in corpus[0][:120] if t]
+    lines = [json.dumps({"id": k, "text": t}) for k, t in enumerate(texts)]
+    lines.insert(3, "")
+    lines.insert(7, "{not json")
+    lines.insert(9, json.dumps({"id": "no-text"}))
+    path = tmp_path / "docs.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args = {"paths": [str(path)], "jsonl": True, "parquet": False, "text_field": "text", "id_field": "id",
+            "threshold": 0.8, "ngram": 5, "num_perm": 128, "spark_master": "local[2]"}
+    result = spark_mod.cli_docs(args)
+    good = [d for d in dedup.io.iter_jsonl(path.read_text(), str(path), "text", "id") if isinstance(d, dedup.io.Document)]
+    local = _local_clusters([d.text for d in good], 0.8)
+    assert len(local) >= 5
+
+    def member(d):
+        return {"path": str(path), "record": d.record, "id": d.id}
+
+    assert result["clusters"] == [{"members": [member(good[i]) for i in c], "kept": member(good[k])} for c, k in local]
+    summary = result["summary"]
+    assert (summary["documents"], summary["skipped_records"], summary["clusters"]) == (len(texts), 2, len(local))
+    assert result["problems"] == [f"{path}:8: not valid JSON (Expecting property name enclosed in double quotes at column 2)",
+                                  f"{path}:10: no field 'text' (fields: 'id'); use --text-field"]
+
+
+def test_cli_passages_on_the_seed_dump(spark, seed_path):
+    """``dedup passages --engine spark FILE``: the article at lines 8-55 repeats at lines 160-206."""
+    result = spark_mod.cli_passages({"paths": [str(seed_path)], "threshold": 0.8, "min_words": 20, "ngram": 5})
+    spans = [((m["original"]["start_line"], m["original"]["end_line"]), (m["repeat"]["start_line"], m["repeat"]["end_line"]))
+             for m in result["matches"]]
+    assert spans == [((8, 8), (9, 9)), ((8, 55), (160, 206))]
+    local = dedup.find_repeated_passages(seed_path.read_bytes().decode("utf-8"))
+    assert [(m["original"]["start"], m["repeat"]["end"], m["similarity"]) for m in result["matches"]] == [
+        (m.original.start, m.repeat.end, m.similarity) for m in local
+    ]

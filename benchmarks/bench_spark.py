@@ -1,0 +1,89 @@
+"""Spark ``local[2]`` vs the local engine with ``jobs=2`` on a generated corpus, with per-stage times.
+
+Opt-in (it starts a JVM and takes minutes)::
+
+    DEDUP_BENCH_SPARK=1 python benchmarks/bench_spark.py --size 20MB
+
+The corpus comes from :func:`dedup.synth.write_dump` (cached under
+``benchmarks/data/``), is written once as Parquet, and both engines get the
+same texts in the same order; the script checks that they return the same
+clusters and the same passages, then prints a table and writes
+``benchmarks/results/spark-<size>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    if not os.environ.get("DEDUP_BENCH_SPARK"):
+        print("opt-in benchmark: set DEDUP_BENCH_SPARK=1 to run it", file=sys.stderr)
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="20MB", help="corpus size for dedup.synth (default 20MB)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-passages", action="store_true", help="documents only")
+    args = parser.parse_args()
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import dedup
+    from dedup import spark as ds
+    from dedup import synth
+
+    size = synth.parse_size(args.size)
+    data = HERE / "data" / f"seed{args.seed}-{size}"
+    if not (data / "docs.jsonl").exists():
+        synth.write_dump(data, size_bytes=size, seed=args.seed)
+    texts = list(synth.iter_texts(data))
+    parquet = data / "docs.parquet"
+    if not parquet.exists():
+        pq.write_table(pa.table({"id": list(range(len(texts))), "text": texts}), parquet, row_group_size=2048)
+    mb = sum(len(t.encode()) for t in texts) / 1e6
+    result: dict = {"size": args.size, "documents": len(texts), "mb": round(mb, 1)}
+
+    t = time.perf_counter()
+    local = dedup.find_duplicates(texts, 0.8, jobs=2)
+    result["local_docs_s"] = round(time.perf_counter() - t, 2)
+
+    t = time.perf_counter()
+    spark = ds.get_session("local[2]", shuffle_partitions=4)
+    result["spark_startup_s"] = round(time.perf_counter() - t, 2)
+    stats: dict = {}
+    found = ds.find_duplicates(spark.read.parquet(str(parquet)), "id", "text", 0.8, stats=stats).collect()
+    result["spark_docs_s"] = stats["seconds"]["total"]
+    result["spark_docs_stages"] = stats
+    groups: dict = {}
+    for row in found:
+        groups.setdefault(row["cluster_id"], []).append(row["id"])
+    assert sorted(sorted(g) for g in groups.values()) == sorted(local), "Spark and local clusters differ"
+
+    if not args.no_passages:
+        t = time.perf_counter()
+        local_p = dedup.find_repeated_passages(texts, jobs=2)
+        result["local_passages_s"] = round(time.perf_counter() - t, 2)
+        pstats: dict = {}
+        found_p = ds.repeated_passages(spark.read.parquet(str(parquet)), "id", "text", stats=pstats)
+        result["spark_passages_s"] = pstats["seconds"]["total"]
+        result["spark_passages_stages"] = pstats
+        assert [m for _, _, m in found_p] == local_p, "Spark and local passages differ"
+    spark.stop()
+
+    print(json.dumps(result, indent=2))
+    out = HERE / "results" / f"spark-{args.size}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
