@@ -93,6 +93,23 @@ _SEPS = (" ", ", ", ". ", "\n", ",\n", ".\n", ".\n\n", ".", "\n", "。", "。\n"
 _SEP_OBJ = np.array(_SEPS, dtype=object)
 _SEP_LEN = np.array([len(s) for s in _SEPS], dtype=np.int64)
 
+
+def _sep_table() -> np.ndarray:
+    """Separator code for each combination of flags (4 bits), wrapped (bit 4) and CJK (bit 5)."""
+    table = np.zeros(64, dtype=np.int64)
+    for key in range(64):
+        para, sent, comma, brk = key & _PARA_END, key & _SENT_END, key & _COMMA, key & _BREAK
+        wrapped, cjk = key & 16, key & 32
+        if cjk:
+            code = 10 if para or (sent and brk) else 9 if sent else 12 if comma and brk else 11 if comma else 8 if brk else 13
+        else:
+            code = (6 if wrapped else 5) if para else (5 if brk else 2) if sent else (4 if brk else 1) if comma else 3 if brk else 0
+        table[key] = code
+    return table
+
+
+_SEP_TABLE = _sep_table()
+
 _WIDTHS = (0, 0, 60, 72, 80)  # 0 = one paragraph per line
 _REWRAP_WIDTHS = (0, 50, 66, 90)
 _NEAR_EDIT_RATES = (0.0, 0.01, 0.02, 0.03, 0.05, 0.1)
@@ -263,15 +280,9 @@ def _render(vocab: _Vocab, docs: list[_Doc]) -> list[str]:
     sent_start = np.concatenate([[True], (flags[:-1] & _SENT_END) != 0])
     sent_start[first] = True
     idx = words.astype(np.int64) + np.where(sent_start, vocab.size, 0)
-    brk = (flags & _BREAK) != 0
-    para = (flags & _PARA_END) != 0
-    sent = (flags & _SENT_END) != 0
-    comma = (flags & _COMMA) != 0
-    latin_code = np.select(
-        [para & wrapped, para, sent & brk, sent, comma & brk, comma, brk], [6, 5, 5, 2, 4, 1, 3], default=0
-    )
-    cjk_code = np.select([para, sent & brk, sent, comma & brk, comma, brk], [10, 10, 9, 12, 11, 8], default=13)
-    code = np.where(cjk, cjk_code, latin_code)
+    # Separator code from a table indexed by the flag bits, the wrapped bit and the CJK bit.
+    key = flags.astype(np.int64) & 0xF | (wrapped.astype(np.int64) << 4) | (cjk.astype(np.int64) << 5)
+    code = _SEP_TABLE[key]
     code[last] = np.where(cjk[last], 9, 7)  # a document ends with a full stop, no newline
     parts = np.empty(2 * len(words), dtype=object)
     parts[0::2] = vocab.strings[idx]
