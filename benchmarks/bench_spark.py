@@ -5,7 +5,7 @@ Opt-in (it starts a JVM and takes minutes)::
     DEDUP_BENCH_SPARK=1 python benchmarks/bench_spark.py --size 20MB
 
 The corpus comes from :func:`dedup.synth.write_dump` (cached under
-``benchmarks/data/``), is written once as Parquet, and both engines get the
+``benchmarks/data/``), is written as Parquet to a temporary directory, and both engines get the
 same texts in the same order; the script checks that they return the same
 clusters and the same passages, then prints a table and writes
 ``benchmarks/results/spark-<size>.json``.
@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,9 +46,9 @@ def main() -> int:
     if not (data / "docs.jsonl").exists():
         synth.write_dump(data, size_bytes=size, seed=args.seed)
     texts = list(synth.iter_texts(data))
-    parquet = data / "docs.parquet"
-    if not parquet.exists():
-        pq.write_table(pa.table({"id": list(range(len(texts))), "text": texts}), parquet, row_group_size=2048)
+    tmp = tempfile.TemporaryDirectory(prefix="dedup-bench-spark-")
+    parquet = Path(tmp.name) / "docs.parquet"
+    pq.write_table(pa.table({"id": list(range(len(texts))), "text": texts}), parquet, row_group_size=2048)
     mb = sum(len(t.encode()) for t in texts) / 1e6
     result: dict = {"size": args.size, "documents": len(texts), "mb": round(mb, 1)}
 
@@ -77,6 +78,7 @@ def main() -> int:
         result["spark_passages_stages"] = pstats
         assert [m for _, _, m in found_p] == local_p, "Spark and local passages differ"
     spark.stop()
+    tmp.cleanup()
 
     print(json.dumps(result, indent=2))
     out = HERE / "results" / f"spark-{args.size}.json"

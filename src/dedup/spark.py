@@ -313,8 +313,8 @@ def connected_components(
     edges, the edges are collected and labelled on the driver; otherwise
     large-star/small-star rounds (Kiveris et al., "Connected Components in
     MapReduce and Beyond", 2014) run on DataFrames, each round checkpointed
-    (to ``checkpoint_dir``, a temporary directory by default) so the plan
-    does not grow with the rounds. ``n_edges`` saves a count when the caller
+    (to ``checkpoint_dir``, a temporary directory by default) so the query
+    plan does not grow with the rounds. ``n_edges`` saves a count when the caller
     knows it; ``stats["rounds"]`` gets the number of rounds.
     """
     spark = edges.sparkSession
@@ -340,12 +340,15 @@ def connected_components(
         rounds += 1
         if rounds > MAX_ROUNDS:
             raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
-        # Persisted first, so the checkpoint writes the cached round instead of computing it again.
-        cached = _small_star(_large_star(e)).persist(StorageLevel.MEMORY_AND_DISK)
-        e = cached.checkpoint(eager=True)
-        cached.unpersist()
-        if _is_star_forest(e):
+        # Persisted: the convergence check computes the round once, the checkpoint writes it from the cache.
+        nxt = _small_star(_large_star(e)).persist(StorageLevel.MEMORY_AND_DISK)
+        if _is_star_forest(nxt):
+            e = nxt
             break
+        # A round reads its input several times, so without cutting the lineage
+        # here the query plan would double in size with every round.
+        e = nxt.checkpoint(eager=True)
+        nxt.unpersist()
     if stats is not None:
         stats.update(components="distributed", rounds=rounds)
     roots = e.select(F.col("b").alias("node"), F.col("b").alias("label")).distinct()
