@@ -300,12 +300,14 @@ def _boilerplate_edges(
     local = token_line[lo - base : end - base]  # line of each token of the span
 
     def is_boilerplate(line: int) -> bool:
-        line_tokens = np.flatnonzero(token_line == line) + base
-        inside = line_tokens[(line_tokens >= lo) & (line_tokens < end)]
+        # token_line is sorted: the line's tokens are one run, found by bisection.
+        first = int(np.searchsorted(token_line, line, side="left")) + base
+        last = int(np.searchsorted(token_line, line, side="right")) + base  # exclusive
+        count = last - first
         # Only a whole line, shorter than a passage, long enough to hold a shingle.
-        if len(inside) != len(line_tokens) or not ngram <= len(inside) < min_words:
+        if first < lo or last > end or not ngram <= count < min_words:
             return False
-        shingles = multiplicity[inside[0] : inside[-1] - ngram + 2]
+        shingles = multiplicity[first : last - ngram + 1]
         return bool((shingles > core).all())
 
     first_line, last_line = local[0], local[-1]
