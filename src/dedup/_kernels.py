@@ -55,7 +55,7 @@ def _compile() -> SimpleNamespace:
 
     module = globals()
     # Helpers first: the kernels that call them are compiled against the jitted versions.
-    for name in ("_mix64", "_grow", "tokenize_codepoints", "minhash_block", "shingle_tokens"):
+    for name in ("_mix64", "tokenize_codepoints", "minhash_block", "shingle_tokens"):
         module[name] = numba.njit(cache=True, nogil=True, boundscheck=False)(module[name])
     return SimpleNamespace(
         tokenize_codepoints=module["tokenize_codepoints"],
@@ -72,12 +72,6 @@ def _mix64(x):
     return x ^ (x >> np.uint64(31))
 
 
-def _grow(array, capacity):
-    bigger = np.empty(capacity, dtype=array.dtype)
-    bigger[: array.shape[0]] = array
-    return bigger
-
-
 def tokenize_codepoints(cps, fold, klass, astral_cps, astral_fold, astral_class, char_mode):
     """Token hashes, start positions and end positions (exclusive) of a code point array.
 
@@ -86,12 +80,12 @@ def tokenize_codepoints(cps, fold, klass, astral_cps, astral_fold, astral_class,
     character, and hashes are ``splitmix64(sum((c_i + 1) * B**i) + length)``.
     """
     n = cps.shape[0]
-    # Words average several characters: start small and grow, so a huge text
-    # does not cost 24 bytes per character up front.
-    capacity = n // 4 + 16
-    hashes = np.empty(capacity, dtype=np.uint64)
-    starts = np.empty(capacity, dtype=np.int64)
-    ends = np.empty(capacity, dtype=np.int64)
+    # Room for one token per character. Only the pages actually written are
+    # backed by memory (large allocations are mapped lazily), and growing the
+    # arrays inside the loop instead makes the loop twice as slow.
+    hashes = np.empty(n, dtype=np.uint64)
+    starts = np.empty(n, dtype=np.int64)
+    ends = np.empty(n, dtype=np.int64)
     base = np.uint64(0x9E3779B97F4A7C15)
     one = np.uint64(1)
     ntok = 0
@@ -121,11 +115,6 @@ def tokenize_codepoints(cps, fold, klass, astral_cps, astral_fold, astral_class,
         if pending_single >= 0:
             ends[pending_single] = i
             pending_single = -1
-        if ntok == capacity and (k == _SINGLE or (k == _WORD and not in_word)):
-            capacity *= 2
-            hashes = _grow(hashes, capacity)
-            starts = _grow(starts, capacity)
-            ends = _grow(ends, capacity)
         if k == _WORD:
             if not in_word:
                 starts[ntok] = i
