@@ -95,6 +95,20 @@ class Corpus:
 
 _CORPORA: dict[str, Corpus] = {}
 
+#: Big enough for dedup to load its compiled kernels (it does so only once a
+#: process has done about 2M characters of work), so that no timed round pays
+#: the one-off import and load (about a second).
+WARM_UP_TEXT = "warm up the compiled kernels of dedup once per process " * 50_000
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_kernels():
+    """Load dedup's compiled kernels before anything is timed."""
+    import dedup
+
+    dedup.find_duplicates([WARM_UP_TEXT, WARM_UP_TEXT])
+    dedup.find_repeated_passages(WARM_UP_TEXT[:100_000])
+
 
 def get_corpus(size: str) -> Corpus:
     if size not in _CORPORA:

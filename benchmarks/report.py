@@ -83,9 +83,9 @@ def sections(bench: dict, quality: dict | None) -> dict[str, str]:
     )
     mem = sorted(by_group.get("memory", []), key=lambda r: (r["mode"], r["docs"]))
     out["memory"] = table(
-        ["texts fed as", "corpus MB", "docs", "RSS before run MB", "peak RSS MB", "added by run MB",
+        ["texts fed as", "corpus MB", "docs", "RSS after import MB", "RSS before run MB", "peak RSS MB", "added by run MB",
          "added bytes/doc", "arrays held bytes/doc"],
-        [[r["mode"], r["corpus_mb"], r["docs"], r["rss_before_run_mb"], r["peak_rss_mb"], r["added_by_run_mb"],
+        [[r["mode"], r["corpus_mb"], r["docs"], r.get("rss_after_import_mb"), r["rss_before_run_mb"], r["peak_rss_mb"], r["added_by_run_mb"],
           r["added_bytes_per_doc"], r["held_arrays_bytes_per_doc"]] for r in mem],
     )
     slopes = {}
