@@ -118,7 +118,9 @@ def _spark_clusters(result, ids: list) -> list[tuple[tuple[int, ...], int]]:
 def spark():
     os.environ.setdefault("JAVA_HOME", spark_mod.JAVA_17)
     os.environ["PYSPARK_PYTHON"] = sys.executable
-    session = spark_mod.get_session("local[2]", shuffle_partitions=2)
+    # Adaptive query execution re-plans after every shuffle: on test-sized data that costs more
+    # than it saves (the component rounds run twice as fast without it). Results do not depend on it.
+    session = spark_mod.get_session("local[2]", shuffle_partitions=2, **{"spark.sql.adaptive.enabled": "false"})
     yield session
     session.stop()
 

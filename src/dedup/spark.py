@@ -265,11 +265,12 @@ def _edges(
 def _large_star(e: DataFrame) -> DataFrame:
     """Each node links its larger neighbours to the smallest node of its neighbourhood."""
     both = e.select("a", "b").union(e.select(F.col("b").alias("a"), F.col("a").alias("b")))
-    low = both.groupBy("a").agg(F.min("b").alias("m"))
+    # A window rather than groupBy + join: one shuffle instead of two.
+    low = F.least(F.min("b").over(Window.partitionBy("a")), F.col("a"))
     return (
-        both.where(F.col("b") > F.col("a"))
-        .join(low, "a")
-        .select(F.col("b").alias("a"), F.least("m", "a").alias("b"))
+        both.withColumn("m", low)
+        .where(F.col("b") > F.col("a"))
+        .select(F.col("b").alias("a"), F.col("m").alias("b"))
         .distinct()
     )
 
@@ -277,9 +278,9 @@ def _large_star(e: DataFrame) -> DataFrame:
 def _small_star(e: DataFrame) -> DataFrame:
     """Each node links itself and its smaller neighbours to the smallest of them."""
     down = e.select(F.greatest("a", "b").alias("a"), F.least("a", "b").alias("b"))
-    low = down.groupBy("a").agg(F.min("b").alias("m"))
-    moved = down.join(low, "a").where(F.col("b") != F.col("m")).select(F.col("b").alias("a"), F.col("m").alias("b"))
-    return moved.union(low.select("a", F.col("m").alias("b"))).distinct()
+    x = down.withColumn("m", F.min("b").over(Window.partitionBy("a")))
+    moved = x.where(F.col("b") != F.col("m")).select(F.col("b").alias("a"), F.col("m").alias("b"))
+    return moved.union(x.select("a", F.col("m").alias("b"))).distinct()
 
 
 def _is_star_forest(e: DataFrame) -> bool:
@@ -336,19 +337,25 @@ def connected_components(
         return spark.createDataFrame(out.to_pandas(), "node long, label long")
     _ensure_checkpoint_dir(spark, checkpoint_dir)
     rounds = 0
+    previous: DataFrame | None = None
     while True:
         rounds += 1
         if rounds > MAX_ROUNDS:
             raise RuntimeError(f"connected components did not converge in {MAX_ROUNDS} rounds")
-        # Persisted: the convergence check computes the round once, the checkpoint writes it from the cache.
+        # Persisted: the convergence check computes the round once, and the
+        # checkpoint of the previous round (written after the first job that
+        # reads it, i.e. this check) comes from the cache.
         nxt = _small_star(_large_star(e)).persist(StorageLevel.MEMORY_AND_DISK)
-        if _is_star_forest(nxt):
+        done = _is_star_forest(nxt)
+        if previous is not None:
+            previous.unpersist()
+        previous = nxt
+        if done:
             e = nxt
             break
         # A round reads its input several times, so without cutting the lineage
         # here the query plan would double in size with every round.
-        e = nxt.checkpoint(eager=True)
-        nxt.unpersist()
+        e = nxt.checkpoint(eager=False)
     if stats is not None:
         stats.update(components="distributed", rounds=rounds)
     roots = e.select(F.col("b").alias("node"), F.col("b").alias("label")).distinct()
@@ -383,8 +390,9 @@ def _clusters(
     max_local_edges: int,
     checkpoint_dir: str | None,
     stats: dict | None,
-) -> DataFrame:
-    """``(label, node, id, cluster_id, kept)`` for clustered documents of an indexed DataFrame."""
+) -> tuple[DataFrame, DataFrame]:
+    """``(label, node, id, cluster_id, kept)`` for clustered documents of an indexed DataFrame,
+    and the persisted component labels it reads (to unpersist when done)."""
     edges, n_edges = _edges(docs, threshold, ngram, num_perm, seed, bands, rows, window, stats)
     t = time.perf_counter()
     labels = connected_components(
@@ -403,9 +411,10 @@ def _clusters(
         best = members.groupBy("label").agg(F.min(F.struct((-F.col("_len")).alias("neg_len"), F.col("node"))).alias("_best"))
         chosen, kept = members.join(best, "label"), F.col("node") == F.col("_best").getField("node")
     cluster_ids = docs.select(F.col(_IDX).alias("label"), F.col(id_col).alias("cluster_id"))
-    return chosen.join(cluster_ids, "label").select(
+    found = chosen.join(cluster_ids, "label").select(
         "label", "node", F.col("_id").alias(id_col), "cluster_id", kept.alias("kept")
     )
+    return found, labels
 
 
 def find_duplicates(
@@ -444,9 +453,9 @@ def find_duplicates(
     ``stats``, when given, is filled with counts (``documents``,
     ``band_keys``, ``candidates``, ``edges``, ``rounds``) and per-stage
     ``seconds``; to time them, each stage is then materialised (persisted
-    and counted) before the next one starts. The verified edges and the
-    component labels are always materialised (their number decides where
-    components run); the DataFrame returned is persisted.
+    and counted) before the next one starts. The verified edges, the
+    component labels and the result are always materialised; the result is
+    returned cached (``unpersist()`` it when done).
 
     >>> find_duplicates(spark.read.parquet("docs.parquet"), "id", "text").show()  # doctest: +SKIP
     """
@@ -457,13 +466,17 @@ def find_duplicates(
     _timed(stats, "read", t0)
     if stats is not None:
         stats.update(documents=n_docs, bands=bands, rows=rows)
-    found = _clusters(
+    found, labels = _clusters(
         docs, id_col, threshold, ngram, num_perm, seed, bands, rows, keep, window, max_local_edges, checkpoint_dir, stats
     )
     t = time.perf_counter()
     out = found.orderBy("label", "node").drop("label", "node").persist(StorageLevel.MEMORY_AND_DISK)
+    clustered = out.count()
+    # The result is computed and cached: the corpus and the labels need not stay in memory.
+    docs.unpersist()
+    labels.unpersist()
     if stats is not None:
-        stats["clustered"] = out.count()
+        stats["clustered"] = clustered
         _timed(stats, "output", t)
         stats["seconds"]["total"] = round(time.perf_counter() - t0, 3)
     return out
@@ -491,16 +504,22 @@ def drop_duplicates(
 
     Takes the same arguments. Columns are unchanged; row order is not
     preserved (sort afterwards if it matters). Documents with a null or
-    empty text are always kept.
+    empty text are always kept. The input is cached (memory and disk)
+    while the result is in use, so that its document order is computed once.
 
     >>> drop_duplicates(spark.read.parquet("docs.parquet"), "id", "text").count()  # doctest: +SKIP
     """
     bands, rows = _params(threshold, ngram, num_perm, bands, rows, keep)
     docs = _indexed(df, id_col, text_col, order_by)
-    found = _clusters(
+    found, labels = _clusters(
         docs, id_col, threshold, ngram, num_perm, seed, bands, rows, keep, window, max_local_edges, checkpoint_dir, stats
     )
-    dropped = found.where(~F.col("kept")).select(F.col("node").alias(_IDX))
+    dropped = (
+        found.where(~F.col("kept")).select(F.col("node").alias(_IDX)).persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    dropped.count()
+    labels.unpersist()
+    # The result reads the persisted corpus (its document order must not be recomputed differently).
     return docs.join(dropped, _IDX, "left_anti").select(*df.columns)
 
 
