@@ -295,7 +295,7 @@ def test_sparse_multiplicity_equals_the_local_array():
 
 def test_cli_docs_reads_jsonl_like_the_local_engine(spark, tmp_path, corpus):
     """``dedup docs --engine spark --jsonl``: the local clusters, members named by path, line and id;
-    blank lines skipped, bad lines reported and counted."""
+    blank lines skipped; bad JSON, a missing or non-string text reported and counted, as locally."""
     import json
 
     texts = [t for t in corpus[0][:120] if t]
@@ -303,6 +303,7 @@ def test_cli_docs_reads_jsonl_like_the_local_engine(spark, tmp_path, corpus):
     lines.insert(3, "")
     lines.insert(7, "{not json")
     lines.insert(9, json.dumps({"id": "no-text"}))
+    lines.insert(11, json.dumps({"id": "number", "text": 5}))
     path = tmp_path / "docs.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     args = {"paths": [str(path)], "jsonl": True, "parquet": False, "text_field": "text", "id_field": "id",
@@ -317,9 +318,10 @@ def test_cli_docs_reads_jsonl_like_the_local_engine(spark, tmp_path, corpus):
 
     assert result["clusters"] == [{"members": [member(good[i]) for i in c], "kept": member(good[k])} for c, k in local]
     summary = result["summary"]
-    assert (summary["documents"], summary["skipped_records"], summary["clusters"]) == (len(texts), 2, len(local))
+    assert (summary["documents"], summary["skipped_records"], summary["clusters"]) == (len(texts), 3, len(local))
     assert result["problems"] == [f"{path}:8: not valid JSON (Expecting property name enclosed in double quotes at column 2)",
-                                  f"{path}:10: no field 'text' (fields: 'id'); use --text-field"]
+                                  f"{path}:10: no field 'text' (fields: 'id'); use --text-field",
+                                  f"{path}:12: field 'text' is int, not a string"]
 
 
 def test_cli_passages_on_the_seed_dump(spark, seed_path):

@@ -162,6 +162,8 @@ def _indexed(df: DataFrame, id_col: str, text_col: str, order_by: str | Sequence
 def _band_keys_fn(ngram: int, num_perm: int, seed: int, bands: int, rows: int):
     def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
+            if batch.num_rows == 0:
+                continue
             idx = batch.column(0).to_numpy(zero_copy_only=False)
             texts = batch.column(1).to_pylist()
             sig = signatures(texts, ngram=ngram, num_perm=num_perm, seed=seed)
@@ -184,6 +186,8 @@ def _band_keys_fn(ngram: int, num_perm: int, seed: int, bands: int, rows: int):
 def _verify_fn(ngram: int):
     def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
+            if batch.num_rows == 0:
+                continue
             a, b = batch.column(2).to_pylist(), batch.column(3).to_pylist()
             sets = _shingle_sets(a + b, ngram, "word")  # the local verification, batched
             n = len(a)
@@ -527,25 +531,27 @@ def drop_duplicates(
 
 
 def _shingles_fn(ngram: int):
+    """Per batch: one ``(idx, pos, h)`` row per full-width shingle (``pos`` its first token in the
+    document, ``h`` its hash) and one ``(idx, -1, token count)`` row per document."""
+
     def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            idx = batch.column(0).to_numpy(zero_copy_only=False)
+            if batch.num_rows == 0:
+                continue
+            idx = batch.column(0).to_numpy(zero_copy_only=False).astype(np.int64)
             texts = batch.column(1).to_pylist()
             # The local seed shingling (full-width shingles only), one call per batch.
             hashes, first, counts = _shingle_batch(texts, ngram)
             token_bounds = np.zeros(len(texts) + 1, dtype=np.int64)
             np.cumsum(counts, out=token_bounds[1:])
             doc = np.searchsorted(token_bounds, first, side="right") - 1
-            offsets = np.zeros(len(texts) + 1, dtype=np.int32)
-            np.cumsum(np.bincount(doc, minlength=len(texts)), out=offsets[1:])
             yield pa.RecordBatch.from_arrays(
                 [
-                    pa.array(idx, pa.int64()),
-                    pa.array(counts, pa.int64()),
-                    pa.ListArray.from_arrays(pa.array(offsets), pa.array(hashes.view(np.int64), pa.int64())),
-                    pa.ListArray.from_arrays(pa.array(offsets), pa.array((first - token_bounds[doc]).astype(np.int32))),
+                    pa.array(np.concatenate([idx[doc], idx]), pa.int64()),
+                    pa.array(np.concatenate([first - token_bounds[doc], np.full(len(idx), -1)]).astype(np.int32)),
+                    pa.array(np.concatenate([hashes.view(np.int64), counts.astype(np.int64)]), pa.int64()),
                 ],
-                names=["idx", "tokens", "hashes", "pos"],
+                names=["idx", "pos", "h"],
             )
 
     return fn
@@ -614,12 +620,12 @@ def _passage_matches(
     spark = df.sparkSession
     t0 = time.perf_counter()
     docs = _indexed(df, id_col, text_col, order_by)
-    per_doc = (
+    rows = (
         docs.select(_IDX, _TEXT)
-        .mapInArrow(_shingles_fn(ngram), "idx long, tokens long, hashes array<long>, pos array<int>")
+        .mapInArrow(_shingles_fn(ngram), "idx long, pos int, h long")
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    counts = _to_arrow(per_doc.select("idx", "tokens"))
+    counts = _to_arrow(rows.where(F.col("pos") < 0).select("idx", F.col("h").alias("tokens")))
     t = _timed(stats, "shingles", t0)
     idx = counts.column("idx").to_numpy(zero_copy_only=False)
     order = np.argsort(idx, kind="stable")
@@ -628,9 +634,7 @@ def _passage_matches(
     np.cumsum(counts.column("tokens").to_numpy(zero_copy_only=False)[order], out=token_bounds[1:])
 
     # Every occurrence of a repeated shingle, with its first occurrence (min of (doc, position)).
-    shingles = per_doc.select("idx", F.explode(F.arrays_zip("hashes", "pos")).alias("s")).select(
-        "idx", F.col("s.hashes").alias("h"), F.col("s.pos").alias("pos")
-    )
+    shingles = rows.where(F.col("pos") >= 0)
     groups = (
         shingles.groupBy("h")
         .agg(F.count(F.lit(1)).alias("cnt"), F.min(F.struct("idx", "pos")).alias("f"))
@@ -641,7 +645,7 @@ def _passage_matches(
             F.col("f.idx").alias("oi"), F.col("f.pos").alias("op"), F.col("idx").alias("ri"), F.col("pos").alias("rp"), "cnt"
         )
     )
-    per_doc.unpersist()
+    rows.unpersist()
     t = _timed(stats, "seeds", t)
 
     def col(name: str) -> np.ndarray:
@@ -795,6 +799,8 @@ def _parse_fn(path: str, mode: str, text_field: str, id_field: str | None):
 
     def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
+            if batch.num_rows == 0:
+                continue
             out: dict[str, list] = {"_record": [], "_id": [], "_text": [], "_error": []}
             records = batch.column("_record").to_pylist()
             if mode == "jsonl":
