@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import math
 import numbers
-import multiprocessing
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
-from . import _kernels
 from .clusters import clusters_from_pairs
 from .lsh import LSHIndex, optimal_bands
 from .minhash import jaccard_estimate, minhash
+from .parallel import can_share, ordered_map, shared_texts
 from .text import ShingleMode, shingle, tokenize
 
 __all__ = [
@@ -81,25 +79,22 @@ def _sign_batch(batch: list[str], ngram: int, num_perm: int, seed: int, mode: Sh
     return minhash(shingles.hashes32(), shingles.bounds, num_perm=num_perm, seed=seed)
 
 
-def _parallel_map(fn: Callable, batches: Iterator[list[str]], jobs: int, *args) -> Iterator[np.ndarray]:
-    """``map(fn, batches)`` in order, over ``jobs`` processes, with bounded look-ahead."""
-    if jobs == 1:
-        for batch in batches:
-            yield fn(batch, *args)
-        return
-    # Warm up (tables, compiled kernels) before forking, so workers inherit them.
-    _kernels.compiled(_kernels.MIN_WORK)
-    fn(["warm up"], *args)
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        pending = []
-        for batch in batches:
-            pending.append(pool.submit(fn, batch, *args))
-            if len(pending) >= 2 * jobs:  # bounded: never reads far ahead of the workers
-                yield pending.pop(0).result()
-        for future in pending:
-            yield future.result()
+def _ranges(texts: Sequence[str]) -> Iterator[range]:
+    """Index ranges of ``texts`` with the same batching rules as :func:`_batches`."""
+    lo = chars = 0
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts must contain str, got {type(text).__name__} at index {i}")
+        chars += len(text)
+        if chars >= BATCH_CHARS or i + 1 - lo >= BATCH_DOCS:
+            yield range(lo, i + 1)
+            lo, chars = i + 1, 0
+    if lo < len(texts):
+        yield range(lo, len(texts))
+
+
+def _sign_range(indices: range, *args) -> np.ndarray:
+    return _sign_batch(list(shared_texts()[indices.start : indices.stop]), *args)
 
 
 def iter_signatures(
@@ -113,7 +108,13 @@ def iter_signatures(
 ) -> Iterator[np.ndarray]:
     """Signatures of a stream of texts, one ``(batch, num_perm)`` array per batch."""
     _check_params(None, ngram, num_perm, jobs)
-    yield from _parallel_map(_sign_batch, _batches(texts), jobs, ngram, num_perm, seed, shingle_mode)
+    args = (ngram, num_perm, seed, shingle_mode)
+    if jobs > 1:
+        _sign_batch(["warm up"], *args)  # tables and kernels, inherited by the workers
+    if jobs > 1 and isinstance(texts, Sequence) and can_share():
+        yield from ordered_map(_sign_range, _ranges(texts), jobs, *args, shared=texts)
+    else:
+        yield from ordered_map(_sign_batch, _batches(texts), jobs, *args)
 
 
 def signatures(
@@ -211,6 +212,18 @@ def _verify_exact(
     return sims
 
 
+def _verify_chunk(pairs: np.ndarray, ngram: int, mode: ShingleMode) -> np.ndarray:
+    return _verify_exact(shared_texts(), pairs, ngram, mode)
+
+
+def _verify(texts: Sequence[str], pairs: np.ndarray, ngram: int, mode: ShingleMode, jobs: int) -> np.ndarray:
+    """Exact Jaccard of candidate pairs, split over ``jobs`` forked workers when possible."""
+    if jobs == 1 or len(pairs) < 1024 or not can_share():
+        return _verify_exact(texts, pairs, ngram, mode)
+    chunks = np.array_split(pairs, 4 * jobs)
+    return np.concatenate(list(ordered_map(_verify_chunk, chunks, jobs, ngram, mode, shared=texts)))
+
+
 @dataclass
 class _Run:
     n_docs: int
@@ -249,7 +262,7 @@ def _find(
             kept_sigs.append(sig)
     pairs = index.candidate_pairs()
     if exact:
-        sims = _verify_exact(texts, pairs, ngram, shingle_mode)  # type: ignore[arg-type]
+        sims = _verify(texts, pairs, ngram, shingle_mode, jobs)  # type: ignore[arg-type]
         keep = sims >= threshold
     else:
         sig = np.concatenate(kept_sigs) if kept_sigs else np.zeros((0, num_perm), np.uint32)

@@ -33,7 +33,7 @@ from typing import overload
 
 import numpy as np
 
-from .documents import _parallel_map
+from .parallel import can_share, ordered_map, shared_texts
 from .text import shingle, tokenize
 
 __all__ = [
@@ -128,17 +128,20 @@ def _shingle_batch(batch: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray
     return sh.hashes[width_ok], sh.first_token[width_ok], tokens.counts()
 
 
-def _batches(texts: list[str], chars: int = 1 << 20) -> list[list[str]]:
-    out, cur, size = [], [], 0
-    for t in texts:
-        cur.append(t)
+def _ranges(texts: list[str], chars: int = 1 << 20) -> list[range]:
+    out, lo, size = [], 0, 0
+    for i, t in enumerate(texts):
         size += len(t)
         if size >= chars:
-            out.append(cur)
-            cur, size = [], 0
-    if cur:
-        out.append(cur)
+            out.append(range(lo, i + 1))
+            lo, size = i + 1, 0
+    if lo < len(texts):
+        out.append(range(lo, len(texts)))
     return out
+
+
+def _shingle_range(indices: range, ngram: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _shingle_batch(list(shared_texts()[indices.start : indices.stop]), ngram)
 
 
 def _seeds(texts: list[str], ngram: int, jobs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -146,7 +149,11 @@ def _seeds(texts: list[str], ngram: int, jobs: int) -> tuple[np.ndarray, np.ndar
     and how often the shingle starting at each token occurs (0 where none starts)."""
     hashes, firsts, counts = [], [], []
     offset = 0
-    for h, first, cnt in _parallel_map(_shingle_batch, iter(_batches(texts)), jobs, ngram):
+    if jobs > 1 and can_share():
+        results = ordered_map(_shingle_range, _ranges(texts), jobs, ngram, shared=texts)
+    else:
+        results = ordered_map(_shingle_batch, (texts[r.start : r.stop] for r in _ranges(texts)), jobs, ngram)
+    for h, first, cnt in results:
         hashes.append(h)
         firsts.append(first + offset)
         counts.append(cnt)
