@@ -13,7 +13,8 @@ variables so that CI can run every benchmark on a tiny corpus:
 variable                    default                meaning
 ==========================  =====================  =====================================
 ``DEDUP_BENCH_SIZE``        ``full``               ``tiny`` sets every corpus to 0.3 MB
-``DEDUP_BENCH_MAIN``        ``20MB``               corpus of the tool comparison, passages, jobs
+``DEDUP_BENCH_MAIN``        ``20MB``               corpus of the tool comparison and passages
+``DEDUP_BENCH_PARALLEL``    ``100MB``              corpus of ``jobs=1`` vs ``jobs=2`` (2 rounds)
 ``DEDUP_BENCH_SCALING``     ``10MB,100MB``         sizes of the scaling benchmark
 ``DEDUP_BENCH_1GB``         unset                  ``1`` adds a 1 GB point to the scaling benchmark
 ``DEDUP_BENCH_MEMORY``      ``100MB``              corpus of the memory benchmark
@@ -57,6 +58,10 @@ def scaling_sizes() -> list[str]:
     if os.environ.get("DEDUP_BENCH_1GB") == "1":
         sizes.append("1GB")
     return sizes
+
+
+def parallel_size() -> str:
+    return size_of("DEDUP_BENCH_PARALLEL", "100MB")
 
 
 def memory_size() -> str:
