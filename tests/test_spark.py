@@ -278,6 +278,22 @@ def test_passages_equal_local(spark, tmp_path):
     assert stats["seed_documents"] < len(docs)  # only documents with repeats reach the driver
 
 
+def test_distributed_seeds_equal_the_local_seeds(spark, tmp_path):
+    """The shuffle on shingle hashes yields exactly the local seeds, token bounds and multiplicity."""
+    docs = _passage_corpus()
+    path = _write(tmp_path, "seeds", docs)
+    indexed = spark_mod._indexed(spark.read.parquet(path).repartition(2), "id", "text", "pos")
+    _, bounds, original, repeat, multiplicity, holders = spark_mod._spark_seeds(indexed, 5, None)
+    want_o, want_r, want_bounds, want_mult = local_passages._seeds(docs, 5, 1)
+    assert np.array_equal(bounds, want_bounds)
+    order, want_order = np.argsort(repeat), np.argsort(want_r)
+    assert np.array_equal(repeat[order], want_r[want_order])
+    assert np.array_equal(original[order], want_o[want_order])
+    assert np.array_equal(multiplicity[0 : len(want_mult)], want_mult)
+    doc_of = np.searchsorted(want_bounds, np.concatenate([want_o, want_r]), side="right") - 1
+    assert holders.tolist() == sorted(set(doc_of.tolist()))
+
+
 def test_sparse_multiplicity_equals_the_local_array():
     """The driver-side multiplicity rebuilt from the seeds equals the local dense array."""
     docs = _passage_corpus()[:6] + ["one two", "", "a b c d e f g h a b c d e f g h"]

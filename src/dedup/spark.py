@@ -604,6 +604,62 @@ class _SomeDocs(Sequence):
         return self._texts[d]
 
 
+def _spark_seeds(
+    docs: DataFrame, ngram: int, stats: dict | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, _Multiplicity, np.ndarray]:
+    """The seeds of :func:`dedup.passages._seeds`, computed with a shuffle on the shingle hash.
+
+    Returns the document ids ``_IDX`` in document order, the token bounds,
+    the seeds ``original``/``repeat`` (global token positions), the
+    multiplicity, and the documents that hold seeds (ranks in document order).
+    """
+    t = time.perf_counter()
+    rows = (
+        docs.select(_IDX, _TEXT)
+        .mapInArrow(_shingles_fn(ngram), "idx long, pos int, h long")
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    counts = _to_arrow(rows.where(F.col("pos") < 0).select("idx", F.col("h").alias("tokens")))
+    t = _timed(stats, "shingles", t)
+    idx = counts.column("idx").to_numpy(zero_copy_only=False)
+    order = np.argsort(idx, kind="stable")
+    idx = idx[order]
+    token_bounds = np.zeros(len(idx) + 1, dtype=np.int64)
+    np.cumsum(counts.column("tokens").to_numpy(zero_copy_only=False)[order], out=token_bounds[1:])
+
+    # Shingles are grouped on the top 64 - bits bits of their hash, where bits
+    # holds a token position: exactly the key the local seed sort uses
+    # (dedup.passages._seeds), so the same (rare) truncated-hash collisions
+    # give the same seeds.
+    bits = max(1, int(token_bounds[-1]).bit_length())
+    shingles = rows.where(F.col("pos") >= 0).select("idx", "pos", F.shiftrightunsigned("h", bits).alias("k"))
+    # Every occurrence of a repeated shingle, with its first occurrence (min of (doc, position)).
+    groups = (
+        shingles.groupBy("k")
+        .agg(F.count(F.lit(1)).alias("cnt"), F.min(F.struct("idx", "pos")).alias("f"))
+        .where(F.col("cnt") > 1)
+    )
+    occurrences = _to_arrow(
+        shingles.join(groups, "k").select(
+            F.col("f.idx").alias("oi"), F.col("f.pos").alias("op"), F.col("idx").alias("ri"), F.col("pos").alias("rp"), "cnt"
+        )
+    )
+    rows.unpersist()
+    _timed(stats, "seeds", t)
+
+    def col(name: str) -> np.ndarray:
+        return occurrences.column(name).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    doc_o = np.searchsorted(idx, col("oi"))
+    doc_r = np.searchsorted(idx, col("ri"))
+    glob_o = token_bounds[doc_o] + col("op")
+    glob_r = token_bounds[doc_r] + col("rp")
+    later = glob_o != glob_r  # the first occurrence itself only counts for the multiplicity
+    multiplicity = _Multiplicity(token_bounds, ngram, glob_r, col("cnt"))
+    holders = np.unique(np.concatenate([doc_o[later], doc_r[later]]))
+    return idx, token_bounds, glob_o[later], glob_r[later], multiplicity, holders
+
+
 def _passage_matches(
     df: DataFrame,
     id_col: str,
@@ -620,45 +676,8 @@ def _passage_matches(
     spark = df.sparkSession
     t0 = time.perf_counter()
     docs = _indexed(df, id_col, text_col, order_by)
-    rows = (
-        docs.select(_IDX, _TEXT)
-        .mapInArrow(_shingles_fn(ngram), "idx long, pos int, h long")
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
-    counts = _to_arrow(rows.where(F.col("pos") < 0).select("idx", F.col("h").alias("tokens")))
-    t = _timed(stats, "shingles", t0)
-    idx = counts.column("idx").to_numpy(zero_copy_only=False)
-    order = np.argsort(idx, kind="stable")
-    idx = idx[order]
-    token_bounds = np.zeros(len(idx) + 1, dtype=np.int64)
-    np.cumsum(counts.column("tokens").to_numpy(zero_copy_only=False)[order], out=token_bounds[1:])
-
-    # Every occurrence of a repeated shingle, with its first occurrence (min of (doc, position)).
-    shingles = rows.where(F.col("pos") >= 0)
-    groups = (
-        shingles.groupBy("h")
-        .agg(F.count(F.lit(1)).alias("cnt"), F.min(F.struct("idx", "pos")).alias("f"))
-        .where(F.col("cnt") > 1)
-    )
-    occurrences = _to_arrow(
-        shingles.join(groups, "h").select(
-            F.col("f.idx").alias("oi"), F.col("f.pos").alias("op"), F.col("idx").alias("ri"), F.col("pos").alias("rp"), "cnt"
-        )
-    )
-    rows.unpersist()
-    t = _timed(stats, "seeds", t)
-
-    def col(name: str) -> np.ndarray:
-        return occurrences.column(name).to_numpy(zero_copy_only=False).astype(np.int64)
-
-    doc_o = np.searchsorted(idx, col("oi"))
-    doc_r = np.searchsorted(idx, col("ri"))
-    glob_o = token_bounds[doc_o] + col("op")
-    glob_r = token_bounds[doc_r] + col("rp")
-    later = glob_o != glob_r  # the first occurrence itself only counts for the multiplicity
-    original, repeat = glob_o[later], glob_r[later]
-    multiplicity = _Multiplicity(token_bounds, ngram, glob_r, col("cnt"))
-    needed = np.unique(np.concatenate([doc_o[later], doc_r[later]]))
+    idx, token_bounds, original, repeat, multiplicity, needed = _spark_seeds(docs, ngram, stats)
+    t = time.perf_counter()
     info: dict[int, tuple[Any, str]] = {}
     if len(needed):
         wanted = spark.createDataFrame(pa.table({_IDX: pa.array(idx[needed], pa.int64())}).to_pandas())
