@@ -15,13 +15,13 @@ Two questions, one small API:
 
 * Which passages repeat, inside one document or across documents?
 
-  >>> para = "This paragraph was pasted twice into the same page by a careless scraper. " * 1
+  >>> para = "This paragraph was pasted twice into the same page by a careless scraper."
   >>> page = "Intro line here.\\n" + para + "\\nMiddle.\\n" + para + "\\nEnd."
   >>> [(m.original.start, m.repeat.start) for m in dedup.find_repeated_passages(page, min_words=8)]
-  [(17, 100)]
+  [(17, 99)]
   >>> print(dedup.remove_repeated_passages(page, min_words=8))
   Intro line here.
-  This paragraph was pasted twice into the same page by a careless scraper. 
+  This paragraph was pasted twice into the same page by a careless scraper.
   Middle.
   End.
 
