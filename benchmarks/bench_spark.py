@@ -67,6 +67,8 @@ def main() -> int:
     groups: dict = {}
     for row in found:
         groups.setdefault(row["cluster_id"], []).append(row["id"])
+        # ids are positions: the kept member (keep="first") is the cluster's first document.
+        assert row["kept"] == (row["id"] == row["cluster_id"] == min(groups[row["cluster_id"]]))
     assert sorted(sorted(g) for g in groups.values()) == sorted(local), "Spark and local clusters differ"
     print(json.dumps(result), flush=True)
 
