@@ -20,11 +20,11 @@ pyspark = pytest.importorskip("pyspark")
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-import dedup  # noqa: E402
-import dedup.io  # noqa: E402
-from dedup import passages as local_passages  # noqa: E402
-from dedup.documents import RECALL_MARGIN, signatures  # noqa: E402
-from dedup.lsh import LSHIndex, optimal_bands  # noqa: E402
+import dedup
+import dedup.io
+from dedup import passages as local_passages
+from dedup.documents import RECALL_MARGIN, signatures
+from dedup.lsh import LSHIndex, optimal_bands
 
 spark_mod = pytest.importorskip("dedup.spark")
 
@@ -297,7 +297,7 @@ def test_distributed_seeds_equal_the_local_seeds(spark, tmp_path):
 def test_sparse_multiplicity_equals_the_local_array():
     """The driver-side multiplicity rebuilt from the seeds equals the local dense array."""
     docs = _passage_corpus()[:6] + ["one two", "", "a b c d e f g h a b c d e f g h"]
-    original, repeat, bounds, dense = local_passages._seeds(docs, 5, 1)
+    _, _, bounds, dense = local_passages._seeds(docs, 5, 1)
     where = np.flatnonzero(dense > 1)
     sparse = spark_mod._Multiplicity(bounds, 5, where, dense[where])
     assert len(sparse) == len(dense)

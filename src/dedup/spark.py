@@ -52,21 +52,35 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from .clusters import KeepPolicy
 from .clusters import connected_components as _local_components
-from .documents import RECALL_MARGIN, _check_params, _jaccard_sorted, _shingle_sets, signatures
+from .documents import (
+    RECALL_MARGIN,
+    _check_params,
+    _jaccard_sorted,
+    _shingle_sets,
+    signatures,
+)
 from .lsh import DEFAULT_WINDOW, band_keys, optimal_bands
 from .minhash import EMPTY
-from .passages import DEFAULT_MIN_WORDS, DEFAULT_NGRAM, Match, Span, _check, _shingle_batch, matches_from_seeds
+from .passages import (
+    DEFAULT_MIN_WORDS,
+    DEFAULT_NGRAM,
+    Match,
+    Span,
+    _check,
+    _shingle_batch,
+    matches_from_seeds,
+)
 
 __all__ = [
-    "get_session",
-    "find_duplicates",
-    "drop_duplicates",
-    "connected_components",
-    "find_repeated_passages",
-    "repeated_passages",
+    "DEFAULT_MAX_LOCAL_EDGES",
     "cli_docs",
     "cli_passages",
-    "DEFAULT_MAX_LOCAL_EDGES",
+    "connected_components",
+    "drop_duplicates",
+    "find_duplicates",
+    "find_repeated_passages",
+    "get_session",
+    "repeated_passages",
 ]
 
 #: The JDK this project is tested with; used when ``JAVA_HOME`` is not set.
@@ -687,7 +701,7 @@ def _passage_matches(
         for r in rows:
             info[int(np.searchsorted(idx, r[0]))] = (r[1], r[2])
     if stats is not None:
-        stats.update(documents=len(idx), tokens=int(token_bounds[-1]), seeds=int(len(original)), seed_documents=len(info))
+        stats.update(documents=len(idx), tokens=int(token_bounds[-1]), seeds=len(original), seed_documents=len(info))
     matches = matches_from_seeds(
         _SomeDocs(len(idx), {d: text for d, (_, text) in info.items()}),
         original,
