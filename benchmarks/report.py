@@ -130,9 +130,11 @@ def sections(bench: dict, quality: dict | None) -> dict[str, str]:
         held = stream[-1]["held_arrays_bytes_per_doc"]
         grow = slopes.get("stream")
         ok = held <= 1024 and (grow is None or grow <= 1024)
+        ok_list = slopes.get("list", 0) <= 1024
         bars.append(["≤ 1 KB per document held beyond the input",
-                     f"{held} B/doc in arrays" + (f"; peak RSS grows {grow:,.0f} B per extra doc (streamed input)" if grow is not None else ""),
-                     "met" if ok else "missed"])
+                     f"{held} B/doc in arrays" + (f"; peak RSS grows {grow:,.0f} B per extra doc (streamed input)" if grow is not None else "")
+                     + (f", {slopes['list']:,.0f} B (texts in a list, exact verification)" if "list" in slopes else ""),
+                     ("met" if ok else "missed") + ("" if ok_list else " for streamed input; missed for a list of texts")])
     for r in pas:
         bars.append(["passages ≥ 10 MB/s per core", f"{r['mb_per_cpu_s']:.1f} MB/CPU-s, {r['mb_per_s']:.1f} MB/s wall",
                      "met" if r["mb_per_cpu_s"] >= 10 else "missed"])
