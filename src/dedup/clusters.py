@@ -56,11 +56,11 @@ def clusters_from_pairs(n: int, pairs: np.ndarray) -> list[list[int]]:
     [[0, 2], [4, 5]]
     """
     labels = connected_components(n, pairs)
-    order = np.argsort(labels, kind="stable")
-    sorted_labels = labels[order]
-    cuts = np.flatnonzero(np.diff(sorted_labels)) + 1
-    groups = np.split(order, cuts)
-    return [g.tolist() for g in groups if len(g) > 1]
+    in_cluster = np.flatnonzero(np.bincount(labels, minlength=n)[labels] > 1)  # skip singletons
+    order = in_cluster[np.argsort(labels[in_cluster], kind="stable")]
+    cuts = (np.flatnonzero(np.diff(labels[order])) + 1).tolist()
+    members = order.tolist()
+    return [members[lo:hi] for lo, hi in zip([0, *cuts], [*cuts, len(members)]) if hi > lo]
 
 
 def choose_kept(

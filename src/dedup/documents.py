@@ -112,7 +112,9 @@ def iter_signatures(
     if jobs > 1:
         _sign_batch(["warm up"], *args)  # tables and kernels, inherited by the workers
     if jobs > 1 and isinstance(texts, Sequence) and can_share():
-        yield from ordered_map(_sign_range, _ranges(texts), jobs, *args, shared=texts)
+        # Ranges are listed before forking: walking the texts afterwards would touch
+        # (and so copy) every page holding a text's reference count.
+        yield from ordered_map(_sign_range, list(_ranges(texts)), jobs, *args, shared=texts)
     else:
         yield from ordered_map(_sign_batch, _batches(texts), jobs, *args)
 
@@ -154,8 +156,9 @@ def _shingle_sets(texts: Sequence[str], ngram: int, mode: ShingleMode) -> list[n
     keep = np.ones(len(keys), dtype=bool)
     keep[1:] = keys[1:] != keys[:-1]
     keys = keys[keep]
-    cuts = np.searchsorted(keys >> np.uint64(32), np.arange(1, len(texts), dtype=np.uint64))
-    return np.split(keys & np.uint64(0xFFFFFFFF), cuts)
+    cuts = np.searchsorted(keys >> np.uint64(32), np.arange(len(texts) + 1, dtype=np.uint64)).tolist()
+    values = keys & np.uint64(0xFFFFFFFF)
+    return [values[lo:hi] for lo, hi in zip(cuts[:-1], cuts[1:])]  # np.split is ~20x slower per piece
 
 
 def exact_jaccard(a: str, b: str, *, ngram: int = 5, shingle_mode: ShingleMode = "word") -> float:
@@ -218,7 +221,7 @@ def _verify_chunk(pairs: np.ndarray, ngram: int, mode: ShingleMode) -> np.ndarra
 
 def _verify(texts: Sequence[str], pairs: np.ndarray, ngram: int, mode: ShingleMode, jobs: int) -> np.ndarray:
     """Exact Jaccard of candidate pairs, split over ``jobs`` forked workers when possible."""
-    if jobs == 1 or len(pairs) < 1024 or not can_share():
+    if jobs == 1 or len(pairs) < 64 or not can_share():
         return _verify_exact(texts, pairs, ngram, mode)
     chunks = np.array_split(pairs, 4 * jobs)
     return np.concatenate(list(ordered_map(_verify_chunk, chunks, jobs, ngram, mode, shared=texts)))
