@@ -157,7 +157,7 @@ def _shingle_sets(texts: Sequence[str], ngram: int, mode: ShingleMode) -> list[n
     keep[1:] = keys[1:] != keys[:-1]
     keys = keys[keep]
     cuts = np.searchsorted(keys >> np.uint64(32), np.arange(len(texts) + 1, dtype=np.uint64)).tolist()
-    values = keys & np.uint64(0xFFFFFFFF)
+    values = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
     return [values[lo:hi] for lo, hi in zip(cuts[:-1], cuts[1:])]  # np.split is ~20x slower per piece
 
 
@@ -183,35 +183,22 @@ def _jaccard_sorted(sa: np.ndarray, sb: np.ndarray) -> float:
 
 
 def _verify_exact(
-    texts: Sequence[str], pairs: np.ndarray, ngram: int, mode: ShingleMode, group: int = 1024
+    texts: Sequence[str], pairs: np.ndarray, ngram: int, mode: ShingleMode, group: int = 2048
 ) -> np.ndarray:
     """Exact Jaccard of each candidate pair, re-shingling only the documents involved.
 
-    Documents are shingled in increasing order, in groups, and each shingle set
-    is dropped after the last pair that needs it, so memory holds only the
-    sets of documents with pairs still to check.
+    Pairs are checked ``group`` at a time (in order of their second document):
+    the documents of a group are shingled together and dropped afterwards, so
+    memory stays bounded however far apart the copies are. A document in
+    pairs of several groups is shingled once per group.
     """
     sims = np.zeros(len(pairs))
-    if len(pairs) == 0:
-        return sims
-    docs = np.unique(pairs).tolist()
-    order = np.argsort(pairs[:, 1], kind="stable").tolist()
-    last_use: dict[int, int] = {}
-    for k, idx in enumerate(order):
-        last_use[int(pairs[idx, 0])] = k
-        last_use[int(pairs[idx, 1])] = k
-    loaded: dict[int, np.ndarray] = {}
-    next_doc = 0
-    for k, idx in enumerate(order):
-        i, j = int(pairs[idx, 0]), int(pairs[idx, 1])
-        while j not in loaded:
-            chunk = docs[next_doc : next_doc + group]
-            loaded.update(zip(chunk, _shingle_sets([texts[d] for d in chunk], ngram, mode)))
-            next_doc += group
-        sims[idx] = _jaccard_sorted(loaded[i], loaded[j])
-        for d in (i, j):
-            if last_use[d] == k:
-                loaded.pop(d, None)
+    order = np.argsort(pairs[:, 1], kind="stable")
+    for chunk in np.array_split(order, max(1, -(-len(pairs) // group))):
+        docs = np.unique(pairs[chunk]).tolist()
+        sets = dict(zip(docs, _shingle_sets([texts[d] for d in docs], ngram, mode)))
+        for idx, (i, j) in zip(chunk.tolist(), pairs[chunk].tolist()):
+            sims[idx] = _jaccard_sorted(sets[i], sets[j])
     return sims
 
 
