@@ -183,7 +183,7 @@ def _jaccard_sorted(sa: np.ndarray, sb: np.ndarray) -> float:
 
 
 def _verify_exact(
-    texts: Sequence[str], pairs: np.ndarray, ngram: int, mode: ShingleMode, group: int = 2048
+    texts: Sequence[str], pairs: np.ndarray, ngram: int, mode: ShingleMode, group: int = 256
 ) -> np.ndarray:
     """Exact Jaccard of each candidate pair, re-shingling only the documents involved.
 
