@@ -254,11 +254,13 @@ def tokenize(
     else:
         hashes, first_pos, end_pos = _tokenize_numpy(cps, mode)
 
-    token_doc = np.searchsorted(doc_starts, first_pos, side="right") - 1
-    bounds = np.zeros(n_docs + 1, dtype=np.int64)
-    np.cumsum(np.bincount(token_doc, minlength=n_docs), out=bounds[1:])
+    # Tokens come in text order: each document's first token is found by bisection.
+    bounds = np.empty(n_docs + 1, dtype=np.int64)
+    bounds[:-1] = np.searchsorted(first_pos, doc_starts)
+    bounds[-1] = len(first_pos)
     starts = ends = None
     if offsets:
+        token_doc = np.repeat(np.arange(n_docs), np.diff(bounds))
         doc_offset = doc_starts[token_doc]
         starts = first_pos - doc_offset
         ends = np.minimum(end_pos - doc_offset, lengths[token_doc])
