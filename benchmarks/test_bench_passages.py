@@ -3,7 +3,6 @@ repeats, duplicate documents), one core; MB/s and span precision/recall."""
 
 from __future__ import annotations
 
-import pytest
 from conftest import measure
 
 import dedup
