@@ -46,14 +46,15 @@ def _is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _check_params(threshold: float | None, ngram: int, num_perm: int, jobs: int) -> None:
+def _check_params(threshold: float | None, ngram: int, num_perm: int | None, jobs: int) -> None:
+    """ValueError naming the first bad argument (``None`` skips threshold / num_perm)."""
     if threshold is not None and not (
         isinstance(threshold, numbers.Real) and not isinstance(threshold, bool) and 0.0 < threshold <= 1.0
     ):
         raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
     if not _is_int(ngram) or ngram < 1:
         raise ValueError(f"ngram must be an integer >= 1, got {ngram!r}")
-    if not _is_int(num_perm) or num_perm < 2:
+    if num_perm is not None and (not _is_int(num_perm) or num_perm < 2):
         raise ValueError(f"num_perm must be an integer >= 2, got {num_perm!r}")
     if not _is_int(jobs) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
@@ -170,7 +171,7 @@ def exact_jaccard(a: str, b: str, *, ngram: int = 5, shingle_mode: ShingleMode =
     >>> exact_jaccard("a b c d e f", "a b c d e f g", ngram=3)
     0.8
     """
-    _check_params(None, ngram, 2, 1)
+    _check_params(None, ngram, None, 1)
     sa, sb = _shingle_sets([a, b], ngram, shingle_mode)
     return _jaccard_sorted(sa, sb)
 

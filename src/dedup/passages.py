@@ -33,6 +33,7 @@ from typing import overload
 
 import numpy as np
 
+from .documents import _check_params, _is_int, _ranges
 from .parallel import can_share, ordered_map, shared_texts
 from .text import shingle, tokenize
 
@@ -107,14 +108,9 @@ def _as_list(texts: str | Sequence[str]) -> list[str]:
 
 
 def _check(threshold: float, min_words: int, ngram: int, jobs: int) -> None:
-    if not (isinstance(threshold, (int, float)) and 0.0 < threshold <= 1.0):
-        raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
-    if not isinstance(ngram, int) or ngram < 1:
-        raise ValueError(f"ngram must be an integer >= 1, got {ngram!r}")
-    if not isinstance(min_words, int) or min_words < 1:
+    _check_params(threshold, ngram, None, jobs)
+    if not _is_int(min_words) or min_words < 1:
         raise ValueError(f"min_words must be an integer >= 1, got {min_words!r}")
-    if not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
 
 
 def _shingle_batch(batch: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,18 +124,6 @@ def _shingle_batch(batch: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray
     return sh.hashes[width_ok], sh.first_token[width_ok], tokens.counts()
 
 
-def _ranges(texts: list[str], chars: int = 1 << 20) -> list[range]:
-    out, lo, size = [], 0, 0
-    for i, t in enumerate(texts):
-        size += len(t)
-        if size >= chars:
-            out.append(range(lo, i + 1))
-            lo, size = i + 1, 0
-    if lo < len(texts):
-        out.append(range(lo, len(texts)))
-    return out
-
-
 def _shingle_range(indices: range, ngram: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return _shingle_batch(list(shared_texts()[indices.start : indices.stop]), ngram)
 
@@ -150,7 +134,7 @@ def _seeds(texts: list[str], ngram: int, jobs: int) -> tuple[np.ndarray, np.ndar
     hashes, firsts, counts = [], [], []
     offset = 0
     if jobs > 1 and can_share():
-        results = ordered_map(_shingle_range, _ranges(texts), jobs, ngram, shared=texts)
+        results = ordered_map(_shingle_range, list(_ranges(texts)), jobs, ngram, shared=texts)
     else:
         results = ordered_map(_shingle_batch, (texts[r.start : r.stop] for r in _ranges(texts)), jobs, ngram)
     for h, first, cnt in results:
@@ -416,9 +400,12 @@ def matches_from_seeds(
     # Token positions -> character offsets, tokenising only the documents involved.
     needed = sorted({c[0].doc_o for c in chosen} | {c[0].doc_r for c in chosen})
     offsets = {}
-    for d in needed:
-        tb = tokenize([docs[d]], offsets=True)
-        offsets[d] = (tb.starts, tb.ends)
+    for r in _ranges([docs[d] for d in needed]):  # in batches, like the first pass
+        batch = needed[r.start : r.stop]
+        tb = tokenize([docs[d] for d in batch], offsets=True)
+        for k, d in enumerate(batch):
+            lo, hi = tb.bounds[k], tb.bounds[k + 1]
+            offsets[d] = (tb.starts[lo:hi], tb.ends[lo:hi])
 
     def line_ids(doc: int) -> np.ndarray:
         starts = offsets[doc][0]

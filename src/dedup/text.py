@@ -156,6 +156,17 @@ def _bmp_tables() -> tuple[np.ndarray, np.ndarray]:
     return fold, klass
 
 
+def _astral_tables(cps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted distinct code points above the BMP in ``cps``, with their fold and class.
+
+    Astral characters (emoji, rare ideographs) are few distinct values, so
+    each is classified once in Python instead of through a 1.1M-entry table.
+    """
+    uniq = np.unique(cps[cps > 0xFFFF])
+    pairs = np.array([_classify(chr(int(c))) for c in uniq], dtype=np.uint32).reshape(-1, 2)
+    return uniq, pairs[:, 0].copy(), pairs[:, 1].astype(np.uint8)
+
+
 def _fold_and_classify(cps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     fold_table, class_table = _bmp_tables()
     astral = cps > 0xFFFF
@@ -163,11 +174,10 @@ def _fold_and_classify(cps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return fold_table[cps], class_table[cps]
     folded = fold_table[np.where(astral, 0, cps)]
     klass = class_table[np.where(astral, 0, cps)]
-    # Astral characters (emoji, rare ideographs) are few distinct values: classify each once.
-    uniq, inverse = np.unique(cps[astral], return_inverse=True)
-    pairs = np.array([_classify(chr(int(c))) for c in uniq], dtype=np.uint32).reshape(-1, 2)
-    folded[astral] = pairs[inverse, 0]
-    klass[astral] = pairs[inverse, 1].astype(np.uint8)
+    uniq, a_fold, a_class = _astral_tables(cps)
+    where = np.searchsorted(uniq, cps[astral])
+    folded[astral] = a_fold[where]
+    klass[astral] = a_class[where]
     return folded, klass
 
 
@@ -273,14 +283,7 @@ _FORCE_NUMPY = False
 
 def _tokenize_compiled(kernels, cps: np.ndarray, mode: ShingleMode) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     fold_table, class_table = _bmp_tables()
-    astral = cps[cps > 0xFFFF]
-    if len(astral):
-        uniq = np.unique(astral)
-        pairs = np.array([_classify(chr(int(c))) for c in uniq], dtype=np.uint32).reshape(-1, 2)
-        a_fold, a_class = pairs[:, 0].copy(), pairs[:, 1].astype(np.uint8)
-    else:
-        uniq = np.zeros(0, dtype=np.uint32)
-        a_fold, a_class = uniq, np.zeros(0, dtype=np.uint8)
+    uniq, a_fold, a_class = _astral_tables(cps)
     return kernels.tokenize_codepoints(cps, fold_table, class_table, uniq, a_fold, a_class, mode == "char")
 
 
