@@ -69,19 +69,23 @@ def main(path: str, mode: str) -> None:
     bands, rows = dedup.optimal_bands(0.8 - RECALL_MARGIN, 128)
     # Band keys and an empty flag per document; the signatures too when verifying on estimates.
     held = bands * 8 + 1 + (128 * 4 if mode == "stream" else 0)
-    print(json.dumps({
-        "mode": mode,
-        "docs": docs,
-        "corpus_mb": round(summary["bytes"] / 1e6, 1),
-        "rss_after_import_mb": round(imported, 1),
-        "rss_before_run_mb": round(before, 1),
-        "peak_rss_mb": round(peak_mb(), 1),
-        "added_by_run_mb": round(peak_mb() - before, 1),
-        "added_bytes_per_doc": round((peak_mb() - before) * 1e6 / docs),
-        "held_arrays_bytes_per_doc": held,
-        "clusters": len(clusters),
-        "wall_s": round(wall, 2),
-    }))
+    print(
+        json.dumps(
+            {
+                "mode": mode,
+                "docs": docs,
+                "corpus_mb": round(summary["bytes"] / 1e6, 1),
+                "rss_after_import_mb": round(imported, 1),
+                "rss_before_run_mb": round(before, 1),
+                "peak_rss_mb": round(peak_mb(), 1),
+                "added_by_run_mb": round(peak_mb() - before, 1),
+                "added_bytes_per_doc": round((peak_mb() - before) * 1e6 / docs),
+                "held_arrays_bytes_per_doc": held,
+                "clusters": len(clusters),
+                "wall_s": round(wall, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -49,7 +49,9 @@ def shingles(text: str, ngram: int = NGRAM) -> list[str]:
     return [" ".join(words[i : i + ngram]) for i in range(len(words) - ngram + 1)]
 
 
-def run_dedup(texts: Sequence[str], threshold: float = 0.8, *, bands: int | None = BANDS, rows: int | None = ROWS, jobs: int = 1):
+def run_dedup(
+    texts: Sequence[str], threshold: float = 0.8, *, bands: int | None = BANDS, rows: int | None = ROWS, jobs: int = 1
+):
     """dedup's pipeline, with the shared banding (or its own default with ``bands=rows=None``)."""
     return dedup.find_duplicate_pairs(texts, threshold, num_perm=NUM_PERM, seed=SEED, bands=bands, rows=rows, jobs=jobs)
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from dedup import collision_probability, optimal_bands  # noqa: E402
-from dedup.documents import RECALL_MARGIN  # noqa: E402
+from dedup import collision_probability, optimal_bands
+from dedup.documents import RECALL_MARGIN
 
 HERE = Path(__file__).resolve().parent
 

@@ -34,11 +34,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import peers  # noqa: E402
-from conftest import Corpus, main_size  # noqa: E402
-
-import dedup  # noqa: E402
-from dedup import synth  # noqa: E402
+import dedup
+import peers
+from conftest import Corpus, main_size
+from dedup import synth
 
 EVALSETS = Path(__file__).resolve().parents[2] / "shared" / "evalsets"
 CS_DIR = EVALSETS / "clough-stevenson-2011"
@@ -83,7 +82,9 @@ def generated(size: str) -> dict:
     overall = synth.score_spans(truth, matches)
     by_kind = {}
     for kind in ("exact", "near", "cross", "inner"):
-        sub = synth.Truth(truth.pairs, truth.jaccard, truth.pair_kind, [p for p in truth.passages if p["kind"] == kind], {})
+        sub = synth.Truth(
+            truth.pairs, truth.jaccard, truth.pair_kind, [p for p in truth.passages if p["kind"] == kind], {}
+        )
         by_kind[kind] = {
             "passages": len(sub.passages),
             "recall": round(synth.score_spans(sub, matches)["recall"], 4),
@@ -109,7 +110,12 @@ def generated(size: str) -> dict:
     }
     print(f"passages P={overall['precision']:.4f} R={overall['recall']:.4f} {by_kind}", flush=True)
     return {
-        "corpus": {"size": size, "docs": corpus.docs, "mb": round(corpus.mb, 2), "truth_pairs_at_0.8": int(len(truth.duplicate_pairs(0.8)))},
+        "corpus": {
+            "size": size,
+            "docs": corpus.docs,
+            "mb": round(corpus.mb, 2),
+            "truth_pairs_at_0.8": len(truth.duplicate_pairs(0.8)),
+        },
         "documents": rows,
         "passages": passages,
     }
@@ -121,7 +127,9 @@ def _nd_eval(pairs: list, args: list[str]) -> dict:
     try:
         out = subprocess.run(
             [sys.executable, str(ND_EVAL), "score", str(CS_DIR), f.name, *args],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
     finally:
         os.unlink(f.name)
@@ -170,9 +178,16 @@ def clough_stevenson() -> dict | None:
             merged = synth._merged((short, s, e) for s, e in spans.get(short, []))
             score = synth._length(merged) / max(len(texts[short]), 1)
             pred.append([ids[a], ids[b], round(score, 4)])
-        rows.append({"method": f"find_repeated_passages(min_words={min_words}, threshold={threshold}) containment", **_summarise(_nd_eval(pred, args))})
+        rows.append(
+            {
+                "method": f"find_repeated_passages(min_words={min_words}, threshold={threshold}) containment",
+                **_summarise(_nd_eval(pred, args)),
+            }
+        )
     for r in rows:
-        print(f"{r['method']:55s} P={r['precision']:.3f} R={r['recall']:.3f} AP={r.get('average_precision')}", flush=True)
+        print(
+            f"{r['method']:55s} P={r['precision']:.3f} R={r['recall']:.3f} AP={r.get('average_precision')}", flush=True
+        )
     return {"set": "clough-stevenson-2011", "nd_eval_args": args, "rows": rows}
 
 
@@ -180,7 +195,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default=main_size(), help="generated corpus size (default: DEDUP_BENCH_MAIN or 20MB)")
     ap.add_argument("--out", default=str(HERE / "results" / "quality.json"))
-    ap.add_argument("--parts", default="generated,cs", help="what to run: generated, cs or both (others are kept from --out)")
+    ap.add_argument(
+        "--parts", default="generated,cs", help="what to run: generated, cs or both (others are kept from --out)"
+    )
     a = ap.parse_args()
     out = Path(a.out)
     result = json.loads(out.read_text()) if out.exists() else {}

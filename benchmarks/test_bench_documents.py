@@ -7,11 +7,11 @@ CPU), and the pair precision/recall of each tool against the generator's truth.
 
 from __future__ import annotations
 
-import peers
 import pytest
-from conftest import measure, rounds
 
 import dedup
+import peers
+from conftest import measure, rounds
 from dedup import synth
 from dedup.documents import RECALL_MARGIN
 

@@ -18,8 +18,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import HERE, corpus_dir, memory_size, scaling_sizes
 
+from conftest import HERE, corpus_dir, memory_size, scaling_sizes
 from dedup import synth
 
 
@@ -33,7 +33,9 @@ def test_memory(benchmark, mode, size):
     def probe():
         out = subprocess.run(
             [sys.executable, str(HERE / "memory_probe.py"), str(path), mode],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         result.update(json.loads(out.stdout))
 

@@ -7,9 +7,9 @@ amortised; ``DEDUP_BENCH_PARALLEL`` sets another size.
 from __future__ import annotations
 
 import pytest
-from conftest import get_corpus, measure, parallel_size, rounds
 
 import dedup
+from conftest import get_corpus, measure, parallel_size, rounds
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

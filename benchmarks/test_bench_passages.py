@@ -3,9 +3,8 @@ repeats, duplicate documents), one core; MB/s and span precision/recall."""
 
 from __future__ import annotations
 
-from conftest import measure
-
 import dedup
+from conftest import measure
 from dedup import synth
 
 

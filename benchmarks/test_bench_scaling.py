@@ -8,9 +8,9 @@ one round each.
 from __future__ import annotations
 
 import pytest
-from conftest import get_corpus, measure, rounds, scaling_sizes
 
 import dedup
+from conftest import get_corpus, measure, rounds, scaling_sizes
 from dedup import synth
 
 
@@ -20,4 +20,11 @@ def test_scaling(benchmark, size):
     corpus = get_corpus(size)
     dedup.find_duplicates(corpus.texts[:50])  # warm-up
     n_rounds = 1 if synth.parse_size(size) >= 100_000_000 else rounds()
-    measure(benchmark, lambda: dedup.find_duplicates(corpus.texts), mb=corpus.mb, docs=corpus.docs, n_rounds=n_rounds, size=size)
+    measure(
+        benchmark,
+        lambda: dedup.find_duplicates(corpus.texts),
+        mb=corpus.mb,
+        docs=corpus.docs,
+        n_rounds=n_rounds,
+        size=size,
+    )

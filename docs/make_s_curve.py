@@ -11,10 +11,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from dedup import collision_probability, optimal_bands  # noqa: E402
+from dedup import collision_probability, optimal_bands
 
 NUM_PERM = 128
 THRESHOLD = 0.8
@@ -29,8 +29,9 @@ def main(out: Path = Path(__file__).resolve().parent / "s_curve.png") -> None:
     ]
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
     for label, (bands, rows), color, style in curves:
-        ax.plot(s, collision_probability(s, bands, rows), style, color=color, lw=2,
-                label=f"{label}: b={bands}, r={rows}")
+        ax.plot(
+            s, collision_probability(s, bands, rows), style, color=color, lw=2, label=f"{label}: b={bands}, r={rows}"
+        )
     ax.axvline(THRESHOLD, color="grey", lw=1)
     ax.text(THRESHOLD - 0.01, 0.5, "threshold 0.8", color="grey", ha="right")
     ax.set_xlabel("Jaccard similarity s of the shingle sets")

@@ -93,8 +93,26 @@ PARAGRAPH = (
 
 
 def filler(rng: random.Random, words: int) -> str:
-    vocab = ["river", "stone", "market", "window", "garden", "letter", "yellow", "quiet", "ladder",
-             "engine", "silver", "forest", "candle", "harbor", "basket", "winter", "pencil", "orange"]
+    vocab = [
+        "river",
+        "stone",
+        "market",
+        "window",
+        "garden",
+        "letter",
+        "yellow",
+        "quiet",
+        "ladder",
+        "engine",
+        "silver",
+        "forest",
+        "candle",
+        "harbor",
+        "basket",
+        "winter",
+        "pencil",
+        "orange",
+    ]
     return " ".join(rng.choice(vocab) + str(rng.randrange(1000)) for _ in range(words))
 
 
@@ -365,7 +383,7 @@ def test_very_long_single_line(tmp_path: Path) -> None:
     """
     rng = random.Random(5)
     words = ["".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randint(3, 9))) for _ in range(30000)]
-    body = " ".join(rng.choices(words, k=BIG_LINE_BYTES // 6))[:BIG_LINE_BYTES - 2 * len(PARAGRAPH) - 2]
+    body = " ".join(rng.choices(words, k=BIG_LINE_BYTES // 6))[: BIG_LINE_BYTES - 2 * len(PARAGRAPH) - 2]
     half = len(body) // 2
     text = f"{body[:half]} {PARAGRAPH} {body[half:]} {PARAGRAPH}"
     big = tmp_path / "big.txt"
@@ -380,17 +398,29 @@ def test_very_long_single_line(tmp_path: Path) -> None:
 
 
 def test_mixed_scripts(tmp_path: Path) -> None:
-    chinese = "北京时间昨天晚上，国家气象中心发布暴雨预警，提醒沿海地区居民注意防范强降雨和大风天气，及时转移到安全地带。"
+    chinese = (
+        "北京时间昨天晚上，国家气象中心发布暴雨预警，提醒沿海地区居民注意防范强降雨和大风天气，及时转移到安全地带。"
+    )
     russian = (
         "Вчера вечером в городской библиотеке открылась выставка старых карт, на которой можно увидеть "
         "планы улиц и рек, нарисованные более двухсот лет назад местными землемерами."
     )
-    lines = [PARAGRAPH, chinese, russian, "Une ligne en français qui ne se répète pas.", russian, "🙂 emoji line", chinese]
+    lines = [
+        PARAGRAPH,
+        chinese,
+        russian,
+        "Une ligne en français qui ne se répète pas.",
+        russian,
+        "🙂 emoji line",
+        chinese,
+    ]
     page = tmp_path / "mixed.txt"
     page.write_text("\n".join(lines) + "\n", "utf-8")
     run = dedup("passages", page, "--format", "json", cwd=tmp_path)
     assert run.code == 0
-    pairs = {(m["original"]["start_line"], m["repeat"]["start_line"], m["repeat"]["end_line"]) for m in run.json()["matches"]}
+    pairs = {
+        (m["original"]["start_line"], m["repeat"]["start_line"], m["repeat"]["end_line"]) for m in run.json()["matches"]
+    }
     assert pairs == {(3, 5, 5), (2, 7, 7)}
     text = page.read_text("utf-8")
     for m in run.json()["matches"]:
@@ -436,7 +466,10 @@ def test_jsonl_docs_with_bad_lines(tmp_path: Path) -> None:
 
 
 def test_passages_in_jsonl_records(tmp_path: Path) -> None:
-    rows = [{"id": "p1", "text": f"Intro line.\n{PARAGRAPH}"}, {"id": "p2", "text": f"Other\nthings\n{PARAGRAPH}\nEnd."}]
+    rows = [
+        {"id": "p1", "text": f"Intro line.\n{PARAGRAPH}"},
+        {"id": "p2", "text": f"Other\nthings\n{PARAGRAPH}\nEnd."},
+    ]
     (tmp_path / "pages.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     run = dedup("passages", "pages.jsonl", "--jsonl", "--id-field", "id", "--format", "json", cwd=tmp_path)
     assert run.code == 0
@@ -444,8 +477,13 @@ def test_passages_in_jsonl_records(tmp_path: Path) -> None:
     # Lines and offsets are those of the record's text; record and id say which record.
     start = rows[1]["text"].index(PARAGRAPH)
     assert m["repeat"] == {
-        "path": "pages.jsonl", "start_line": 3, "end_line": 3, "start": start,
-        "end": start + len(PARAGRAPH) - 1, "record": 2, "id": "p2",
+        "path": "pages.jsonl",
+        "start_line": 3,
+        "end_line": 3,
+        "start": start,
+        "end": start + len(PARAGRAPH) - 1,
+        "record": 2,
+        "id": "p2",
     }
     assert (m["original"]["record"], m["original"]["start_line"]) == (1, 2)
 
@@ -462,8 +500,20 @@ def test_parquet_docs(tmp_path: Path) -> None:
         }
     )
     pq.write_table(table, tmp_path / "shard.parquet")
-    run = dedup("docs", tmp_path, "--parquet", "--text-field", "content", "--id-field", "url",
-                "--keep", "longest", "--format", "json", cwd=tmp_path)
+    run = dedup(
+        "docs",
+        tmp_path,
+        "--parquet",
+        "--text-field",
+        "content",
+        "--id-field",
+        "url",
+        "--keep",
+        "longest",
+        "--format",
+        "json",
+        cwd=tmp_path,
+    )
     assert run.code == 0
     [cluster] = run.json()["clusters"]
     assert [m["id"] for m in cluster["members"]] == ["u0", "u2"]
@@ -483,11 +533,14 @@ def test_spark_engine_without_pyspark_gives_one_line_error(corpus: Path, tmp_pat
     # A pyspark that cannot be imported, first on the path, stands in for a missing one.
     shim = tmp_path / "no_pyspark" / "pyspark"
     shim.mkdir(parents=True)
-    (shim / "__init__.py").write_text('raise ImportError("No module named \'pyspark\'")\n')
+    (shim / "__init__.py").write_text("raise ImportError(\"No module named 'pyspark'\")\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(shim.parent), os.environ.get("PYTHONPATH")]))}
     run = dedup("docs", corpus, "--engine", "spark", cwd=corpus, env=env)
     assert run.code == 2
-    assert run.err == "dedup: error: --engine spark needs the spark extra: pip install 'dedup[spark]' (No module named 'pyspark')\n"
+    assert (
+        run.err
+        == "dedup: error: --engine spark needs the spark extra: pip install 'dedup[spark]' (No module named 'pyspark')\n"
+    )
 
 
 def test_synth_writes_a_reproducible_dump(tmp_path: Path) -> None:

@@ -110,6 +110,7 @@ def test_clusters_do_not_depend_on_edge_order(n, data):
 
 # --------------------------------------------------------------------------- kept member
 
+
 def test_choose_kept_first_is_the_smallest_index():
     assert choose_kept([[4, 7, 9], [1, 2]]) == [4, 1]
     assert choose_kept([[9, 4, 7]], "first") == [4]
@@ -143,6 +144,7 @@ def test_choose_kept_on_real_clusters():
 
 
 # --------------------------------------------------------------------------- chains
+
 
 def test_chain_is_one_cluster_but_pairs_show_the_real_edges():
     """A~B and B~C with A and C not similar: one cluster, two edges (docs/lsh.md)."""

@@ -173,7 +173,13 @@ def test_span_lines_are_1_based_inclusive_and_offsets_end_exclusive() -> None:
     idx = LineIndex(text)
     start = text.index("second")
     end = text.index("fourth") + len("fourth")
-    assert span_record("p", idx, start, end) == {"path": "p", "start_line": 2, "end_line": 4, "start": start, "end": end}
+    assert span_record("p", idx, start, end) == {
+        "path": "p",
+        "start_line": 2,
+        "end_line": 4,
+        "start": start,
+        "end": end,
+    }
     # A span ending with its newline ends on that line, not the next one.
     assert idx.lines(start, text.index("\n\n") + 1) == (2, 2)
 

@@ -19,6 +19,7 @@ def load_kernels():
     """Small test inputs would stay on the numpy path: load the compiled kernels now."""
     assert _kernels.compiled(_kernels.MIN_WORK) is not None
 
+
 # Characters from every class the tokenizer knows: ASCII, Latin-1 accents, combining marks,
 # Cyrillic, CJK, Thai, zero-width and format characters, punctuation, emoji (astral), controls.
 alphabet = st.one_of(

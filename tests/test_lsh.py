@@ -66,6 +66,7 @@ def datasketch_pairs(sketches, bands: int, rows: int, num_perm: int) -> set[tupl
 
 # --------------------------------------------------------------------------- parameters
 
+
 @pytest.mark.parametrize("num_perm", [16, 64, 128])
 def test_optimal_bands_equals_datasketch(num_perm):
     for threshold in (0.1, 0.25, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95):
@@ -126,6 +127,7 @@ def test_empirical_candidate_rate_follows_the_s_curve():
 
 # --------------------------------------------------------------------------- datasketch differential
 
+
 @pytest.mark.parametrize("bands,rows", [(16, 8), (32, 4), (9, 13), (14, 9), (20, 5)])
 def test_same_candidate_pairs_as_datasketch(bands, rows):
     num_perm = 128
@@ -161,6 +163,7 @@ def test_query_matches_datasketch_query():
 
 
 # --------------------------------------------------------------------------- keys and buckets
+
 
 def test_band_keys_equal_exactly_when_band_rows_equal():
     rng = np.random.default_rng(0)
@@ -199,7 +202,9 @@ def test_candidate_pairs_against_brute_force(key_rows, window):
     assert all(i < j for i, j in got)
     assert pairs.tolist() == sorted(pairs.tolist())  # sorted and unique
     assert len(set(map(tuple, pairs.tolist()))) == len(pairs)
-    largest_bucket = max((int(np.unique(keys[:, b], return_counts=True)[1].max()) for b in range(3)), default=0) if n else 0
+    largest_bucket = (
+        max((int(np.unique(keys[:, b], return_counts=True)[1].max()) for b in range(3)), default=0) if n else 0
+    )
     if window >= largest_bucket - 1:
         assert got == truth
     assert clusters_from_pairs(n, pairs) == clusters_from_pairs(n, np.array(sorted(truth)).reshape(-1, 2))

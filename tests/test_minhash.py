@@ -297,4 +297,3 @@ def test_minhash_rejects_bad_num_perm():
         permutations(0, 1)
     with pytest.raises(ValueError, match="num_perm"):
         signatures(["a b c"], num_perm=1)
-

@@ -30,8 +30,12 @@ def lines_of(text: str, span: dedup.Span) -> tuple[int, int]:
 
 # A deterministic vocabulary of made-up words, so texts never repeat by accident.
 _rng = random.Random(7)
-VOCAB = sorted({"".join(_rng.choice("bcdfghjklmnprstvwz") + _rng.choice("aeiou") for _ in range(_rng.randint(1, 4)))
-                for _ in range(6000)})
+VOCAB = sorted(
+    {
+        "".join(_rng.choice("bcdfghjklmnprstvwz") + _rng.choice("aeiou") for _ in range(_rng.randint(1, 4)))
+        for _ in range(6000)
+    }
+)
 
 
 def paragraph(rng: random.Random, words: int) -> str:
@@ -313,9 +317,9 @@ def test_unrelated_documents_do_not_change_results(seed: int, n_unrelated: int) 
     # Inserted in front, only the document indices move.
     shifted = dedup.find_repeated_passages(unrelated + base)
     k = len(unrelated)
-    assert [(m.original.doc - k, m.original.start, m.repeat.doc - k, m.repeat.start, m.similarity) for m in shifted] == [
-        (m.original.doc, m.original.start, m.repeat.doc, m.repeat.start, m.similarity) for m in before
-    ]
+    assert [
+        (m.original.doc - k, m.original.start, m.repeat.doc - k, m.repeat.start, m.similarity) for m in shifted
+    ] == [(m.original.doc, m.original.start, m.repeat.doc, m.repeat.start, m.similarity) for m in before]
 
 
 # --- real data: Clough & Stevenson short answers --------------------------------------------
@@ -362,8 +366,14 @@ def test_pan13_verbatim_reuse_is_found_with_offsets(tmp_path: Path) -> None:
     # PAN annotates reuse across documents only; repeats inside one page are real but unlabelled.
     pred = {
         "matches": [
-            {"a": ids[m.original.doc], "a_start": m.original.start, "a_end": m.original.end,
-             "b": ids[m.repeat.doc], "b_start": m.repeat.start, "b_end": m.repeat.end}
+            {
+                "a": ids[m.original.doc],
+                "a_start": m.original.start,
+                "a_end": m.original.end,
+                "b": ids[m.repeat.doc],
+                "b_start": m.repeat.start,
+                "b_end": m.repeat.end,
+            }
             for m in matches
             if m.original.doc != m.repeat.doc
         ]

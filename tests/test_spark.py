@@ -44,7 +44,10 @@ def _vocabulary(rng: random.Random, size: int = 3000) -> list[str]:
 
 def _words(rng: random.Random, vocab: list[str], n: int) -> list[str]:
     # Zipf-ish: low ranks far more frequent, like real text.
-    return [vocab[min(int(rng.paretovariate(1.1)) - 1, len(vocab) - 1)] if rng.random() < 0.5 else rng.choice(vocab) for _ in range(n)]
+    return [
+        vocab[min(int(rng.paretovariate(1.1)) - 1, len(vocab) - 1)] if rng.random() < 0.5 else rng.choice(vocab)
+        for _ in range(n)
+    ]
 
 
 def _edit(rng: random.Random, vocab: list[str], words: list[str], edits: int) -> list[str]:
@@ -86,7 +89,9 @@ def _write(tmp: Path, name: str, texts: list[str | None], ids: list | None = Non
     return str(path)
 
 
-def _local_clusters(texts: list[str | None], threshold: float, keep: str = "first", **kw) -> list[tuple[tuple[int, ...], int]]:
+def _local_clusters(
+    texts: list[str | None], threshold: float, keep: str = "first", **kw
+) -> list[tuple[tuple[int, ...], int]]:
     plain = [t or "" for t in texts]
     clusters = dedup.find_duplicates(plain, threshold, **kw)
     kept = dedup.choose_kept(clusters, keep, lengths=[len(t) for t in plain])
@@ -268,12 +273,26 @@ def test_passages_equal_local(spark, tmp_path):
     )
     rows = [tuple(r) for r in found.collect()]
     expected = [
-        (ids[m.original.doc], m.original.start, m.original.end, ids[m.repeat.doc], m.repeat.start, m.repeat.end, m.similarity)
+        (
+            ids[m.original.doc],
+            m.original.start,
+            m.original.end,
+            ids[m.repeat.doc],
+            m.repeat.start,
+            m.repeat.end,
+            m.similarity,
+        )
         for m in local
     ]
     assert rows == expected
     assert found.columns == [
-        "original_id", "original_start", "original_end", "repeat_id", "repeat_start", "repeat_end", "similarity"
+        "original_id",
+        "original_start",
+        "original_end",
+        "repeat_id",
+        "repeat_start",
+        "repeat_end",
+        "similarity",
     ]
     assert stats["seed_documents"] < len(docs)  # only documents with repeats reach the driver
 
@@ -322,10 +341,21 @@ def test_cli_docs_reads_jsonl_like_the_local_engine(spark, tmp_path, corpus):
     lines.insert(11, json.dumps({"id": "number", "text": 5}))
     path = tmp_path / "docs.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    args = {"paths": [str(path)], "jsonl": True, "parquet": False, "text_field": "text", "id_field": "id",
-            "threshold": 0.8, "ngram": 5, "num_perm": 128, "spark_master": "local[2]"}
+    args = {
+        "paths": [str(path)],
+        "jsonl": True,
+        "parquet": False,
+        "text_field": "text",
+        "id_field": "id",
+        "threshold": 0.8,
+        "ngram": 5,
+        "num_perm": 128,
+        "spark_master": "local[2]",
+    }
     result = spark_mod.cli_docs(args)
-    good = [d for d in dedup.io.iter_jsonl(path.read_text(), str(path), "text", "id") if isinstance(d, dedup.io.Document)]
+    good = [
+        d for d in dedup.io.iter_jsonl(path.read_text(), str(path), "text", "id") if isinstance(d, dedup.io.Document)
+    ]
     local = _local_clusters([d.text for d in good], 0.8)
     assert len(local) >= 5
 
@@ -335,16 +365,20 @@ def test_cli_docs_reads_jsonl_like_the_local_engine(spark, tmp_path, corpus):
     assert result["clusters"] == [{"members": [member(good[i]) for i in c], "kept": member(good[k])} for c, k in local]
     summary = result["summary"]
     assert (summary["documents"], summary["skipped_records"], summary["clusters"]) == (len(texts), 3, len(local))
-    assert result["problems"] == [f"{path}:8: not valid JSON (Expecting property name enclosed in double quotes at column 2)",
-                                  f"{path}:10: no field 'text' (fields: 'id'); use --text-field",
-                                  f"{path}:12: field 'text' is int, not a string"]
+    assert result["problems"] == [
+        f"{path}:8: not valid JSON (Expecting property name enclosed in double quotes at column 2)",
+        f"{path}:10: no field 'text' (fields: 'id'); use --text-field",
+        f"{path}:12: field 'text' is int, not a string",
+    ]
 
 
 def test_cli_passages_on_the_seed_dump(spark, seed_path):
     """``dedup passages --engine spark FILE``: the article at lines 8-55 repeats at lines 160-206."""
     result = spark_mod.cli_passages({"paths": [str(seed_path)], "threshold": 0.8, "min_words": 20, "ngram": 5})
-    spans = [((m["original"]["start_line"], m["original"]["end_line"]), (m["repeat"]["start_line"], m["repeat"]["end_line"]))
-             for m in result["matches"]]
+    spans = [
+        ((m["original"]["start_line"], m["original"]["end_line"]), (m["repeat"]["start_line"], m["repeat"]["end_line"]))
+        for m in result["matches"]
+    ]
     assert spans == [((8, 8), (9, 9)), ((8, 55), (160, 206))]
     local = dedup.find_repeated_passages(seed_path.read_bytes().decode("utf-8"))
     assert [(m["original"]["start"], m["repeat"]["end"], m["similarity"]) for m in result["matches"]] == [

@@ -28,12 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, report
 from . import io as dio
-from . import report
 from .io import STDIN, Document, InputError, Source
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 PROG = "dedup"
 #: Bad records of one file reported one by one; the rest are counted in one line.
@@ -238,9 +237,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
 
     engine = _Parser(add_help=False)
     g = engine.add_argument_group("engine")
-    g.add_argument(
-        "--engine", choices=("local", "spark"), default="local", help="run here, or on Spark (spark extra)"
-    )
+    g.add_argument("--engine", choices=("local", "spark"), default="local", help="run here, or on Spark (spark extra)")
     g.add_argument("--spark-master", metavar="URL", help="Spark master with --engine spark (default: local[*])")
     return {
         "inputs": inputs,
@@ -523,7 +520,7 @@ def _spark(name: str, args: argparse.Namespace) -> dict[str, Any]:
         raise CliError(f"--engine spark: {dio._one_line(e)}") from None
     except (KeyboardInterrupt, MemoryError):
         raise
-    except Exception as e:  # noqa: BLE001 - e.g. no Java, or the master cannot be reached
+    except Exception as e:
         if os.environ.get("DEDUP_DEBUG"):
             raise
         raise CliError(f"--engine spark: {type(e).__name__}: {dio._one_line(e)}") from None
@@ -777,7 +774,7 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         _error("out of memory; read fewer files at once, or use --engine spark")
         return 2
-    except Exception as e:  # noqa: BLE001 - the promise is: never a traceback
+    except Exception as e:
         if os.environ.get("DEDUP_DEBUG"):
             raise
         _error(f"{type(e).__name__}: {dio._one_line(e)} (set DEDUP_DEBUG=1 for a traceback)")

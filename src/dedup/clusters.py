@@ -13,11 +13,12 @@ depend on the order of the edges.
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
-__all__ = ["connected_components", "clusters_from_pairs", "choose_kept", "KeepPolicy"]
+__all__ = ["KeepPolicy", "choose_kept", "clusters_from_pairs", "connected_components"]
 
 KeepPolicy = Literal["first", "longest"]
 

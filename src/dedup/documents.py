@@ -24,12 +24,12 @@ from .parallel import can_share, ordered_map, shared_texts
 from .text import ShingleMode, shingle, tokenize
 
 __all__ = [
-    "signatures",
-    "iter_signatures",
+    "Verify",
+    "exact_jaccard",
     "find_duplicate_pairs",
     "find_duplicates",
-    "exact_jaccard",
-    "Verify",
+    "iter_signatures",
+    "signatures",
 ]
 
 Verify = Literal["auto", "exact", "estimate"]
@@ -357,4 +357,3 @@ def find_duplicates(
 def default_jobs() -> int:
     """Number of usable cores (``jobs=-1`` is not supported; pass this instead)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-

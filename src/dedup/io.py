@@ -39,17 +39,17 @@ from typing import Any
 
 __all__ = [
     "STDIN",
-    "InputError",
-    "UsageError",
-    "Source",
     "Document",
-    "find_sources",
-    "read_bytes",
+    "InputError",
+    "Source",
+    "UsageError",
     "decode",
-    "read_text",
+    "encode_text",
+    "find_sources",
     "iter_jsonl",
     "iter_parquet",
-    "encode_text",
+    "read_bytes",
+    "read_text",
     "write_atomic",
 ]
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from .minhash import EMPTY
 
-__all__ = ["optimal_bands", "collision_probability", "band_keys", "candidate_pairs", "LSHIndex"]
+__all__ = ["LSHIndex", "band_keys", "candidate_pairs", "collision_probability", "optimal_bands"]
 
 _U64 = np.uint64
 DEFAULT_WINDOW = 32

@@ -29,11 +29,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "EMPTY",
-    "permutations",
-    "minhash",
-    "jaccard_estimate",
-    "to_datasketch",
     "from_datasketch",
+    "jaccard_estimate",
+    "minhash",
+    "permutations",
+    "to_datasketch",
 ]
 
 #: Value of every slot of the signature of a document without shingles.
@@ -72,9 +72,7 @@ def permutations(num_perm: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def minhash(
-    hashes: np.ndarray, bounds: np.ndarray, *, num_perm: int = 128, seed: int = 1
-) -> np.ndarray:
+def minhash(hashes: np.ndarray, bounds: np.ndarray, *, num_perm: int = 128, seed: int = 1) -> np.ndarray:
     """MinHash signatures of many documents at once.
 
     Parameters
@@ -170,7 +168,7 @@ def to_datasketch(signature: np.ndarray, *, seed: int = 1, lean: bool = False):
     return datasketch.LeanMinHash(m) if lean else m
 
 
-def from_datasketch(m: "datasketch.MinHash") -> np.ndarray:
+def from_datasketch(m: datasketch.MinHash) -> np.ndarray:
     """The signature row of a datasketch ``MinHash``/``LeanMinHash`` (scheme ``affine32``)."""
     scheme = getattr(m, "scheme", "legacy")
     if scheme != "affine32":

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from . import _kernels
 
-__all__ = ["ordered_map", "shared_texts", "can_share"]
+__all__ = ["can_share", "ordered_map", "shared_texts"]
 
 T = TypeVar("T")
 

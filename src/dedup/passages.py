@@ -38,12 +38,12 @@ from .parallel import can_share, ordered_map, shared_texts
 from .text import shingle, tokenize
 
 __all__ = [
-    "Span",
     "Match",
     "Removal",
+    "Span",
+    "apply_removals",
     "find_repeated_passages",
     "plan_removals",
-    "apply_removals",
     "remove_repeated_passages",
 ]
 
@@ -252,8 +252,13 @@ def _merge(chains: list[_Chain], ngram: int, threshold: float) -> list[_Chain]:
                 continue
             overlap = max(0, min(m.r_hi + ngram, c.r_hi + ngram) - c.r_lo)
             merged = _Chain(
-                m.doc_o, m.doc_r, min(m.o_lo, c.o_lo), max(m.o_hi, c.o_hi),
-                m.r_lo, max(m.r_hi, c.r_hi), m.covered + c.covered - min(overlap, c.covered),
+                m.doc_o,
+                m.doc_r,
+                min(m.o_lo, c.o_lo),
+                max(m.o_hi, c.o_hi),
+                m.r_lo,
+                max(m.r_hi, c.r_hi),
+                m.covered + c.covered - min(overlap, c.covered),
             )
             sim = _similarity(merged, ngram)
             if sim >= threshold and sim > best_sim:
@@ -447,9 +452,7 @@ def _widen_to_lines(text: str, start: int, end: int) -> tuple[int, int]:
     return line_start, min(line_end + 1, len(text))
 
 
-def plan_removals(
-    texts: str | Sequence[str], matches: Sequence[Match], *, threshold: float = 0.8
-) -> list[Removal]:
+def plan_removals(texts: str | Sequence[str], matches: Sequence[Match], *, threshold: float = 0.8) -> list[Removal]:
     """What to remove so that each repeat goes and its original stays.
 
     Repeats are taken in text order. A repeat is removed only if at least a
@@ -461,9 +464,7 @@ def plan_removals(
     plan = []
     for m in sorted(matches, key=lambda x: (x.repeat.doc, x.repeat.start)):
         o = m.original
-        gone = sum(
-            max(0, min(hi, o.end) - max(lo, o.start)) for lo, hi in removed.get(o.doc, [])
-        )
+        gone = sum(max(0, min(hi, o.end) - max(lo, o.start)) for lo, hi in removed.get(o.doc, []))
         if o.end - o.start <= 0 or (o.end - o.start - gone) / (o.end - o.start) < threshold:
             continue
         start, end = _widen_to_lines(docs[m.repeat.doc], m.repeat.start, m.repeat.end)

@@ -24,14 +24,14 @@ from typing import Any, TextIO
 __all__ = [
     "FORMATS",
     "LineIndex",
-    "span_record",
     "excerpt",
-    "member_record",
     "member_label",
-    "write_passages",
+    "member_record",
+    "span_record",
     "write_docs",
-    "write_removals",
     "write_json",
+    "write_passages",
+    "write_removals",
 ]
 
 FORMATS = ("text", "json", "jsonl", "csv")

@@ -233,9 +233,8 @@ def _edges(
 ) -> tuple[DataFrame, int]:
     """Verified near-duplicate edges ``(i, j, similarity)``, ``i < j``, persisted, and their number."""
     t = time.perf_counter()
-    keys = (
-        docs.select(_IDX, _TEXT)
-        .mapInArrow(_band_keys_fn(ngram, num_perm, seed, bands, rows), "idx long, band int, key long")
+    keys = docs.select(_IDX, _TEXT).mapInArrow(
+        _band_keys_fn(ngram, num_perm, seed, bands, rows), "idx long, band int, key long"
     )
     if stats is not None:  # materialise each stage only to time it
         keys = keys.persist(StorageLevel.MEMORY_AND_DISK)
@@ -251,10 +250,7 @@ def _edges(
         .where(F.size("members") > 1)
         .select("members", F.posexplode("members").alias("rank", "i"))
     )
-    pairs = (
-        buckets.select("i", F.explode(F.slice("members", F.col("rank") + 2, window)).alias("j"))
-        .distinct()
-    )
+    pairs = buckets.select("i", F.explode(F.slice("members", F.col("rank") + 2, window)).alias("j")).distinct()
     if stats is not None:
         pairs = pairs.persist(StorageLevel.MEMORY_AND_DISK)
         stats["candidates"] = pairs.count()
@@ -344,9 +340,14 @@ def connected_components(
         n_edges = e.count()
     if n_edges <= max_local_edges:
         table = e.toArrow() if hasattr(e, "toArrow") else pa.Table.from_pandas(e.toPandas())
-        pairs = np.stack(
-            [table.column("a").to_numpy(zero_copy_only=False), table.column("b").to_numpy(zero_copy_only=False)], axis=1
-        ).astype(np.int64).reshape(-1, 2)
+        pairs = (
+            np.stack(
+                [table.column("a").to_numpy(zero_copy_only=False), table.column("b").to_numpy(zero_copy_only=False)],
+                axis=1,
+            )
+            .astype(np.int64)
+            .reshape(-1, 2)
+        )
         nodes, dense = np.unique(pairs, return_inverse=True)
         labels = _local_components(len(nodes), dense.reshape(-1, 2))
         if stats is not None:
@@ -380,7 +381,9 @@ def connected_components(
     return e.select(F.col("a").alias("node"), F.col("b").alias("label")).union(roots)
 
 
-def _params(threshold: float, ngram: int, num_perm: int, bands: int | None, rows: int | None, keep: str) -> tuple[int, int]:
+def _params(
+    threshold: float, ngram: int, num_perm: int, bands: int | None, rows: int | None, keep: str
+) -> tuple[int, int]:
     _check_params(threshold, ngram, num_perm, 1)
     if keep not in ("first", "longest"):
         raise ValueError(f"keep must be 'first' or 'longest', got {keep!r}")
@@ -426,7 +429,9 @@ def _clusters(
         chosen, kept = members, F.col("node") == F.col("label")
     else:
         # The longest member, the first one on ties (dedup.choose_kept).
-        best = members.groupBy("label").agg(F.min(F.struct((-F.col("_len")).alias("neg_len"), F.col("node"))).alias("_best"))
+        best = members.groupBy("label").agg(
+            F.min(F.struct((-F.col("_len")).alias("neg_len"), F.col("node"))).alias("_best")
+        )
         chosen, kept = members.join(best, "label"), F.col("node") == F.col("_best").getField("node")
     cluster_ids = docs.select(F.col(_IDX).alias("label"), F.col(id_col).alias("cluster_id"))
     found = chosen.join(cluster_ids, "label").select(
@@ -485,7 +490,19 @@ def find_duplicates(
     if stats is not None:
         stats.update(documents=n_docs, bands=bands, rows=rows)
     found, labels = _clusters(
-        docs, id_col, threshold, ngram, num_perm, seed, bands, rows, keep, window, max_local_edges, checkpoint_dir, stats
+        docs,
+        id_col,
+        threshold,
+        ngram,
+        num_perm,
+        seed,
+        bands,
+        rows,
+        keep,
+        window,
+        max_local_edges,
+        checkpoint_dir,
+        stats,
     )
     t = time.perf_counter()
     out = found.orderBy("label", "node").drop("label", "node").persist(StorageLevel.MEMORY_AND_DISK)
@@ -530,11 +547,21 @@ def drop_duplicates(
     bands, rows = _params(threshold, ngram, num_perm, bands, rows, keep)
     docs = _indexed(df, id_col, text_col, order_by)
     found, labels = _clusters(
-        docs, id_col, threshold, ngram, num_perm, seed, bands, rows, keep, window, max_local_edges, checkpoint_dir, stats
+        docs,
+        id_col,
+        threshold,
+        ngram,
+        num_perm,
+        seed,
+        bands,
+        rows,
+        keep,
+        window,
+        max_local_edges,
+        checkpoint_dir,
+        stats,
     )
-    dropped = (
-        found.where(~F.col("kept")).select(F.col("node").alias(_IDX)).persist(StorageLevel.MEMORY_AND_DISK)
-    )
+    dropped = found.where(~F.col("kept")).select(F.col("node").alias(_IDX)).persist(StorageLevel.MEMORY_AND_DISK)
     dropped.count()
     labels.unpersist()
     # The result reads the persisted corpus (its document order must not be recomputed differently).
@@ -655,7 +682,11 @@ def _spark_seeds(
     )
     occurrences = _to_arrow(
         shingles.join(groups, "k").select(
-            F.col("f.idx").alias("oi"), F.col("f.pos").alias("op"), F.col("idx").alias("ri"), F.col("pos").alias("rp"), "cnt"
+            F.col("f.idx").alias("oi"),
+            F.col("f.pos").alias("op"),
+            F.col("idx").alias("ri"),
+            F.col("pos").alias("rp"),
+            "cnt",
         )
     )
     rows.unpersist()
@@ -695,9 +726,11 @@ def _passage_matches(
     info: dict[int, tuple[Any, str]] = {}
     if len(needed):
         wanted = spark.createDataFrame(pa.table({_IDX: pa.array(idx[needed], pa.int64())}).to_pandas())
-        rows = docs.join(F.broadcast(wanted) if len(needed) < 100_000 else wanted, _IDX, "left_semi").select(
-            _IDX, id_col, _TEXT
-        ).collect()
+        rows = (
+            docs.join(F.broadcast(wanted) if len(needed) < 100_000 else wanted, _IDX, "left_semi")
+            .select(_IDX, id_col, _TEXT)
+            .collect()
+        )
         for r in rows:
             info[int(np.searchsorted(idx, r[0]))] = (r[1], r[2])
     if stats is not None:
@@ -812,9 +845,7 @@ def _with_row_numbers(df: DataFrame, name: str) -> DataFrame:
     ``monotonically_increasing_id``), the offsets go back as a literal map.
     """
     mid = df.withColumn("_mid", F.monotonically_increasing_id()).persist(StorageLevel.MEMORY_AND_DISK)
-    counts = sorted(
-        (r[0], r[1]) for r in mid.groupBy(F.shiftright("_mid", 33).alias("p")).count().collect()
-    )
+    counts = sorted((r[0], r[1]) for r in mid.groupBy(F.shiftright("_mid", 33).alias("p")).count().collect())
     offsets, total = [], 0
     for part, n in counts:
         offsets += [F.lit(part), F.lit(total)]
@@ -891,12 +922,16 @@ def _read_cli_documents(spark: SparkSession, args: Any) -> tuple[DataFrame, list
     for number, src in enumerate(sources):
         if jsonl:
             lines = _with_row_numbers(spark.read.option("lineSep", "\n").text(src.path), "_record")
-            docs = lines.select("_record", "value").mapInArrow(_parse_fn(src.path, "jsonl", text_field, id_field), _DOC_SCHEMA)
+            docs = lines.select("_record", "value").mapInArrow(
+                _parse_fn(src.path, "jsonl", text_field, id_field), _DOC_SCHEMA
+            )
         elif parquet:
             table = spark.read.parquet(src.path)
             for name, flag in ((text_field, "--text-field"), (id_field, "--id-field")):
                 if name is not None and name not in table.columns:
-                    raise ValueError(f"{src.path}: no column {name!r} (columns: {', '.join(table.columns)}); use {flag}")
+                    raise ValueError(
+                        f"{src.path}: no column {name!r} (columns: {', '.join(table.columns)}); use {flag}"
+                    )
             kind = table.schema[text_field].dataType
             if not isinstance(kind, T.StringType):
                 raise ValueError(f"{src.path}: column {text_field!r} is {kind.simpleString()}, not a string")

@@ -67,14 +67,14 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "write_dump",
+    "GENERATOR_VERSION",
+    "Truth",
     "iter_texts",
     "load_truth",
-    "Truth",
+    "parse_size",
     "score_pairs",
     "score_spans",
-    "parse_size",
-    "GENERATOR_VERSION",
+    "write_dump",
 ]
 
 LATIN, CYRILLIC, CJK = 0, 1, 2
@@ -101,9 +101,31 @@ def _sep_table() -> np.ndarray:
         para, sent, comma, brk = key & _PARA_END, key & _SENT_END, key & _COMMA, key & _BREAK
         wrapped, cjk = key & 16, key & 32
         if cjk:
-            code = 10 if para or (sent and brk) else 9 if sent else 12 if comma and brk else 11 if comma else 8 if brk else 13
+            code = (
+                10
+                if para or (sent and brk)
+                else 9
+                if sent
+                else 12
+                if comma and brk
+                else 11
+                if comma
+                else 8
+                if brk
+                else 13
+            )
         else:
-            code = (6 if wrapped else 5) if para else (5 if brk else 2) if sent else (4 if brk else 1) if comma else 3 if brk else 0
+            code = (
+                (6 if wrapped else 5)
+                if para
+                else (5 if brk else 2)
+                if sent
+                else (4 if brk else 1)
+                if comma
+                else 3
+                if brk
+                else 0
+            )
         table[key] = code
     return table
 
@@ -261,8 +283,13 @@ def _base_docs(rng: np.random.Generator, vocab: _Vocab, n: int, first_idx: int) 
     widths = rng.choice(_WIDTHS, size=n)
     flags = _wrap(vocab, words, flags, np.repeat(widths, np.diff(tok_bounds)), tok_lang)
     return [
-        _Doc(first_idx + d, int(lang[d]), int(widths[d]), words[tok_bounds[d] : tok_bounds[d + 1]].copy(),
-             flags[tok_bounds[d] : tok_bounds[d + 1]].copy())
+        _Doc(
+            first_idx + d,
+            int(lang[d]),
+            int(widths[d]),
+            words[tok_bounds[d] : tok_bounds[d + 1]].copy(),
+            flags[tok_bounds[d] : tok_bounds[d + 1]].copy(),
+        )
         for d in range(n)
     ]
 
@@ -340,7 +367,13 @@ def _substitute(rng: np.random.Generator, vocab: _Vocab, words: np.ndarray, rate
 
 
 def _edit(
-    rng: np.random.Generator, vocab: _Vocab, words: np.ndarray, flags: np.ndarray, origin: np.ndarray, rate: float, lang: int
+    rng: np.random.Generator,
+    vocab: _Vocab,
+    words: np.ndarray,
+    flags: np.ndarray,
+    origin: np.ndarray,
+    rate: float,
+    lang: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Word edits at ``rate``: 60% substitutions, 20% deletions, 20% insertions."""
     if rate <= 0:
@@ -361,7 +394,11 @@ def _edit(
 
 
 def _new_paragraph(rng: np.random.Generator, vocab: _Vocab, lang: int) -> tuple[np.ndarray, np.ndarray]:
-    sent_len = rng.integers(10, 40, size=int(rng.integers(2, 6))) if lang == CJK else rng.integers(6, 27, size=int(rng.integers(2, 6)))
+    sent_len = (
+        rng.integers(10, 40, size=int(rng.integers(2, 6)))
+        if lang == CJK
+        else rng.integers(6, 27, size=int(rng.integers(2, 6)))
+    )
     words = _draw_words(rng, vocab, np.full(int(sent_len.sum()), lang))
     flags = np.zeros(len(words), dtype=np.uint8)
     flags[np.cumsum(sent_len) - 1] = _SENT_END
@@ -482,7 +519,12 @@ def write_dump(
     (True, 1)
     """
     size = parse_size(size_bytes)
-    for name, rate in (("exact_rate", exact_rate), ("near_rate", near_rate), ("passage_rate", passage_rate), ("inner_rate", inner_rate)):
+    for name, rate in (
+        ("exact_rate", exact_rate),
+        ("near_rate", near_rate),
+        ("passage_rate", passage_rate),
+        ("inner_rate", inner_rate),
+    ):
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"{name} must be in [0, 1], got {rate!r}")
     if exact_rate + near_rate > 1.0:
@@ -516,7 +558,10 @@ def write_dump(
                 else:
                     doc = base[slot]
                     if fam_ids and rng.random() < passage_rate:
-                        donors = [families[fam_ids[int(rng.integers(len(fam_ids)))]].root for _ in range(int(rng.integers(1, 3)))]
+                        donors = [
+                            families[fam_ids[int(rng.integers(len(fam_ids)))]].root
+                            for _ in range(int(rng.integers(1, 3)))
+                        ]
                         doc = _paste(rng, vocab, doc, donors, inner=False, passages=passages)
                     if rng.random() < inner_rate:
                         doc = _paste(rng, vocab, doc, [doc], inner=True, passages=passages)
@@ -777,9 +822,7 @@ def load_truth(out_dir: str | os.PathLike) -> Truth:
             else:
                 passages.append(rec)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    return Truth(
-        np.array(pairs, dtype=np.int64).reshape(-1, 2), np.array(jac, dtype=float), kinds, passages, summary
-    )
+    return Truth(np.array(pairs, dtype=np.int64).reshape(-1, 2), np.array(jac, dtype=float), kinds, passages, summary)
 
 
 def score_pairs(truth: Truth, predicted: Iterable, threshold: float = 0.8) -> dict[str, Any]:
@@ -863,4 +906,11 @@ def score_spans(truth: Truth, predicted: Iterable) -> dict[str, Any]:
     precision = inter / pr if pr else 1.0
     recall = inter / g if g else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "truth_chars": g, "predicted_chars": pr, "overlap_chars": inter}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "truth_chars": g,
+        "predicted_chars": pr,
+        "overlap_chars": inter,
+    }

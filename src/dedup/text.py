@@ -30,10 +30,11 @@ from __future__ import annotations
 import inspect
 import os
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import xxhash
@@ -41,12 +42,12 @@ import xxhash
 from . import _kernels
 
 __all__ = [
-    "TokenBatch",
     "ShingleBatch",
-    "tokenize",
-    "shingle",
-    "normalize",
     "ShingleMode",
+    "TokenBatch",
+    "normalize",
+    "shingle",
+    "tokenize",
 ]
 
 ShingleMode = Literal["word", "char"]
@@ -223,9 +224,7 @@ class ShingleBatch:
         return (self.hashes >> _U64(32)).astype(np.uint32)
 
 
-def tokenize(
-    texts: Sequence[str], *, mode: ShingleMode = "word", offsets: bool = False
-) -> TokenBatch:
+def tokenize(texts: Sequence[str], *, mode: ShingleMode = "word", offsets: bool = False) -> TokenBatch:
     """Tokenise a batch of texts into hashed tokens, optionally with offsets.
 
     ``mode="word"`` gives word tokens (single characters in CJK/Thai text);
