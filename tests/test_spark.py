@@ -27,6 +27,8 @@ from dedup.documents import RECALL_MARGIN, signatures
 from dedup.lsh import LSHIndex, optimal_bands
 
 spark_mod = pytest.importorskip("dedup.spark")
+from dedup.spark import passages as spark_passages  # noqa: E402
+from dedup.spark import session as spark_session  # noqa: E402
 
 pytestmark = pytest.mark.spark
 
@@ -301,8 +303,8 @@ def test_distributed_seeds_equal_the_local_seeds(spark, tmp_path):
     """The shuffle on shingle hashes yields exactly the local seeds, token bounds and multiplicity."""
     docs = _passage_corpus()
     path = _write(tmp_path, "seeds", docs)
-    indexed = spark_mod._indexed(spark.read.parquet(path).repartition(2), "id", "text", "pos")
-    _, bounds, original, repeat, multiplicity, holders = spark_mod._spark_seeds(indexed, 5, None)
+    indexed = spark_session.indexed(spark.read.parquet(path).repartition(2), "id", "text", "pos")
+    _, bounds, original, repeat, multiplicity, holders = spark_passages.spark_seeds(indexed, 5, None)
     want_o, want_r, want_bounds, want_mult = local_passages._seeds(docs, 5, 1)
     assert np.array_equal(bounds, want_bounds)
     order, want_order = np.argsort(repeat), np.argsort(want_r)
@@ -318,7 +320,7 @@ def test_sparse_multiplicity_equals_the_local_array():
     docs = _passage_corpus()[:6] + ["one two", "", "a b c d e f g h a b c d e f g h"]
     _, _, bounds, dense = local_passages._seeds(docs, 5, 1)
     where = np.flatnonzero(dense > 1)
-    sparse = spark_mod._Multiplicity(bounds, 5, where, dense[where])
+    sparse = spark_passages.Multiplicity(bounds, 5, where, dense[where])
     assert len(sparse) == len(dense)
     assert np.array_equal(sparse[0 : len(dense)], dense)
     for lo, hi in [(0, 7), (100, 400), (len(dense) - 9, len(dense) + 5)]:

@@ -1,0 +1,309 @@
+"""Near-duplicate documents on Spark: band keys, candidate pairs, verification, clusters.
+
+Signatures, band keys and the exact Jaccard of candidate pairs are computed
+by the library's own functions on Arrow batches (``mapInArrow``); Spark
+shuffles band keys, pairs and edges. See ``docs/spark.md``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from ..clusters import KeepPolicy
+from ..documents import RECALL_MARGIN, _check_params, _jaccard_sorted, _shingle_sets, signatures
+from ..lsh import DEFAULT_WINDOW, band_keys, optimal_bands
+from ..minhash import EMPTY
+from .components import DEFAULT_MAX_LOCAL_EDGES, connected_components
+from .session import IDX, TEXT, indexed, timed
+
+__all__ = ["drop_duplicates", "find_duplicates"]
+
+
+def _band_keys_fn(ngram: int, num_perm: int, seed: int, bands: int, rows: int):
+    def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            idx = batch.column(0).to_numpy(zero_copy_only=False)
+            texts = batch.column(1).to_pylist()
+            sig = signatures(texts, ngram=ngram, num_perm=num_perm, seed=seed)
+            # Documents without shingles are never candidates (as in LSHIndex).
+            full = ~(sig == EMPTY).all(axis=1)
+            keys = band_keys(sig[full], bands, rows)
+            n = int(full.sum())
+            yield pa.RecordBatch.from_arrays(
+                [
+                    pa.array(np.repeat(idx[full], bands), pa.int64()),
+                    pa.array(np.tile(np.arange(bands, dtype=np.int32), n), pa.int32()),
+                    pa.array(keys.reshape(-1).view(np.int64), pa.int64()),
+                ],
+                names=["idx", "band", "key"],
+            )
+
+    return fn
+
+
+def _verify_fn(ngram: int):
+    def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            a, b = batch.column(2).to_pylist(), batch.column(3).to_pylist()
+            sets = _shingle_sets(a + b, ngram, "word")  # the local verification, batched
+            n = len(a)
+            sims = np.array([_jaccard_sorted(sets[k], sets[n + k]) for k in range(n)], dtype=np.float64)
+            yield pa.RecordBatch.from_arrays(
+                [batch.column(0), batch.column(1), pa.array(sims, pa.float64())], names=["i", "j", "similarity"]
+            )
+
+    return fn
+
+
+def _edges(
+    docs: DataFrame,
+    threshold: float,
+    ngram: int,
+    num_perm: int,
+    seed: int,
+    bands: int,
+    rows: int,
+    window: int,
+    stats: dict | None,
+) -> tuple[DataFrame, int]:
+    """Verified near-duplicate edges ``(i, j, similarity)``, ``i < j``, persisted, and their number."""
+    t = time.perf_counter()
+    keys = docs.select(IDX, TEXT).mapInArrow(
+        _band_keys_fn(ngram, num_perm, seed, bands, rows), "idx long, band int, key long"
+    )
+    if stats is not None:  # materialise each stage only to time it
+        keys = keys.persist(StorageLevel.MEMORY_AND_DISK)
+        stats["band_keys"] = keys.count()
+        t = timed(stats, "signatures", t)
+    # The windowed pairing of dedup.lsh.candidate_pairs: in each (band, key)
+    # bucket sorted by document order, each member is paired with the next
+    # `window` members, so a bucket of m documents costs m * window pairs
+    # (and one row of m longs, built by the shuffle on (band, key)).
+    buckets = (
+        keys.groupBy("band", "key")
+        .agg(F.array_sort(F.collect_list("idx")).alias("members"))
+        .where(F.size("members") > 1)
+        .select("members", F.posexplode("members").alias("rank", "i"))
+    )
+    pairs = buckets.select("i", F.explode(F.slice("members", F.col("rank") + 2, window)).alias("j")).distinct()
+    if stats is not None:
+        pairs = pairs.persist(StorageLevel.MEMORY_AND_DISK)
+        stats["candidates"] = pairs.count()
+        keys.unpersist()
+        t = timed(stats, "candidates", t)
+    texts = docs.select(F.col(IDX), F.col(TEXT))
+    joined = (
+        pairs.join(texts.withColumnRenamed(IDX, "i").withColumnRenamed(TEXT, "text_i"), "i")
+        .join(texts.withColumnRenamed(IDX, "j").withColumnRenamed(TEXT, "text_j"), "j")
+        .select("i", "j", "text_i", "text_j")
+    )
+    edges = (
+        joined.mapInArrow(_verify_fn(ngram), "i long, j long, similarity double")
+        .where(F.col("similarity") >= threshold)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    n_edges = edges.count()
+    pairs.unpersist()
+    keys.unpersist()
+    if stats is not None:
+        stats["edges"] = n_edges
+        timed(stats, "verify" if "candidates" in stats else "signatures+candidates+verify", t)
+    return edges, n_edges
+
+
+def _params(
+    threshold: float, ngram: int, num_perm: int, bands: int | None, rows: int | None, keep: str
+) -> tuple[int, int]:
+    _check_params(threshold, ngram, num_perm, 1)
+    if keep not in ("first", "longest"):
+        raise ValueError(f"keep must be 'first' or 'longest', got {keep!r}")
+    if (bands is None) != (rows is None):
+        raise ValueError("give both bands and rows, or neither")
+    if bands is None or rows is None:
+        # Exactly the local choice (dedup.documents._find).
+        return optimal_bands(max(threshold - RECALL_MARGIN, 0.05), num_perm)
+    if bands < 1 or rows < 1 or bands * rows > num_perm:
+        raise ValueError(f"bands={bands}, rows={rows} do not fit num_perm={num_perm}")
+    return bands, rows
+
+
+def _clusters(
+    docs: DataFrame,
+    id_col: str,
+    threshold: float,
+    ngram: int,
+    num_perm: int,
+    seed: int,
+    bands: int,
+    rows: int,
+    keep: str,
+    window: int,
+    max_local_edges: int,
+    checkpoint_dir: str | None,
+    stats: dict | None,
+) -> tuple[DataFrame, DataFrame]:
+    """``(label, node, id, cluster_id, kept)`` for clustered documents of an indexed DataFrame,
+    and the persisted component labels it reads (to unpersist when done)."""
+    edges, n_edges = _edges(docs, threshold, ngram, num_perm, seed, bands, rows, window, stats)
+    t = time.perf_counter()
+    labels = connected_components(
+        edges, max_local_edges=max_local_edges, checkpoint_dir=checkpoint_dir, n_edges=n_edges, stats=stats
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    labels.count()
+    edges.unpersist()
+    timed(stats, "components", t)
+    members = labels.join(
+        docs.select(F.col(IDX).alias("node"), F.col(id_col).alias("_id"), F.length(TEXT).alias("_len")), "node"
+    )
+    if keep == "first":
+        chosen, kept = members, F.col("node") == F.col("label")
+    else:
+        # The longest member, the first one on ties (dedup.choose_kept).
+        best = members.groupBy("label").agg(
+            F.min(F.struct((-F.col("_len")).alias("neg_len"), F.col("node"))).alias("_best")
+        )
+        chosen, kept = members.join(best, "label"), F.col("node") == F.col("_best").getField("node")
+    cluster_ids = docs.select(F.col(IDX).alias("label"), F.col(id_col).alias("cluster_id"))
+    found = chosen.join(cluster_ids, "label").select(
+        "label", "node", F.col("_id").alias(id_col), "cluster_id", kept.alias("kept")
+    )
+    return found, labels
+
+
+def find_duplicates(
+    df: DataFrame,
+    id_col: str = "id",
+    text_col: str = "text",
+    threshold: float = 0.8,
+    *,
+    ngram: int = 5,
+    num_perm: int = 128,
+    seed: int = 1,
+    bands: int | None = None,
+    rows: int | None = None,
+    keep: KeepPolicy = "first",
+    order_by: str | Sequence[str] | None = None,
+    window: int = DEFAULT_WINDOW,
+    max_local_edges: int = DEFAULT_MAX_LOCAL_EDGES,
+    checkpoint_dir: str | None = None,
+    stats: dict | None = None,
+) -> DataFrame:
+    """Near-duplicate clusters as a DataFrame ``(id_col, cluster_id, kept)``.
+
+    One row per document in a cluster of two or more, sorted by cluster then
+    document order. ``cluster_id`` is the id of the cluster's first
+    document (in document order, see the module docstring); ``kept`` marks
+    the one member :func:`drop_duplicates` keeps: the first
+    (``keep="first"``) or the longest in characters, the first on ties
+    (``keep="longest"``). ``threshold``, ``ngram``, ``num_perm``, ``seed``,
+    ``bands``/``rows`` mean what they mean for :func:`dedup.find_duplicates`
+    (with exact verification): the same texts in the same order give the
+    same clusters. ``window`` is the LSH bucket pairing window
+    (:func:`dedup.lsh.candidate_pairs`), ``max_local_edges`` the most edges
+    whose components are computed on the driver (see
+    :func:`connected_components`).
+
+    ``stats``, when given, is filled with counts (``documents``,
+    ``band_keys``, ``candidates``, ``edges``, ``rounds``) and per-stage
+    ``seconds``; to time them, each stage is then materialised (persisted
+    and counted) before the next one starts. The verified edges, the
+    component labels and the result are always materialised; the result is
+    returned cached (``unpersist()`` it when done).
+
+    >>> find_duplicates(spark.read.parquet("docs.parquet"), "id", "text").show()  # doctest: +SKIP
+    """
+    bands, rows = _params(threshold, ngram, num_perm, bands, rows, keep)
+    t0 = time.perf_counter()
+    docs = indexed(df, id_col, text_col, order_by)
+    n_docs = docs.count()
+    timed(stats, "read", t0)
+    if stats is not None:
+        stats.update(documents=n_docs, bands=bands, rows=rows)
+    found, labels = _clusters(
+        docs,
+        id_col,
+        threshold,
+        ngram,
+        num_perm,
+        seed,
+        bands,
+        rows,
+        keep,
+        window,
+        max_local_edges,
+        checkpoint_dir,
+        stats,
+    )
+    t = time.perf_counter()
+    out = found.orderBy("label", "node").drop("label", "node").persist(StorageLevel.MEMORY_AND_DISK)
+    clustered = out.count()
+    # The result is computed and cached: the corpus and the labels need not stay in memory.
+    docs.unpersist()
+    labels.unpersist()
+    if stats is not None:
+        stats["clustered"] = clustered
+        timed(stats, "output", t)
+        stats["seconds"]["total"] = round(time.perf_counter() - t0, 3)
+    return out
+
+
+def drop_duplicates(
+    df: DataFrame,
+    id_col: str = "id",
+    text_col: str = "text",
+    threshold: float = 0.8,
+    *,
+    ngram: int = 5,
+    num_perm: int = 128,
+    seed: int = 1,
+    bands: int | None = None,
+    rows: int | None = None,
+    keep: KeepPolicy = "first",
+    order_by: str | Sequence[str] | None = None,
+    window: int = DEFAULT_WINDOW,
+    max_local_edges: int = DEFAULT_MAX_LOCAL_EDGES,
+    checkpoint_dir: str | None = None,
+    stats: dict | None = None,
+) -> DataFrame:
+    """``df`` without the documents that :func:`find_duplicates` does not keep.
+
+    Takes the same arguments. Columns are unchanged; row order is not
+    preserved (sort afterwards if it matters). Documents with a null or
+    empty text are always kept. The input is cached (memory and disk)
+    while the result is in use, so that its document order is computed once.
+
+    >>> drop_duplicates(spark.read.parquet("docs.parquet"), "id", "text").count()  # doctest: +SKIP
+    """
+    bands, rows = _params(threshold, ngram, num_perm, bands, rows, keep)
+    docs = indexed(df, id_col, text_col, order_by)
+    found, labels = _clusters(
+        docs,
+        id_col,
+        threshold,
+        ngram,
+        num_perm,
+        seed,
+        bands,
+        rows,
+        keep,
+        window,
+        max_local_edges,
+        checkpoint_dir,
+        stats,
+    )
+    dropped = found.where(~F.col("kept")).select(F.col("node").alias(IDX)).persist(StorageLevel.MEMORY_AND_DISK)
+    dropped.count()
+    labels.unpersist()
+    # The result reads the persisted corpus (its document order must not be recomputed differently).
+    return docs.join(dropped, IDX, "left_anti").select(*df.columns)
