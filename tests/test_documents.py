@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import dedup
-from dedup import documents, exact_jaccard, find_duplicate_pairs, find_duplicates, signatures
+from dedup import exact_jaccard, find_duplicate_pairs, find_duplicates, internal, signatures
 
 # --------------------------------------------------------------------------- reference oracle
 
@@ -124,7 +124,7 @@ def test_output_does_not_depend_on_input_order(seed, random):
 
 def test_output_does_not_depend_on_jobs(monkeypatch):
     # Small batches so that two workers really share the work (several batches, in order).
-    monkeypatch.setattr(documents, "BATCH_DOCS", 16)
+    monkeypatch.setattr(internal, "BATCH_DOCS", 16)
     texts = mutated_corpus(3, n_families=30)
     assert len(texts) > 48
     sig1 = signatures(texts, num_perm=64, jobs=1)
@@ -318,7 +318,7 @@ def test_exact_verification_needs_a_sequence():
 
 def test_signatures_stream_lazily(monkeypatch):
     """Memory must not grow with the input: the first batch comes before the input ends."""
-    monkeypatch.setattr(documents, "BATCH_DOCS", 10)
+    monkeypatch.setattr(internal, "BATCH_DOCS", 10)
 
     def endless():
         for k in itertools.count():

@@ -28,7 +28,7 @@ from dedup import (
     to_datasketch,
     tokenize,
 )
-from dedup.lsh import band_keys, candidate_pairs
+from dedup.lsh import RECALL_MARGIN, band_keys, candidate_pairs
 from dedup.minhash import minhash
 
 
@@ -252,6 +252,10 @@ def test_index_parameter_errors():
         index.add(np.zeros((3, 64), np.uint32))
 
 
-def test_index_uses_optimal_bands_by_default():
+def test_index_bands_like_find_duplicates_by_default():
+    # One banding rule for every engine: tuned RECALL_MARGIN below the threshold.
     index = LSHIndex(threshold=0.8, num_perm=128)
-    assert (index.bands, index.rows) == optimal_bands(0.8, 128) == (9, 13)
+    assert (index.bands, index.rows) == optimal_bands(0.8 - RECALL_MARGIN, 128) == (18, 7)
+    # datasketch's banding for the threshold itself stays one argument away.
+    exact = LSHIndex(threshold=0.8, num_perm=128, recall_margin=0.0)
+    assert (exact.bands, exact.rows) == optimal_bands(0.8, 128) == (9, 13)

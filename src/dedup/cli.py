@@ -19,7 +19,6 @@ import codecs
 import contextlib
 import json
 import os
-import re
 import sys
 import textwrap
 import time
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__, report
+from . import __version__, internal, report
 from . import io as dio
 from .io import STDIN, Document, InputError, Source
 
@@ -140,23 +139,33 @@ def _errors(text: str) -> str:
     return text
 
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]i?)?b?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
-
-
 def parse_size(text: str) -> int:
     """Bytes in a size such as ``100MB`` (decimal units), ``64MiB`` (binary) or ``12345``.
+
+    The argparse face of :func:`dedup.internal.parse_size` (same rule everywhere).
+
+    Parameters
+    ----------
+    text : str
+        The command-line value.
+
+    Returns
+    -------
+    int
+        The size in bytes.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        When ``text`` is not a size (argparse turns it into a usage error).
 
     >>> parse_size("100MB"), parse_size("1.5k"), parse_size("2MiB"), parse_size("512")
     (100000000, 1500, 2097152, 512)
     """
-    m = _SIZE.match(text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (examples: 100MB, 2GiB, 500000)")
-    value = int(float(m.group(1)) * _UNITS[(m.group(2) or "").lower()])
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"size must be at least 1 byte, got {text!r}")
-    return value
+    try:
+        return internal.parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 # ---------------------------------------------------------------- parser
@@ -509,7 +518,7 @@ def _spark(name: str, args: argparse.Namespace) -> dict[str, Any]:
     try:
         from . import spark
     except ImportError as e:
-        why = dio._one_line(e.__cause__ or e)  # the module says what is missing (e.g. pyspark)
+        why = internal.one_line(e.__cause__ or e)  # the module says what is missing (e.g. pyspark)
         raise CliError(f"--engine spark needs the spark extra: pip install 'dedup[spark]' ({why})") from None
     entry = getattr(spark, name, None)
     if entry is None:
@@ -517,13 +526,13 @@ def _spark(name: str, args: argparse.Namespace) -> dict[str, Any]:
     try:
         result = entry(args)
     except ValueError as e:  # the engine's one-line "nothing readable" and parameter errors
-        raise CliError(f"--engine spark: {dio._one_line(e)}") from None
+        raise CliError(f"--engine spark: {internal.one_line(e)}") from None
     except (KeyboardInterrupt, MemoryError):
         raise
     except Exception as e:
         if os.environ.get("DEDUP_DEBUG"):
             raise
-        raise CliError(f"--engine spark: {type(e).__name__}: {dio._one_line(e)}") from None
+        raise CliError(f"--engine spark: {type(e).__name__}: {internal.one_line(e)}") from None
     for problem in result.pop("problems", []):
         _skip(args, problem)
     return result
@@ -777,7 +786,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if os.environ.get("DEDUP_DEBUG"):
             raise
-        _error(f"{type(e).__name__}: {dio._one_line(e)} (set DEDUP_DEBUG=1 for a traceback)")
+        _error(f"{type(e).__name__}: {internal.one_line(e)} (set DEDUP_DEBUG=1 for a traceback)")
         return 2
 
 

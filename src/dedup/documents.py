@@ -9,7 +9,6 @@ signed in worker processes; results are identical for every ``jobs``.
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,9 @@ from typing import Literal
 import numpy as np
 
 from .clusters import clusters_from_pairs
-from .lsh import LSHIndex, optimal_bands
+from .internal import batches, check_params, jaccard_sorted, ranges, shingle_sets
+from .lsh import RECALL_MARGIN as RECALL_MARGIN  # re-exported: it used to live here
+from .lsh import LSHIndex
 from .minhash import jaccard_estimate, minhash
 from .parallel import can_share, ordered_map, shared_texts
 from .text import ShingleMode, shingle, tokenize
@@ -34,64 +35,10 @@ __all__ = [
 
 Verify = Literal["auto", "exact", "estimate"]
 
-#: Characters per batch: large enough to amortise numpy calls, small enough for cache and RAM.
-BATCH_CHARS = 1 << 20
-BATCH_DOCS = 4096
-#: The LSH is tuned this far below the threshold, so pairs at the threshold are rarely missed.
-RECALL_MARGIN = 0.2
-
-
-def _is_int(value) -> bool:
-    # numbers.Integral also admits numpy integers (a num_perm from a config array); bool is not a count.
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_params(threshold: float | None, ngram: int, num_perm: int | None, jobs: int) -> None:
-    """ValueError naming the first bad argument (``None`` skips threshold / num_perm)."""
-    if threshold is not None and not (
-        isinstance(threshold, numbers.Real) and not isinstance(threshold, bool) and 0.0 < threshold <= 1.0
-    ):
-        raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
-    if not _is_int(ngram) or ngram < 1:
-        raise ValueError(f"ngram must be an integer >= 1, got {ngram!r}")
-    if num_perm is not None and (not _is_int(num_perm) or num_perm < 2):
-        raise ValueError(f"num_perm must be an integer >= 2, got {num_perm!r}")
-    if not _is_int(jobs) or jobs < 1:
-        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
-
-
-def _batches(texts: Iterable[str], start: int = 0) -> Iterator[list[str]]:
-    batch: list[str] = []
-    chars = 0
-    for i, text in enumerate(texts, start):
-        if not isinstance(text, str):
-            raise TypeError(f"texts must contain str, got {type(text).__name__} at index {i}")
-        batch.append(text)
-        chars += len(text)
-        if chars >= BATCH_CHARS or len(batch) >= BATCH_DOCS:
-            yield batch
-            batch, chars = [], 0
-    if batch:
-        yield batch
-
 
 def _sign_batch(batch: list[str], ngram: int, num_perm: int, seed: int, mode: ShingleMode) -> np.ndarray:
     shingles = shingle(tokenize(batch, mode=mode), ngram)
     return minhash(shingles.hashes32(), shingles.bounds, num_perm=num_perm, seed=seed)
-
-
-def _ranges(texts: Sequence[str]) -> Iterator[range]:
-    """Index ranges of ``texts`` with the same batching rules as :func:`_batches`."""
-    lo = chars = 0
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"texts must contain str, got {type(text).__name__} at index {i}")
-        chars += len(text)
-        if chars >= BATCH_CHARS or i + 1 - lo >= BATCH_DOCS:
-            yield range(lo, i + 1)
-            lo, chars = i + 1, 0
-    if lo < len(texts):
-        yield range(lo, len(texts))
 
 
 def _sign_range(indices: range, *args) -> np.ndarray:
@@ -108,16 +55,16 @@ def iter_signatures(
     jobs: int = 1,
 ) -> Iterator[np.ndarray]:
     """Signatures of a stream of texts, one ``(batch, num_perm)`` array per batch."""
-    _check_params(None, ngram, num_perm, jobs)
+    check_params(None, ngram, num_perm, jobs)
     args = (ngram, num_perm, seed, shingle_mode)
     if jobs > 1:
         _sign_batch(["warm up"], *args)  # tables and kernels, inherited by the workers
     if jobs > 1 and isinstance(texts, Sequence) and can_share():
         # Ranges are listed before forking: walking the texts afterwards would touch
         # (and so copy) every page holding a text's reference count.
-        yield from ordered_map(_sign_range, list(_ranges(texts)), jobs, *args, shared=texts)
+        yield from ordered_map(_sign_range, list(ranges(texts)), jobs, *args, shared=texts)
     else:
-        yield from ordered_map(_sign_batch, _batches(texts), jobs, *args)
+        yield from ordered_map(_sign_batch, batches(texts), jobs, *args)
 
 
 def signatures(
@@ -148,20 +95,6 @@ def signatures(
     return np.concatenate(parts)
 
 
-def _shingle_sets(texts: Sequence[str], ngram: int, mode: ShingleMode) -> list[np.ndarray]:
-    """Sorted unique shingle hashes of each text (one sort for the whole batch)."""
-    batch = shingle(tokenize(list(texts), mode=mode), ngram)
-    doc = np.repeat(np.arange(len(texts), dtype=np.uint64), np.diff(batch.bounds))
-    # Document index in the high 32 bits, the shingle's 32-bit hash in the low bits.
-    keys = np.sort(doc << np.uint64(32) | (batch.hashes >> np.uint64(32)))
-    keep = np.ones(len(keys), dtype=bool)
-    keep[1:] = keys[1:] != keys[:-1]
-    keys = keys[keep]
-    cuts = np.searchsorted(keys >> np.uint64(32), np.arange(len(texts) + 1, dtype=np.uint64)).tolist()
-    values = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-    return [values[lo:hi] for lo, hi in zip(cuts[:-1], cuts[1:])]  # np.split is ~20x slower per piece
-
-
 def exact_jaccard(a: str, b: str, *, ngram: int = 5, shingle_mode: ShingleMode = "word") -> float:
     """Exact Jaccard similarity of the shingle sets of two texts (0.0 if either is empty).
 
@@ -171,16 +104,9 @@ def exact_jaccard(a: str, b: str, *, ngram: int = 5, shingle_mode: ShingleMode =
     >>> exact_jaccard("a b c d e f", "a b c d e f g", ngram=3)
     0.8
     """
-    _check_params(None, ngram, None, 1)
-    sa, sb = _shingle_sets([a, b], ngram, shingle_mode)
-    return _jaccard_sorted(sa, sb)
-
-
-def _jaccard_sorted(sa: np.ndarray, sb: np.ndarray) -> float:
-    if len(sa) == 0 or len(sb) == 0:
-        return 0.0
-    inter = len(np.intersect1d(sa, sb, assume_unique=True))
-    return inter / (len(sa) + len(sb) - inter)
+    check_params(None, ngram, None, 1)
+    sa, sb = shingle_sets([a, b], ngram, shingle_mode)
+    return jaccard_sorted(sa, sb)
 
 
 def _verify_exact(
@@ -197,9 +123,9 @@ def _verify_exact(
     order = np.argsort(pairs[:, 1], kind="stable")
     for chunk in np.array_split(order, max(1, -(-len(pairs) // group))):
         docs = np.unique(pairs[chunk]).tolist()
-        sets = dict(zip(docs, _shingle_sets([texts[d] for d in docs], ngram, mode)))
+        sets = dict(zip(docs, shingle_sets([texts[d] for d in docs], ngram, mode)))
         for idx, (i, j) in zip(chunk.tolist(), pairs[chunk].tolist()):
-            sims[idx] = _jaccard_sorted(sets[i], sets[j])
+            sims[idx] = jaccard_sorted(sets[i], sets[j])
     return sims
 
 
@@ -234,7 +160,7 @@ def _find(
     shingle_mode: ShingleMode,
     jobs: int,
 ) -> _Run:
-    _check_params(threshold, ngram, num_perm, jobs)
+    check_params(threshold, ngram, num_perm, jobs)
     if verify not in ("auto", "exact", "estimate"):
         raise ValueError(f"verify must be 'auto', 'exact' or 'estimate', got {verify!r}")
     if isinstance(texts, (str, bytes)):
@@ -243,8 +169,6 @@ def _find(
     if verify == "exact" and not is_sequence:
         raise ValueError("verify='exact' needs texts as a sequence (list, tuple, ...), not a one-shot iterator")
     exact = verify == "exact" or (verify == "auto" and is_sequence)
-    if bands is None and rows is None:
-        bands, rows = optimal_bands(max(threshold - RECALL_MARGIN, 0.05), num_perm)
     index = LSHIndex(threshold, num_perm, bands=bands, rows=rows)
     kept_sigs = []
     for sig in iter_signatures(texts, ngram=ngram, num_perm=num_perm, seed=seed, shingle_mode=shingle_mode, jobs=jobs):

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .internal import one_line
+
 __all__ = [
     "STDIN",
     "Document",
@@ -106,14 +108,8 @@ class Document:
     source: Source | None = None
 
 
-def _one_line(message: object) -> str:
-    """The first line of an exception message (library messages can span lines)."""
-    text = str(message).strip()
-    return text.splitlines()[0] if text else type(message).__name__
-
-
 def _os_why(err: OSError) -> str:
-    return err.strerror or _one_line(err)
+    return err.strerror or one_line(err)
 
 
 def find_sources(
@@ -245,7 +241,7 @@ def iter_jsonl(
         if not isinstance(row, dict):
             yield InputError(path, "not a JSON object", lineno)
             continue
-        yield _row_document(row, path, lineno, text_field, id_field)
+        yield row_document(row, path, lineno, text_field, id_field)
 
 
 def _fields(names: Sequence[str]) -> str:
@@ -253,7 +249,8 @@ def _fields(names: Sequence[str]) -> str:
     return shown + (", ..." if len(names) > 8 else "")
 
 
-def _row_document(row: dict, path: str, record: int, text_field: str, id_field: str | None) -> Document | InputError:
+def row_document(row: dict, path: str, record: int, text_field: str, id_field: str | None) -> Document | InputError:
+    """The document in a parsed record, or the :class:`InputError` saying why there is none."""
     if text_field not in row:
         return InputError(path, f"no field {text_field!r} (fields: {_fields(list(row))}); use --text-field", record)
     value = row[text_field]
@@ -286,7 +283,7 @@ def iter_parquet(path: str, text_field: str = "text", id_field: str | None = Non
     except OSError as e:
         raise InputError(path, f"cannot read: {_os_why(e)}") from None
     except (pa.ArrowException, ValueError) as e:
-        raise InputError(path, f"not a Parquet file ({_one_line(e)})") from None
+        raise InputError(path, f"not a Parquet file ({one_line(e)})") from None
     schema = pf.schema_arrow
     for name in (text_field, id_field):
         if name is not None and name not in schema.names:
@@ -301,9 +298,9 @@ def iter_parquet(path: str, text_field: str = "text", id_field: str | None = Non
         for batch in pf.iter_batches(columns=columns, batch_size=8192):
             for row in batch.to_pylist():
                 record += 1
-                yield _row_document(row, path, record, text_field, id_field)
+                yield row_document(row, path, record, text_field, id_field)
     except (pa.ArrowException, OSError) as e:
-        yield InputError(path, f"cannot read row {record + 1} onwards ({_one_line(e)})")
+        yield InputError(path, f"cannot read row {record + 1} onwards ({one_line(e)})")
 
 
 def encode_text(text: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:

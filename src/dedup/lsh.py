@@ -20,10 +20,23 @@ import numpy as np
 
 from .minhash import EMPTY
 
-__all__ = ["LSHIndex", "band_keys", "candidate_pairs", "collision_probability", "optimal_bands"]
+__all__ = [
+    "RECALL_MARGIN",
+    "LSHIndex",
+    "band_keys",
+    "candidate_pairs",
+    "collision_probability",
+    "default_bands",
+    "optimal_bands",
+    "resolve_bands",
+]
 
 _U64 = np.uint64
 DEFAULT_WINDOW = 32
+#: The banding is tuned this far below the threshold, so pairs at the threshold are rarely missed.
+RECALL_MARGIN = 0.2
+#: Lowest similarity the banding is ever tuned for (a threshold of 0.1 still bands for 0.05).
+_MIN_TUNED = 0.05
 
 
 def collision_probability(similarity, bands: int, rows: int):
@@ -71,6 +84,75 @@ def optimal_bands(
     error = fp * false_positive_weight + fn * false_negative_weight
     best = int(np.argmin(error))
     return bands[best], rows[best]
+
+
+def default_bands(
+    threshold: float,
+    num_perm: int,
+    *,
+    recall_margin: float = RECALL_MARGIN,
+    weights: tuple[float, float] = (0.5, 0.5),
+) -> tuple[int, int]:
+    """The default ``(bands, rows)`` of every engine for ``threshold``.
+
+    The banding is tuned with :func:`optimal_bands` for ``threshold -
+    recall_margin`` (at least 0.05): tuned at the threshold itself, about
+    half of the pairs just above the threshold would never become candidates
+    (see ``docs/lsh.md``).
+
+    Parameters
+    ----------
+    threshold : float
+        Jaccard similarity at which pairs must be found, in (0, 1].
+    num_perm : int
+        Signature length.
+    recall_margin : float
+        How far below ``threshold`` the banding is tuned; 0 gives datasketch's choice.
+    weights : tuple of float
+        ``(false_positive_weight, false_negative_weight)`` for :func:`optimal_bands`.
+
+    Returns
+    -------
+    tuple of int
+        ``(bands, rows)``.
+
+    >>> default_bands(0.8, 128), default_bands(0.8, 128, recall_margin=0.0)
+    ((18, 7), (9, 13))
+    """
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    return optimal_bands(max(threshold - recall_margin, _MIN_TUNED), num_perm, *weights)
+
+
+def resolve_bands(threshold: float, num_perm: int, bands: int | None, rows: int | None) -> tuple[int, int]:
+    """``(bands, rows)`` as given, or :func:`default_bands` when neither is given.
+
+    Parameters
+    ----------
+    threshold : float
+        Jaccard similarity at which pairs must be found, in (0, 1].
+    num_perm : int
+        Signature length.
+    bands, rows : int or None
+        Explicit banding: both or neither.
+
+    Returns
+    -------
+    tuple of int
+        ``(bands, rows)``.
+
+    Raises
+    ------
+    ValueError
+        When only one of ``bands`` and ``rows`` is given, or they do not fit ``num_perm``.
+    """
+    if (bands is None) != (rows is None):
+        raise ValueError("give both bands and rows, or neither")
+    if bands is None or rows is None:
+        return default_bands(threshold, num_perm)
+    if bands < 1 or rows < 1 or bands * rows > num_perm:
+        raise ValueError(f"bands={bands}, rows={rows} do not fit num_perm={num_perm}")
+    return bands, rows
 
 
 def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
@@ -124,16 +206,24 @@ class LSHIndex:
 
     Parameters
     ----------
-    threshold:
-        Jaccard similarity the index is tuned for; used to choose
-        ``(bands, rows)`` with :func:`optimal_bands` when they are not given.
-    num_perm:
+    threshold : float
+        Jaccard similarity at which pairs must be found. Without explicit
+        ``bands``/``rows`` the banding is :func:`default_bands`, the same
+        rule as :func:`dedup.find_duplicates` (tuned ``recall_margin`` below
+        the threshold).
+    num_perm : int
         Length of the signatures that will be added.
-    bands, rows:
+    bands, rows : int, optional
         Explicit banding; both or neither.
-    weights:
+    weights : tuple of float
         ``(false_positive_weight, false_negative_weight)`` for
         :func:`optimal_bands`.
+    window : int
+        Inside a bucket, each member is paired with the next ``window``
+        members (see :func:`candidate_pairs`).
+    recall_margin : float
+        How far below ``threshold`` the default banding is tuned; ``0.0``
+        gives datasketch's banding for ``threshold``.
 
     Documents get consecutive ids in the order they are added. Empty
     signatures (documents without shingles) are never candidates.
@@ -154,13 +244,12 @@ class LSHIndex:
         rows: int | None = None,
         weights: tuple[float, float] = (0.5, 0.5),
         window: int = DEFAULT_WINDOW,
+        recall_margin: float = RECALL_MARGIN,
     ) -> None:
-        if (bands is None) != (rows is None):
-            raise ValueError("give both bands and rows, or neither")
-        if bands is None:
-            bands, rows = optimal_bands(threshold, num_perm, *weights)
-        if bands < 1 or rows < 1 or bands * rows > num_perm:
-            raise ValueError(f"bands={bands}, rows={rows} do not fit num_perm={num_perm}")
+        if bands is None and rows is None:
+            bands, rows = default_bands(threshold, num_perm, recall_margin=recall_margin, weights=weights)
+        else:
+            bands, rows = resolve_bands(threshold, num_perm, bands, rows)
         self.threshold = threshold
         self.num_perm = num_perm
         self.bands = bands

@@ -33,9 +33,9 @@ from typing import overload
 
 import numpy as np
 
-from .documents import _check_params, _is_int, _ranges
+from .internal import check_passage_params, passage_shingles, ranges
 from .parallel import can_share, ordered_map, shared_texts
-from .text import shingle, tokenize
+from .text import tokenize
 
 __all__ = [
     "Match",
@@ -107,25 +107,8 @@ def _as_list(texts: str | Sequence[str]) -> list[str]:
     return items
 
 
-def _check(threshold: float, min_words: int, ngram: int, jobs: int) -> None:
-    _check_params(threshold, ngram, None, jobs)
-    if not _is_int(min_words) or min_words < 1:
-        raise ValueError(f"min_words must be an integer >= 1, got {min_words!r}")
-
-
-def _shingle_batch(batch: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    tokens = tokenize(batch)
-    sh = shingle(tokens, ngram)
-    full = np.diff(sh.bounds) > 0
-    # Only full-width shingles: a text shorter than ngram words cannot hold a passage.
-    width_ok = np.ones(len(sh.hashes), dtype=bool)
-    short_docs = np.flatnonzero(full & (tokens.counts() < ngram))
-    width_ok[sh.bounds[short_docs]] = False
-    return sh.hashes[width_ok], sh.first_token[width_ok], tokens.counts()
-
-
 def _shingle_range(indices: range, ngram: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return _shingle_batch(list(shared_texts()[indices.start : indices.stop]), ngram)
+    return passage_shingles(list(shared_texts()[indices.start : indices.stop]), ngram)
 
 
 def _seeds(texts: list[str], ngram: int, jobs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -134,9 +117,9 @@ def _seeds(texts: list[str], ngram: int, jobs: int) -> tuple[np.ndarray, np.ndar
     hashes, firsts, counts = [], [], []
     offset = 0
     if jobs > 1 and can_share():
-        results = ordered_map(_shingle_range, list(_ranges(texts)), jobs, ngram, shared=texts)
+        results = ordered_map(_shingle_range, list(ranges(texts)), jobs, ngram, shared=texts)
     else:
-        results = ordered_map(_shingle_batch, (texts[r.start : r.stop] for r in _ranges(texts)), jobs, ngram)
+        results = ordered_map(passage_shingles, (texts[r.start : r.stop] for r in ranges(texts)), jobs, ngram)
     for h, first, cnt in results:
         hashes.append(h)
         firsts.append(first + offset)
@@ -351,7 +334,7 @@ def find_repeated_passages(
     >>> [(m.original, m.repeat) for m in find_repeated_passages(text, min_words=8)]
     [(Span(doc=0, start=0, end=45), Span(doc=0, start=47, end=92))]
     """
-    _check(threshold, min_words, ngram, jobs)
+    check_passage_params(threshold, min_words, ngram, jobs)
     docs = _as_list(texts)
     original, repeat, token_bounds, multiplicity = _seeds(docs, ngram, jobs)
     return matches_from_seeds(
@@ -405,7 +388,7 @@ def matches_from_seeds(
     # Token positions -> character offsets, tokenising only the documents involved.
     needed = sorted({c[0].doc_o for c in chosen} | {c[0].doc_r for c in chosen})
     offsets = {}
-    for r in _ranges([docs[d] for d in needed]):  # in batches, like the first pass
+    for r in ranges([docs[d] for d in needed]):  # in batches, like the first pass
         batch = needed[r.start : r.stop]
         tb = tokenize([docs[d] for d in batch], offsets=True)
         for k, d in enumerate(batch):

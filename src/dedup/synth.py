@@ -66,6 +66,8 @@ from typing import Any
 
 import numpy as np
 
+from .internal import parse_size
+
 __all__ = [
     "GENERATOR_VERSION",
     "Truth",
@@ -451,27 +453,6 @@ class _PendingPassage:
     tgt: _Doc
     t: tuple[int, int]
     edit_rate: float
-
-
-def parse_size(size: str | int) -> int:
-    """Bytes from ``"100MB"``, ``"1.5GB"``, ``"512kB"`` or an int (decimal units, K/M/G = 10**3/6/9).
-
-    >>> parse_size("100MB"), parse_size("1.5G"), parse_size(2048)
-    (100000000, 1500000000, 2048)
-    """
-    if isinstance(size, int):
-        value = size
-    else:
-        s = str(size).strip().upper().removesuffix("B").removesuffix("I")
-        mult = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}.get(s[-1:], 1)
-        number = s[:-1] if s[-1:] in "KMGT" and s else s
-        try:
-            value = int(float(number) * mult)
-        except ValueError:
-            raise ValueError(f"size must look like 100MB, 1.5GB or a number of bytes, got {size!r}") from None
-    if value <= 0:
-        raise ValueError(f"size must be positive, got {size!r}")
-    return value
 
 
 def write_dump(

@@ -55,7 +55,7 @@ def _with_row_numbers(df: DataFrame, name: str) -> DataFrame:
 
 def _parse_fn(path: str, mode: str, text_field: str, id_field: str | None):
     """Records -> (record, id as JSON, text, error): the local CLI's rules (:mod:`dedup.io`)."""
-    from ..io import InputError, _row_document
+    from ..io import InputError, row_document
 
     def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -77,7 +77,7 @@ def _parse_fn(path: str, mode: str, text_field: str, id_field: str | None):
                         row = InputError(path, f"not valid JSON ({e.msg} at column {e.colno})", record)
                     if not isinstance(row, (dict, InputError)):
                         row = InputError(path, "not a JSON object", record)
-                doc = row if isinstance(row, InputError) else _row_document(row, path, record, text_field, id_field)
+                doc = row if isinstance(row, InputError) else row_document(row, path, record, text_field, id_field)
                 out["_record"].append(record)
                 if isinstance(doc, InputError):
                     out["_id"].append(None)

@@ -17,8 +17,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ..clusters import KeepPolicy
-from ..documents import RECALL_MARGIN, _check_params, _jaccard_sorted, _shingle_sets, signatures
-from ..lsh import DEFAULT_WINDOW, band_keys, optimal_bands
+from ..documents import signatures
+from ..internal import check_keep, check_params, jaccard_sorted, shingle_sets
+from ..lsh import DEFAULT_WINDOW, band_keys, resolve_bands
 from ..minhash import EMPTY
 from .components import DEFAULT_MAX_LOCAL_EDGES, connected_components
 from .session import IDX, TEXT, indexed, timed
@@ -56,9 +57,9 @@ def _verify_fn(ngram: int):
             if batch.num_rows == 0:
                 continue
             a, b = batch.column(2).to_pylist(), batch.column(3).to_pylist()
-            sets = _shingle_sets(a + b, ngram, "word")  # the local verification, batched
+            sets = shingle_sets(a + b, ngram, "word")  # the local verification, batched
             n = len(a)
-            sims = np.array([_jaccard_sorted(sets[k], sets[n + k]) for k in range(n)], dtype=np.float64)
+            sims = np.array([jaccard_sorted(sets[k], sets[n + k]) for k in range(n)], dtype=np.float64)
             yield pa.RecordBatch.from_arrays(
                 [batch.column(0), batch.column(1), pa.array(sims, pa.float64())], names=["i", "j", "similarity"]
             )
@@ -125,17 +126,9 @@ def _edges(
 def _params(
     threshold: float, ngram: int, num_perm: int, bands: int | None, rows: int | None, keep: str
 ) -> tuple[int, int]:
-    _check_params(threshold, ngram, num_perm, 1)
-    if keep not in ("first", "longest"):
-        raise ValueError(f"keep must be 'first' or 'longest', got {keep!r}")
-    if (bands is None) != (rows is None):
-        raise ValueError("give both bands and rows, or neither")
-    if bands is None or rows is None:
-        # Exactly the local choice (dedup.documents._find).
-        return optimal_bands(max(threshold - RECALL_MARGIN, 0.05), num_perm)
-    if bands < 1 or rows < 1 or bands * rows > num_perm:
-        raise ValueError(f"bands={bands}, rows={rows} do not fit num_perm={num_perm}")
-    return bands, rows
+    check_params(threshold, ngram, num_perm, 1)
+    check_keep(keep)
+    return resolve_bands(threshold, num_perm, bands, rows)  # exactly the local rule
 
 
 def _clusters(

@@ -17,7 +17,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ..passages import DEFAULT_MIN_WORDS, DEFAULT_NGRAM, Match, _check, _shingle_batch, matches_from_seeds
+from ..internal import check_passage_params, passage_shingles
+from ..passages import DEFAULT_MIN_WORDS, DEFAULT_NGRAM, Match, matches_from_seeds
 from .session import IDX, TEXT, indexed, timed, to_arrow
 
 __all__ = ["Multiplicity", "find_repeated_passages", "passage_matches", "repeated_passages", "spark_seeds"]
@@ -34,7 +35,7 @@ def _shingles_fn(ngram: int):
             idx = batch.column(0).to_numpy(zero_copy_only=False).astype(np.int64)
             texts = batch.column(1).to_pylist()
             # The local seed shingling (full-width shingles only), one call per batch.
-            hashes, first, counts = _shingle_batch(texts, ngram)
+            hashes, first, counts = passage_shingles(texts, ngram)
             token_bounds = np.zeros(len(texts) + 1, dtype=np.int64)
             np.cumsum(counts, out=token_bounds[1:])
             doc = np.searchsorted(token_bounds, first, side="right") - 1
@@ -169,7 +170,7 @@ def passage_matches(
     stats: dict | None,
 ) -> tuple[list[Match], dict[int, tuple[Any, str]]]:
     """Matches (``doc`` = rank in document order) and ``{doc: (id, text)}`` of the documents involved."""
-    _check(threshold, min_words, ngram, 1)
+    check_passage_params(threshold, min_words, ngram, 1)
     spark = df.sparkSession
     t0 = time.perf_counter()
     docs = indexed(df, id_col, text_col, order_by)
