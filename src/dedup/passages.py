@@ -27,8 +27,11 @@ dropped or added.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import overload
 
 import numpy as np
@@ -95,7 +98,7 @@ class Removal:
     match: Match
 
 
-def _as_list(texts: str | Sequence[str]) -> list[str]:
+def _as_list(texts: str | Iterable[str]) -> list[str]:
     if isinstance(texts, str):
         return [texts]
     if isinstance(texts, (bytes, bytearray)):
@@ -425,42 +428,132 @@ def matches_from_seeds(
     return matches
 
 
-def _widen_to_lines(text: str, start: int, end: int) -> tuple[int, int]:
-    """Widen ``[start, end)`` to whole lines if nothing but punctuation and spaces is left out."""
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    line_end = len(text) if line_end < 0 else line_end
-    if any(c.isalnum() for c in text[line_start:start]) or any(c.isalnum() for c in text[end:line_end]):
+#: One alphanumeric character, exactly as ``str.isalnum`` (``\\w`` is alnum or ``_``).
+_ALNUM = re.compile(r"[^\W_]")
+#: Characters looked at per step when searching a line backwards for its last alphanumeric.
+_BACK_STEP = 1 << 16
+
+
+class _Lines:
+    """Line bounds of one text and where each line's alphanumerics start and end.
+
+    Built once per document that has a removal, so widening every removal to
+    whole lines is linear in the text however long its lines are: newline
+    positions are found in one pass, and each line is searched for its first
+    and last alphanumeric character at most once.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.newlines = np.fromiter((m.start() for m in re.finditer("\n", text)), dtype=np.int64)
+        self._alnum: dict[int, tuple[int, int]] = {}
+
+    def line(self, offset: int) -> tuple[int, int]:
+        """``[start, end)`` of the line holding ``offset`` (``end`` is its newline or the text's end)."""
+        k = int(np.searchsorted(self.newlines, offset, side="left"))
+        start = int(self.newlines[k - 1]) + 1 if k > 0 else 0
+        end = int(self.newlines[k]) if k < len(self.newlines) else len(self.text)
         return start, end
-    return line_start, min(line_end + 1, len(text))
+
+    def alnum_range(self, start: int, end: int) -> tuple[int, int]:
+        """First and last (inclusive) alphanumeric of line ``[start, end)``; ``(end, start - 1)`` if none."""
+        if start not in self._alnum:
+            first = _ALNUM.search(self.text, start, end)
+            if first is None:
+                self._alnum[start] = (end, start - 1)
+            else:
+                last, hi = first.start(), end
+                while hi > last + 1:  # backwards in steps: only the line's tail is read
+                    lo = max(last + 1, hi - _BACK_STEP)
+                    tail = [m.start() for m in _ALNUM.finditer(self.text, lo, hi)]
+                    if tail:
+                        last = tail[-1]
+                        break
+                    hi = lo
+                self._alnum[start] = (first.start(), last)
+        return self._alnum[start]
 
 
-def plan_removals(texts: str | Sequence[str], matches: Sequence[Match], *, threshold: float = 0.8) -> list[Removal]:
+def _widen_to_lines(lines: _Lines, start: int, end: int) -> tuple[int, int]:
+    """Widen ``[start, end)`` to whole lines if nothing but punctuation and spaces is left out."""
+    line_start = lines.line(start)[0]
+    line_end = lines.line(end)[1]
+    first, _ = lines.alnum_range(*lines.line(start))
+    _, last = lines.alnum_range(*lines.line(end))
+    if first < start or last >= end:
+        return start, end
+    return line_start, min(line_end + 1, len(lines.text))
+
+
+class _Removed:
+    """Disjoint removed spans of one document, sorted, with running totals of their lengths."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.total = [0]  # total[i]: characters removed by the first i spans
+
+    def _overlapping(self, start: int, end: int) -> tuple[int, int]:
+        return bisect_right(self.ends, start), bisect_left(self.starts, end)
+
+    def overlaps(self, start: int, end: int) -> bool:
+        i, j = self._overlapping(start, end)
+        return i < j
+
+    def removed_within(self, start: int, end: int) -> int:
+        """Characters of ``[start, end)`` already removed."""
+        i, j = self._overlapping(start, end)
+        if i >= j:
+            return 0
+        inside = self.total[j] - self.total[i]
+        return inside - max(0, start - self.starts[i]) - max(0, self.ends[j - 1] - end)
+
+    def add(self, start: int, end: int) -> None:
+        """Add a span that overlaps none (the usual case, in text order, is an append)."""
+        if not self.starts or start >= self.ends[-1]:
+            self.starts.append(start)
+            self.ends.append(end)
+            self.total.append(self.total[-1] + end - start)
+            return
+        k = bisect_left(self.starts, start)
+        self.starts.insert(k, start)
+        self.ends.insert(k, end)
+        self.total = [0, *accumulate(e - s for s, e in zip(self.starts, self.ends))]
+
+
+def plan_removals(texts: str | Iterable[str], matches: Iterable[Match], *, threshold: float = 0.8) -> list[Removal]:
     """What to remove so that each repeat goes and its original stays.
 
     Repeats are taken in text order. A repeat is removed only if at least a
     ``threshold`` share of its original is still kept, so a chain of removals
-    can never delete every copy of a passage.
+    can never delete every copy of a passage. The cost is linear in the
+    length of the texts with removals (plus ``log`` of the removals each).
     """
     docs = _as_list(texts)
-    removed: dict[int, list[tuple[int, int]]] = {}
+    removed: dict[int, _Removed] = {}
+    lines: dict[int, _Lines] = {}
     plan = []
     for m in sorted(matches, key=lambda x: (x.repeat.doc, x.repeat.start)):
         o = m.original
-        gone = sum(max(0, min(hi, o.end) - max(lo, o.start)) for lo, hi in removed.get(o.doc, []))
+        if not (0 <= o.doc < len(docs) and 0 <= m.repeat.doc < len(docs)):
+            raise ValueError(f"match {m} refers to a document that is not among the {len(docs)} texts")
+        gone = removed[o.doc].removed_within(o.start, o.end) if o.doc in removed else 0
         if o.end - o.start <= 0 or (o.end - o.start - gone) / (o.end - o.start) < threshold:
             continue
-        start, end = _widen_to_lines(docs[m.repeat.doc], m.repeat.start, m.repeat.end)
-        spans = removed.setdefault(m.repeat.doc, [])
-        if any(lo < end and start < hi for lo, hi in spans):
+        doc = m.repeat.doc
+        if doc not in lines:
+            lines[doc] = _Lines(docs[doc])
+        start, end = _widen_to_lines(lines[doc], m.repeat.start, m.repeat.end)
+        spans = removed.setdefault(doc, _Removed())
+        if spans.overlaps(start, end):
             continue
-        spans.append((start, end))
-        plan.append(Removal(Span(m.repeat.doc, start, end), m))
+        spans.add(start, end)
+        plan.append(Removal(Span(doc, start, end), m))
     plan.sort(key=lambda r: (r.span.doc, r.span.start))
     return plan
 
 
-def apply_removals(texts: str | Sequence[str], removals: Sequence[Removal]) -> list[str]:
+def apply_removals(texts: str | Iterable[str], removals: Iterable[Removal]) -> list[str]:
     """The texts with every removal's span cut out (inputs are not modified)."""
     docs = _as_list(texts)
     by_doc: dict[int, list[Span]] = {}
@@ -480,11 +573,11 @@ def apply_removals(texts: str | Sequence[str], removals: Sequence[Removal]) -> l
 @overload
 def remove_repeated_passages(texts: str, **kwargs) -> str: ...
 @overload
-def remove_repeated_passages(texts: Sequence[str], **kwargs) -> list[str]: ...
+def remove_repeated_passages(texts: Iterable[str], **kwargs) -> list[str]: ...
 
 
 def remove_repeated_passages(
-    texts: str | Sequence[str],
+    texts: str | Iterable[str],
     *,
     threshold: float = 0.8,
     min_words: int = DEFAULT_MIN_WORDS,
@@ -500,6 +593,7 @@ def remove_repeated_passages(
     >>> remove_repeated_passages("one two three four five six. one two three four five six.", min_words=6)
     'one two three four five six. .'
     """
-    matches = find_repeated_passages(texts, threshold=threshold, min_words=min_words, ngram=ngram, jobs=jobs)
-    cleaned = apply_removals(texts, plan_removals(texts, matches, threshold=threshold))
+    docs = _as_list(texts)  # once: an iterator could not be read again by the later steps
+    matches = find_repeated_passages(docs, threshold=threshold, min_words=min_words, ngram=ngram, jobs=jobs)
+    cleaned = apply_removals(docs, plan_removals(docs, matches, threshold=threshold))
     return cleaned[0] if isinstance(texts, str) else cleaned
