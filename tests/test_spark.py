@@ -21,7 +21,7 @@ pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
 import dedup
-import dedup.io
+import dedup.formats
 from dedup import passages as local_passages
 from dedup.documents import RECALL_MARGIN, signatures
 from dedup.lsh import LSHIndex, optimal_bands
@@ -356,7 +356,9 @@ def test_cli_docs_reads_jsonl_like_the_local_engine(spark, tmp_path, corpus):
     }
     result = spark_mod.cli_docs(args)
     good = [
-        d for d in dedup.io.iter_jsonl(path.read_text(), str(path), "text", "id") if isinstance(d, dedup.io.Document)
+        d
+        for d in dedup.formats.iter_jsonl(path.read_text(), str(path), "text", "id")
+        if isinstance(d, dedup.formats.Document)
     ]
     local = _local_clusters([d.text for d in good], 0.8)
     assert len(local) >= 5

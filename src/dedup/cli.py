@@ -4,7 +4,7 @@ Every decision about what is a duplicate is made by the library
 (:func:`dedup.find_repeated_passages`, :func:`dedup.find_duplicate_pairs`,
 :func:`dedup.clusters_from_pairs`, :func:`dedup.choose_kept`,
 :func:`dedup.passages.plan_removals`, :func:`dedup.passages.apply_removals`);
-this module turns files into texts (:mod:`dedup.io`) and results into reports
+this module turns files into texts (:mod:`dedup.formats`) and results into reports
 (:mod:`dedup.report`). See ``docs/cli.md`` for usage and the output schemas.
 
 Exit status: 0 ok, 1 duplicates found with ``--exit-code``, 2 usage errors,
@@ -23,19 +23,16 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import __version__, internal, report
-from . import io as dio
-from .io import STDIN, Document, InputError, Source
+from . import formats as dio
+from .formats import STDIN, Corpus, Document, InputError
 
 __all__ = ["build_parser", "main"]
 
 PROG = "dedup"
-#: Bad records of one file reported one by one; the rest are counted in one line.
-MAX_RECORD_WARNINGS = 5
 
 EXAMPLES = """\
 examples:
@@ -333,33 +330,6 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------- reading
 
 
-@dataclass
-class Corpus:
-    """The documents read, and what was read and skipped on the way."""
-
-    docs: list[Document] = field(default_factory=list)
-    files: int = 0
-    nbytes: int = 0
-    skipped_files: int = 0
-    skipped_records: int = 0
-
-    @property
-    def texts(self) -> list[str]:
-        return [d.text for d in self.docs]
-
-    def summary(self, seconds: float, **counts: int) -> dict[str, Any]:
-        """The ``summary`` object of the JSON reports (see docs/cli.md)."""
-        return {
-            "files": self.files,
-            "bytes": self.nbytes,
-            "documents": len(self.docs),
-            **counts,
-            "skipped_files": self.skipped_files,
-            "skipped_records": self.skipped_records,
-            "seconds": round(seconds, 3),
-        }
-
-
 def _skip(args: argparse.Namespace, problem: InputError | str) -> None:
     """A bad input: a warning (it is skipped), or with --strict the end of the run."""
     if args.strict:
@@ -390,65 +360,31 @@ def _working(args: argparse.Namespace, what: str) -> Iterator[None]:
             sys.stderr.flush()
 
 
-def _size(src: Source) -> int:
-    try:
-        return 0 if src.path == STDIN else os.path.getsize(src.path)
-    except OSError:
-        return 0
-
-
-def _records(args: argparse.Namespace, src: Source, kind: str) -> tuple[Iterator[Document | InputError], int]:
-    if kind == "parquet":
-        if src.path == STDIN:
-            raise InputError(STDIN, "Parquet cannot be read from standard input; name the file")
-        return dio.iter_parquet(src.path, args.text_field, args.id_field), _size(src)
-    text, nbytes = dio.read_text(src, args.encoding, args.errors)
-    return dio.iter_jsonl(text, src.path, args.text_field, args.id_field), nbytes
-
-
 def load(args: argparse.Namespace, kind: str | None = None) -> Corpus:
-    """Read every input named on the command line; bad ones are reported and skipped.
+    """Every input named on the command line (:func:`dedup.formats.load`); bad ones are warned about and skipped.
 
-    ``kind`` is ``None`` (each file is a document), ``"jsonl"`` or ``"parquet"``.
     Raises :class:`CliError` when nothing could be read.
     """
-    sources, problems = dio.find_sources(args.paths, recursive=args.recursive, glob=args.glob)
-    corpus = Corpus()
-    for problem in problems:
-        corpus.skipped_files += 1
-        _skip(args, problem)
-    with _progress(args, sum(_size(s) for s in sources), "reading") as bar:
-        for src in sources:
-            try:
-                if kind is None:
-                    text, nbytes = dio.read_text(src, args.encoding, args.errors)
-                    corpus.docs.append(Document(src.path, text, source=src))
-                else:
-                    items, nbytes = _records(args, src, kind)
-                    bad = 0
-                    for item in items:
-                        if isinstance(item, InputError):
-                            corpus.skipped_records += 1
-                            bad += 1
-                            if bad <= MAX_RECORD_WARNINGS or args.strict:
-                                _skip(args, item)
-                        else:
-                            item.source = src
-                            corpus.docs.append(item)
-                    if bad > MAX_RECORD_WARNINGS:
-                        _warn(f"{src.path}: {bad - MAX_RECORD_WARNINGS} more bad records skipped")
-            except InputError as e:
-                corpus.skipped_files += 1
-                _skip(args, e)
-                continue
-            corpus.files += 1
-            corpus.nbytes += nbytes
-            bar.update(_size(src))
-    if not corpus.docs:
-        if corpus.files:
-            raise CliError(f"no documents in the input ({_plural(corpus.skipped_records, 'bad record')} skipped)")
-        raise CliError(f"nothing could be read ({_plural(corpus.skipped_files, 'input')} skipped)")
-    return corpus
+
+    def problem(p: InputError) -> None:
+        _skip(args, p)
+
+    try:
+        return dio.load(
+            args.paths,
+            kind=kind,
+            recursive=args.recursive,
+            glob=args.glob,
+            encoding=args.encoding,
+            errors=args.errors,
+            text_field=getattr(args, "text_field", "text"),
+            id_field=getattr(args, "id_field", None),
+            on_problem=problem,
+            on_warning=_warn,
+            progress=lambda total: _progress(args, total, "reading"),
+        )
+    except dio.NothingRead as e:
+        raise CliError(str(e)) from None
 
 
 def _finish(args: argparse.Namespace, summary: dict[str, Any], found: str) -> None:

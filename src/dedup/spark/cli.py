@@ -1,7 +1,7 @@
 """``dedup docs|passages --engine spark``: the command line's adapter to the Spark engine.
 
 Reads the named inputs with Spark, parses records with the local readers'
-rules (:mod:`dedup.io`), runs :mod:`dedup.spark.documents` or
+rules (:mod:`dedup.formats`), runs :mod:`dedup.spark.documents` or
 :mod:`dedup.spark.passages`, and returns the local engine's report
 (:mod:`dedup.report` records). The engine modules never import this one.
 """
@@ -54,8 +54,8 @@ def _with_row_numbers(df: DataFrame, name: str) -> DataFrame:
 
 
 def _parse_fn(path: str, mode: str, text_field: str, id_field: str | None):
-    """Records -> (record, id as JSON, text, error): the local CLI's rules (:mod:`dedup.io`)."""
-    from ..io import InputError, row_document
+    """Records -> (record, id as JSON, text, error): the local CLI's rules (:mod:`dedup.formats`)."""
+    from ..formats import InputError, row_document
 
     def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -103,7 +103,7 @@ _DOC_SCHEMA = "_record long, _id string, _text string, _error string"
 def _read_cli_documents(spark: SparkSession, args: Any) -> tuple[DataFrame, list[str], list[str], dict]:
     """The documents named on the command line as ``(_file, _record, _id, _text, _error)``, the paths,
     the first problems (one-line messages) and the input part of the summary."""
-    from ..io import STDIN, find_sources
+    from ..formats import STDIN, find_sources
 
     paths = list(_arg(args, "paths", []))
     sources, problems = find_sources(paths, recursive=bool(_arg(args, "recursive", False)), glob=_arg(args, "glob"))

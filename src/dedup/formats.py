@@ -32,17 +32,20 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .internal import one_line
 
 __all__ = [
+    "MAX_RECORD_WARNINGS",
     "STDIN",
+    "Corpus",
     "Document",
     "InputError",
+    "NothingRead",
     "Source",
     "UsageError",
     "decode",
@@ -50,8 +53,10 @@ __all__ = [
     "find_sources",
     "iter_jsonl",
     "iter_parquet",
+    "load",
     "read_bytes",
     "read_text",
+    "row_document",
     "write_atomic",
 ]
 
@@ -59,6 +64,8 @@ __all__ = [
 STDIN = "-"
 #: Bytes looked at to tell binary files from text.
 BINARY_SNIFF = 8192
+#: Bad records of one file reported one by one; the rest are counted in one line.
+MAX_RECORD_WARNINGS = 5
 
 
 class InputError(Exception):
@@ -78,6 +85,10 @@ class InputError(Exception):
 
 class UsageError(Exception):
     """A problem with the command itself (not with one input): nothing is read."""
+
+
+class NothingRead(UsageError):
+    """No document could be read from any input (every one was missing, bad or empty of records)."""
 
 
 @dataclass(frozen=True)
@@ -153,8 +164,8 @@ def find_sources(
             if not found:
                 hint = "" if recursive else " (--recursive also searches sub-directories)"
                 problems.append(InputError(arg, f"directory has no files matching {pattern!r}{hint}"))
-            for rel, f in sorted(found):
-                add(Source(str(f), rel))
+            for name, f in sorted(found):
+                add(Source(str(f), name))
         elif p.exists() or p.is_symlink():
             add(Source(arg, p.name))
         else:
@@ -190,7 +201,8 @@ def decode(data: bytes, path: str, encoding: str = "utf-8", errors: str = "stric
     >>> decode(b"ok\\n\\xff", "a.txt")
     Traceback (most recent call last):
     ...
-    dedup.io.InputError: a.txt:2: not valid utf-8 (invalid start byte, byte 0xff at offset 3); use --encoding ENC or --errors replace
+    dedup.formats.InputError: a.txt:2: not valid utf-8 (invalid start byte, byte 0xff at offset 3); use --encoding ...
+
     """
     if not data:
         raise InputError(path, "empty file")
@@ -250,7 +262,6 @@ def _fields(names: Sequence[str]) -> str:
 
 
 def row_document(row: dict, path: str, record: int, text_field: str, id_field: str | None) -> Document | InputError:
-    """The document in a parsed record, or the :class:`InputError` saying why there is none."""
     if text_field not in row:
         return InputError(path, f"no field {text_field!r} (fields: {_fields(list(row))}); use --text-field", record)
     value = row[text_field]
@@ -301,6 +312,163 @@ def iter_parquet(path: str, text_field: str = "text", id_field: str | None = Non
                 yield row_document(row, path, record, text_field, id_field)
     except (pa.ArrowException, OSError) as e:
         yield InputError(path, f"cannot read row {record + 1} onwards ({one_line(e)})")
+
+
+@dataclass
+class Corpus:
+    """The documents read, and what was read and skipped on the way."""
+
+    docs: list[Document] = field(default_factory=list)
+    files: int = 0
+    nbytes: int = 0
+    skipped_files: int = 0
+    skipped_records: int = 0
+
+    @property
+    def texts(self) -> list[str]:
+        """The documents' texts, in input order."""
+        return [d.text for d in self.docs]
+
+    def summary(self, seconds: float, **counts: int) -> dict[str, Any]:
+        """The ``summary`` object of the JSON reports (see docs/cli.md)."""
+        return {
+            "files": self.files,
+            "bytes": self.nbytes,
+            "documents": len(self.docs),
+            **counts,
+            "skipped_files": self.skipped_files,
+            "skipped_records": self.skipped_records,
+            "seconds": round(seconds, 3),
+        }
+
+
+def source_size(src: Source) -> int:
+    """The size in bytes of a source on disk (0 for standard input or when it cannot be told)."""
+    try:
+        return 0 if src.path == STDIN else os.path.getsize(src.path)
+    except OSError:
+        return 0
+
+
+def iter_records(
+    src: Source,
+    kind: str,
+    *,
+    encoding: str = "utf-8",
+    errors: str = "strict",
+    text_field: str = "text",
+    id_field: str | None = None,
+) -> tuple[Iterator[Document | InputError], int]:
+    """The records of one JSONL or Parquet source and its size in bytes.
+
+    Raises :class:`InputError` when the source as a whole cannot be read.
+    """
+    if kind == "parquet":
+        if src.path == STDIN:
+            raise InputError(STDIN, "Parquet cannot be read from standard input; name the file")
+        return iter_parquet(src.path, text_field, id_field), source_size(src)
+    text, nbytes = read_text(src, encoding, errors)
+    return iter_jsonl(text, src.path, text_field, id_field), nbytes
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
+def _ignore(problem: object) -> None:
+    return None
+
+
+def load(
+    paths: Sequence[str],
+    *,
+    kind: str | None = None,
+    recursive: bool = False,
+    glob: str | None = None,
+    encoding: str = "utf-8",
+    errors: str = "strict",
+    text_field: str = "text",
+    id_field: str | None = None,
+    on_problem: Callable[[InputError], None] = _ignore,
+    on_warning: Callable[[str], None] = _ignore,
+    progress: Callable[[int], Any] | None = None,
+) -> Corpus:
+    """Read every input in ``paths``; bad inputs and records are skipped and counted.
+
+    Parameters
+    ----------
+    paths
+        Files, directories (their files matching ``glob``) or ``-`` for standard input.
+    kind
+        ``None`` (each file is one document), ``"jsonl"`` or ``"parquet"`` (each record is one).
+    on_problem
+        Called with each skipped input or record (at most :data:`MAX_RECORD_WARNINGS`
+        records per file); raise from it to stop at the first problem.
+    on_warning
+        Called with one-line notes, such as how many more bad records a file had.
+    progress
+        Called with the total bytes to read; returns a context manager with
+        ``update(nbytes)`` (a tqdm bar fits).
+
+    Raises
+    ------
+    NothingRead
+        When no document could be read.
+
+    >>> load(["no/such/file"])
+    Traceback (most recent call last):
+    ...
+    dedup.formats.NothingRead: nothing could be read (1 input skipped)
+    """
+    sources, problems = find_sources(paths, recursive=recursive, glob=glob)
+    corpus = Corpus()
+    for problem in problems:
+        corpus.skipped_files += 1
+        on_problem(problem)
+    bar = progress(sum(source_size(s) for s in sources)) if progress is not None else _NoBar()
+    with bar:
+        for src in sources:
+            try:
+                if kind is None:
+                    text, nbytes = read_text(src, encoding, errors)
+                    corpus.docs.append(Document(src.path, text, source=src))
+                else:
+                    items, nbytes = iter_records(
+                        src, kind, encoding=encoding, errors=errors, text_field=text_field, id_field=id_field
+                    )
+                    bad = 0
+                    for item in items:
+                        if isinstance(item, InputError):
+                            corpus.skipped_records += 1
+                            bad += 1
+                            if bad <= MAX_RECORD_WARNINGS:
+                                on_problem(item)
+                        else:
+                            item.source = src
+                            corpus.docs.append(item)
+                    if bad > MAX_RECORD_WARNINGS:
+                        on_warning(f"{src.path}: {bad - MAX_RECORD_WARNINGS} more bad records skipped")
+            except InputError as e:
+                corpus.skipped_files += 1
+                on_problem(e)
+                continue
+            corpus.files += 1
+            corpus.nbytes += nbytes
+            bar.update(source_size(src))
+    if not corpus.docs:
+        if corpus.files:
+            n = corpus.skipped_records
+            raise NothingRead(f"no documents in the input ({n} bad record{'' if n == 1 else 's'} skipped)")
+        n = corpus.skipped_files
+        raise NothingRead(f"nothing could be read ({n} input{'' if n == 1 else 's'} skipped)")
+    return corpus
 
 
 def encode_text(text: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:

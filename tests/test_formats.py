@@ -1,4 +1,4 @@
-"""Reading inputs (dedup.io) and positions in reports (dedup.report), in process and on real files.
+"""Reading inputs (dedup.formats) and positions in reports (dedup.report), in process and on real files.
 
 The command itself is tested end to end in test_cli.py; these tests pin the
 rules it relies on, quickly and one at a time.
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dedup.io import (
+from dedup.formats import (
     Document,
     InputError,
     Source,
