@@ -262,7 +262,9 @@ def _passage_corpus(seed: int = 11) -> list[str]:
     return docs
 
 
-def test_passages_equal_local(spark, tmp_path):
+@pytest.mark.parametrize("hot", [spark_passages.DEFAULT_HOT_SHINGLES, 2])
+def test_passages_equal_local(spark, tmp_path, hot):
+    """The matches of the distributed passage search equal the local ones, with and without salting."""
     docs = _passage_corpus()
     ids = [f"p{i}" for i in range(len(docs))]
     path = _write(tmp_path, "passages", docs, ids)
@@ -271,7 +273,13 @@ def test_passages_equal_local(spark, tmp_path):
     assert any(m.original.doc == 0 and m.repeat.doc == 0 for m in local)  # the seed's own repeat
     stats: dict = {}
     found = spark_mod.find_repeated_passages(
-        spark.read.parquet(path).repartition(2), "id", "text", min_words=20, order_by="pos", stats=stats
+        spark.read.parquet(path).repartition(2),
+        "id",
+        "text",
+        min_words=20,
+        order_by="pos",
+        hot_shingles=hot,
+        stats=stats,
     )
     rows = [tuple(r) for r in found.collect()]
     expected = [
@@ -296,23 +304,32 @@ def test_passages_equal_local(spark, tmp_path):
         "repeat_end",
         "similarity",
     ]
-    assert stats["seed_documents"] < len(docs)  # only documents with repeats reach the driver
+    assert stats["matches"] == len(local)
 
 
-def test_distributed_seeds_equal_the_local_seeds(spark, tmp_path):
-    """The shuffle on shingle hashes yields exactly the local seeds, token bounds and multiplicity."""
+@pytest.mark.parametrize("hot", [spark_passages.DEFAULT_HOT_SHINGLES, 2])
+def test_distributed_seeds_equal_the_local_seeds(spark, tmp_path, hot):
+    """The shuffle on full 64-bit shingle hashes yields exactly the local seeds, token bounds and
+    multiplicity, also when every repeated shingle is salted over several tasks (``hot=2``)."""
     docs = _passage_corpus()
     path = _write(tmp_path, "seeds", docs)
     indexed = spark_session.indexed(spark.read.parquet(path).repartition(2), "id", "text", "pos")
-    _, bounds, original, repeat, multiplicity, holders = spark_passages.spark_seeds(indexed, 5, None)
+    stats: dict = {}
+    occ = spark_passages.seed_occurrences(indexed, 5, hot_shingles=hot, stats=stats).toPandas()
+    if hot == 2:
+        assert stats["hot_shingles"] > 0
+    order = [r[0] for r in indexed.select(spark_session.IDX).orderBy(spark_session.IDX).collect()]
     want_o, want_r, want_bounds, want_mult = local_passages._seeds(docs, 5, 1)
-    assert np.array_equal(bounds, want_bounds)
-    order, want_order = np.argsort(repeat), np.argsort(want_r)
-    assert np.array_equal(repeat[order], want_r[want_order])
-    assert np.array_equal(original[order], want_o[want_order])
-    assert np.array_equal(multiplicity[0 : len(want_mult)], want_mult)
-    doc_of = np.searchsorted(want_bounds, np.concatenate([want_o, want_r]), side="right") - 1
-    assert holders.tolist() == sorted(set(doc_of.tolist()))
+    rank = {idx: k for k, idx in enumerate(order)}
+    glob_o = np.array([want_bounds[rank[i]] + p for i, p in zip(occ["oi"], occ["op"])], dtype=np.int64)
+    glob_r = np.array([want_bounds[rank[i]] + p for i, p in zip(occ["ri"], occ["rp"])], dtype=np.int64)
+    # Token counts travel with the shingles.
+    assert all(want_bounds[rank[i] + 1] - want_bounds[rank[i]] == n for i, n in zip(occ["ri"], occ["rn"]))
+    later = glob_o != glob_r
+    got = sorted(zip(glob_r[later].tolist(), glob_o[later].tolist()))
+    assert got == sorted(zip(want_r.tolist(), want_o.tolist()))
+    assert np.array_equal(want_mult[glob_r], occ["cnt"].to_numpy())
+    assert set(np.flatnonzero(want_mult > 1).tolist()) == set(glob_r.tolist())
 
 
 def test_sparse_multiplicity_equals_the_local_array():

@@ -8,8 +8,10 @@ rules (:mod:`dedup.formats`), runs :mod:`dedup.spark.documents` or
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -20,12 +22,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ..passages import DEFAULT_MIN_WORDS, DEFAULT_NGRAM, Span
+from ..passages import DEFAULT_MIN_WORDS, DEFAULT_NGRAM
 from .documents import find_duplicates
 from .passages import passage_matches
-from .session import get_session
+from .session import IDX, TEXT, get_session, indexed, rank_column
 
-__all__ = ["cli_docs", "cli_passages"]
+__all__ = ["cli_docs", "cli_passages", "cli_session"]
 
 
 def _arg(args: Any, name: str, default: Any = None) -> Any:
@@ -34,28 +36,27 @@ def _arg(args: Any, name: str, default: Any = None) -> Any:
 
 
 def _with_row_numbers(df: DataFrame, name: str) -> DataFrame:
-    """``df`` plus ``name``: 1-based consecutive row numbers in the DataFrame's order.
-
-    Like ``zipWithIndex`` but without leaving the JVM: one job counts the rows
-    of each partition (the partition is the top bits of
-    ``monotonically_increasing_id``), the offsets go back as a literal map.
-    """
+    """``df`` plus ``name``: 1-based consecutive row numbers in the DataFrame's order."""
     mid = df.withColumn("_mid", F.monotonically_increasing_id()).persist(StorageLevel.MEMORY_AND_DISK)
-    counts = sorted((r[0], r[1]) for r in mid.groupBy(F.shiftright("_mid", 33).alias("p")).count().collect())
-    offsets, total = [], 0
-    for part, n in counts:
-        offsets += [F.lit(part), F.lit(total)]
-        total += n
-    if not offsets:
-        return mid.withColumn(name, F.lit(None).cast("long")).drop("_mid")
-    part = F.shiftright("_mid", 33)
-    number = F.element_at(F.create_map(*offsets), part) + (F.col("_mid") - F.shiftleft(part, 33)) + 1
-    return mid.withColumn(name, number.cast("long")).drop("_mid")
+    return mid.withColumn(name, rank_column(mid, "_mid") + 1).drop("_mid")
 
 
 def _parse_fn(path: str, mode: str, text_field: str, id_field: str | None):
-    """Records -> (record, id as JSON, text, error): the local CLI's rules (:mod:`dedup.formats`)."""
-    from ..formats import InputError, row_document
+    """Records -> (record, id as JSON, text, error), read by the local readers (:mod:`dedup.formats`)."""
+    from ..formats import InputError, iter_jsonl, row_document
+
+    def parse(record: int, row: Any) -> Any:
+        if mode == "rows":
+            return row_document(row, path, record, text_field, id_field)
+        # One line is a one-line JSONL text: the local reader's rules (blank lines skipped,
+        # JSON errors, non-objects, missing or non-string fields), numbered as in the file.
+        for item in iter_jsonl(row, path, text_field, id_field):
+            if isinstance(item, InputError):
+                item.line = record
+            else:
+                item.record = record
+            return item
+        return None
 
     def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -68,16 +69,9 @@ def _parse_fn(path: str, mode: str, text_field: str, id_field: str | None):
             else:
                 rows = batch.drop_columns(["_record"]).to_pylist()
             for record, row in zip(records, rows):
-                if mode == "jsonl":
-                    if not row.strip():
-                        continue  # blank lines are skipped silently, as locally
-                    try:
-                        row = json.loads(row)
-                    except json.JSONDecodeError as e:
-                        row = InputError(path, f"not valid JSON ({e.msg} at column {e.colno})", record)
-                    if not isinstance(row, (dict, InputError)):
-                        row = InputError(path, "not a JSON object", record)
-                doc = row if isinstance(row, InputError) else row_document(row, path, record, text_field, id_field)
+                doc = parse(record, row)
+                if doc is None:
+                    continue
                 out["_record"].append(record)
                 if isinstance(doc, InputError):
                     out["_id"].append(None)
@@ -100,49 +94,92 @@ def _parse_fn(path: str, mode: str, text_field: str, id_field: str | None):
 _DOC_SCHEMA = "_record long, _id string, _text string, _error string"
 
 
-def _read_cli_documents(spark: SparkSession, args: Any) -> tuple[DataFrame, list[str], list[str], dict]:
-    """The documents named on the command line as ``(_file, _record, _id, _text, _error)``, the paths,
-    the first problems (one-line messages) and the input part of the summary."""
+def _is_url(path: str) -> bool:
+    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", path))
+
+
+def _remote_sources(spark: SparkSession, path: str, recursive: bool, glob: str | None) -> list[tuple[str, int]]:
+    """``(path, bytes)`` of the files at a URL (``hdfs://``, ``s3a://``, ``file://``, ...), listed
+    with Spark's own Hadoop file system (names only, sorted); a directory gives its files matching
+    ``glob`` (default ``*``), with ``recursive`` its sub-directories' too, hidden names left out."""
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    assert jvm is not None
+    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    root = jvm.org.apache.hadoop.fs.Path(path)
+    fs = root.getFileSystem(conf)
+    if not fs.exists(root):
+        raise ValueError(f"{path}: no such file or directory")
+    found: list[tuple[str, int]] = []
+    pending = [fs.getFileStatus(root)]
+    while pending:
+        status = pending.pop()
+        if status.isDirectory():
+            for child in fs.listStatus(status.getPath()):
+                name = child.getPath().getName()
+                if name.startswith((".", "_")):
+                    continue  # hidden files, and Spark's _SUCCESS markers
+                if child.isDirectory():
+                    if recursive:
+                        pending.append(child)
+                elif fnmatch.fnmatch(name, glob or "*"):
+                    found.append((child.getPath().toString(), int(child.getLen())))
+        else:
+            found.append((status.getPath().toString(), int(status.getLen())))
+    return sorted(found)
+
+
+def _read_cli_documents(spark: SparkSession, args: Any) -> tuple[DataFrame, list[str], dict]:
+    """The documents named on the command line as ``(_file, _path, _record, _id, _text, _error)``,
+    the first problems (one-line messages) and the input part of the summary.
+
+    Local paths are listed as the local engine lists them (:func:`dedup.formats.find_sources`);
+    URLs with Spark's Hadoop file system. Every file is read by Spark's own readers, so the
+    driver never opens an input.
+    """
     from ..formats import STDIN, find_sources
 
     paths = list(_arg(args, "paths", []))
-    sources, problems = find_sources(paths, recursive=bool(_arg(args, "recursive", False)), glob=_arg(args, "glob"))
+    recursive, glob = bool(_arg(args, "recursive", False)), _arg(args, "glob")
+    local = [p for p in paths if not _is_url(p)]
+    sources, problems = find_sources(local, recursive=recursive, glob=glob) if local else ([], [])
     messages = [str(p) for p in problems]
     if any(s.path == STDIN for s in sources):
         raise ValueError("--engine spark cannot read standard input; name files")
-    if not sources:
+    files = [(s.path, os.path.getsize(s.path) if os.path.isfile(s.path) else 0) for s in sources]
+    for p in paths:
+        if _is_url(p):
+            files += _remote_sources(spark, p, recursive, glob)
+    if not files:
         raise ValueError("no input files" + (f" ({messages[0]})" if messages else ""))
     jsonl, parquet = bool(_arg(args, "jsonl", False)), bool(_arg(args, "parquet", False))
     text_field, id_field = _arg(args, "text_field", "text"), _arg(args, "id_field")
     parts = []
-    for number, src in enumerate(sources):
+    for number, (path, _) in enumerate(files):
         if jsonl:
-            lines = _with_row_numbers(spark.read.option("lineSep", "\n").text(src.path), "_record")
+            lines = _with_row_numbers(spark.read.option("lineSep", "\n").text(path), "_record")
             docs = lines.select("_record", "value").mapInArrow(
-                _parse_fn(src.path, "jsonl", text_field, id_field), _DOC_SCHEMA
+                _parse_fn(path, "jsonl", text_field, id_field), _DOC_SCHEMA
             )
         elif parquet:
-            table = spark.read.parquet(src.path)
+            table = spark.read.parquet(path)
             for name, flag in ((text_field, "--text-field"), (id_field, "--id-field")):
                 if name is not None and name not in table.columns:
-                    raise ValueError(
-                        f"{src.path}: no column {name!r} (columns: {', '.join(table.columns)}); use {flag}"
-                    )
+                    raise ValueError(f"{path}: no column {name!r} (columns: {', '.join(table.columns)}); use {flag}")
             kind = table.schema[text_field].dataType
             if not isinstance(kind, T.StringType):
-                raise ValueError(f"{src.path}: column {text_field!r} is {kind.simpleString()}, not a string")
+                raise ValueError(f"{path}: column {text_field!r} is {kind.simpleString()}, not a string")
             cols = [text_field] + ([id_field] if id_field is not None and id_field != text_field else [])
             rows = _with_row_numbers(table.select(*cols), "_record")
-            docs = rows.mapInArrow(_parse_fn(src.path, "rows", text_field, id_field), _DOC_SCHEMA)
+            docs = rows.mapInArrow(_parse_fn(path, "rows", text_field, id_field), _DOC_SCHEMA)
         else:  # a whole file is one document
-            whole = spark.read.text(src.path, wholetext=True)
+            whole = spark.read.text(path, wholetext=True)
             docs = whole.select(
                 F.lit(None).cast("long").alias("_record"),
                 F.lit("null").alias("_id"),
                 F.col("value").alias("_text"),
-                F.when(F.col("value") == "", F.lit(f"{src.path}: empty file")).alias("_error"),
+                F.when(F.col("value") == "", F.lit(f"{path}: empty file")).alias("_error"),
             )
-        parts.append(docs.withColumn("_file", F.lit(number)))
+        parts.append(docs.withColumn("_file", F.lit(number)).withColumn("_path", F.lit(path)))
     union = parts[0]
     for part in parts[1:]:
         union = union.unionByName(part)
@@ -150,41 +187,77 @@ def _read_cli_documents(spark: SparkSession, args: Any) -> tuple[DataFrame, list
     bad = union.where(F.col("_error").isNotNull())
     skipped_records = bad.count()
     summary = {
-        "files": len(sources),
-        "bytes": sum(os.path.getsize(s.path) for s in sources if os.path.isfile(s.path)),
+        "files": len(files),
+        "bytes": sum(n for _, n in files),
         "skipped_files": len(messages),
         "skipped_records": skipped_records,
     }
     messages += [r[0] for r in bad.select("_error").limit(50).collect()]
     if skipped_records > 50:
         messages.append(f"... and {skipped_records - 50} more bad records")
-    return union, [s.path for s in sources], messages, summary
+    return union, messages, summary
 
 
-def _cli_session(args: Any) -> SparkSession:
-    return get_session(_arg(args, "spark_master", "local[*]"))
+def cli_session(args: Any) -> SparkSession:
+    """The session for the command line's Spark options: ``spark_master`` (default ``local[*]``),
+    ``spark_partitions`` (shuffle partitions), ``spark_driver_memory`` and ``spark_conf``
+    (``KEY=VALUE`` strings, applied last)."""
+    conf: dict[str, str] = {}
+    memory = _arg(args, "spark_driver_memory")
+    if memory is not None:
+        conf["spark.driver.memory"] = str(memory)
+    for item in _arg(args, "spark_conf", []):
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--spark-conf wants KEY=VALUE, got {item!r}")
+        conf[key.strip()] = value.strip()
+    partitions = _arg(args, "spark_partitions")
+    return get_session(
+        _arg(args, "spark_master", "local[*]"),
+        shuffle_partitions=int(partitions) if partitions is not None else None,
+        **conf,
+    )
 
 
-def _member(paths: list[str], key: Any) -> dict[str, Any]:
+def _summary(inputs: dict, documents: int, spark: SparkSession, start: float, **counts: Any) -> dict[str, Any]:
+    """The local summary (:meth:`dedup.formats.Corpus.summary`) plus ``engine`` and ``spark_master``."""
+    from ..formats import Corpus
+
+    read = Corpus(
+        files=inputs["files"],
+        nbytes=inputs["bytes"],
+        skipped_files=inputs["skipped_files"],
+        skipped_records=inputs["skipped_records"],
+    )
+    summary = read.summary(time.perf_counter() - start, **counts)
+    summary["documents"] = documents  # the documents were counted by Spark, not held here
+    summary.update(engine="spark", spark_master=spark.sparkContext.master)
+    return summary
+
+
+def _deliver(records: DataFrame, out_dir: str | None) -> list[dict[str, Any]]:
+    """Report records (one JSON text per row, column ``json``, in report order): collected, or
+    written by the executors as JSONL part files under ``out_dir`` (then nothing is collected)."""
+    if out_dir is None:
+        return [json.loads(r[0]) for r in records.select("json").collect()]
+    records.select("json").write.mode("errorifexists").text(out_dir)
+    return []
+
+
+_CLUSTER = "json string"
+
+
+def _cluster_records(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Rows ``(members: [(file, path, record, id as JSON, kept)])`` -> the report's cluster records."""
     from ..report import member_record
 
-    return member_record(paths[key["_file"]], key["_record"], json.loads(key["_id"]))
-
-
-def _summary(inputs: dict, stats: dict, spark: SparkSession, start: float, **counts: int) -> dict[str, Any]:
-    """The local CLI's summary keys (``files``, ``bytes``, ``documents``, counts, ``skipped_*``,
-    ``seconds``), plus ``engine`` and ``spark_master``."""
-    return {
-        "files": inputs["files"],
-        "bytes": inputs["bytes"],
-        "documents": stats.get("documents", 0),
-        **counts,
-        "skipped_files": inputs["skipped_files"],
-        "skipped_records": inputs["skipped_records"],
-        "seconds": round(time.perf_counter() - start, 3),
-        "engine": "spark",
-        "spark_master": spark.sparkContext.master,
-    }
+    for batch in batches:
+        out = []
+        for members in batch.column("members").to_pylist():
+            records = [(member_record(m["path"], m["record"], json.loads(m["id"])), m["kept"]) for m in members]
+            kept = next(r for r, k in records if k)
+            out.append(json.dumps({"members": [r for r, _ in records], "kept": kept}, ensure_ascii=False))
+        yield pa.RecordBatch.from_arrays([pa.array(out, pa.string())], names=["json"])
 
 
 def cli_docs(args: Any) -> dict[str, Any]:
@@ -192,18 +265,21 @@ def cli_docs(args: Any) -> dict[str, Any]:
 
     ``args`` is an ``argparse.Namespace`` or a dict with ``paths``, ``jsonl``,
     ``parquet``, ``text_field``, ``id_field``, ``threshold``, ``ngram``,
-    ``num_perm``, ``spark_master`` (and optionally ``recursive``, ``glob``,
-    ``keep``). Returns ``{"clusters": [{"members": [member, ...], "kept":
-    member}], "summary": {...}, "problems": [message, ...]}`` where a member
-    is ``{"path", "record", "id"}`` (:func:`dedup.report.member_record`) and
-    ``problems`` are one-line messages about skipped inputs (not part of the
-    JSON report). Raises ``ValueError`` with a one-line message when nothing
-    can be read.
+    ``num_perm`` and optionally ``recursive``, ``glob``, ``keep`` and the
+    Spark options of :func:`cli_session`. Returns ``{"clusters": [{"members":
+    [member, ...], "kept": member}], "summary": {...}, "problems": [message,
+    ...]}`` where a member is ``{"path", "record", "id"}``
+    (:func:`dedup.report.member_record`) and ``problems`` are one-line
+    messages about skipped inputs (not part of the JSON report). With
+    ``spark_output`` (a directory), the cluster records are written there
+    by the executors as JSONL part files and ``clusters`` is empty; the
+    summary counts them. Raises ``ValueError`` with a one-line message when
+    nothing can be read.
     """
     start = time.perf_counter()
-    spark = _cli_session(args)
-    docs, paths, problems, inputs = _read_cli_documents(spark, args)
-    good = docs.where(F.col("_error").isNull()).withColumn("_member", F.struct("_file", "_record", "_id"))
+    spark = cli_session(args)
+    docs, problems, inputs = _read_cli_documents(spark, args)
+    good = docs.where(F.col("_error").isNull()).withColumn("_member", F.struct("_file", "_record", "_path", "_id"))
     stats: dict = {}
     found = find_duplicates(
         good,
@@ -215,22 +291,91 @@ def cli_docs(args: Any) -> dict[str, Any]:
         keep=_arg(args, "keep", "first"),
         order_by=["_file", "_record"],
         stats=stats,
-    ).collect()
-    clusters: list[dict[str, Any]] = []
-    current = None
-    for row in found:
-        if row["cluster_id"] != current:
-            current = row["cluster_id"]
-            clusters.append({"members": [], "kept": None})
-        member = _member(paths, row["_member"])
-        clusters[-1]["members"].append(member)
-        if row["kept"]:
-            clusters[-1]["kept"] = member
-    docs.unpersist()
-    summary = _summary(
-        inputs, stats, spark, start, clusters=len(clusters), duplicates=sum(len(c["members"]) - 1 for c in clusters)
     )
-    return {"clusters": clusters, "summary": summary, "problems": problems}
+    # One row per cluster, members in document order ((file, record) leads the struct), clusters
+    # in the order of their first member (cluster_id is the first member).
+    member = F.struct(
+        F.col("_member._file").alias("file"),
+        F.col("_member._record").alias("order"),
+        F.col("_member._path").alias("path"),
+        F.col("_member._record").alias("record"),
+        F.col("_member._id").alias("id"),
+        F.col("kept"),
+    )
+    clusters = (
+        found.groupBy("cluster_id")
+        .agg(F.array_sort(F.collect_list(member)).alias("members"), F.count(F.lit(1)).alias("size"))
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    n_clusters, n_members = clusters.agg(F.count(F.lit(1)), F.sum("size")).first() or (0, 0)
+    records = (
+        clusters.orderBy(F.col("cluster_id._file"), F.col("cluster_id._record"))
+        .select("members")
+        .mapInArrow(_cluster_records, _CLUSTER)
+    )
+    out = _deliver(records, _arg(args, "spark_output"))
+    clusters.unpersist()
+    found.unpersist()
+    docs.unpersist()
+    n_members = int(n_members or 0)
+    summary = _summary(
+        inputs,
+        stats.get("documents", 0),
+        spark,
+        start,
+        clusters=int(n_clusters),
+        duplicates=n_members - int(n_clusters),
+    )
+    if _arg(args, "spark_output") is not None:
+        summary["output"] = _arg(args, "spark_output")
+    return {"clusters": out, "summary": summary, "problems": problems}
+
+
+def _spans_fn(side: str):
+    """Matches of one document (the repeat or the original side) + its text -> span records as
+    JSON (:func:`dedup.report.span_record`, plus ``record`` and ``id`` for records), and for the
+    repeat side the excerpt of the text report."""
+    from ..report import LineIndex, excerpt, span_record
+
+    lo, hi = ("r_start", "r_end") if side == "repeat" else ("o_start", "o_end")
+
+    def fn(matches: pa.Table, docs: pa.Table) -> pa.Table:
+        keys = {"ri": [], "r_start": [], "span": [], "excerpt": []}  # type: dict[str, list]
+        if matches.num_rows and docs.num_rows:
+            doc = docs.to_pylist()[0]
+            index = LineIndex(doc["_text"])
+            for m in matches.select(["ri", "r_start", lo, hi]).to_pylist():
+                rec = span_record(doc["_path"], index, m[lo], m[hi])
+                if doc["_record"] is not None:
+                    rec.update(record=doc["_record"], id=json.loads(doc["_id"]))
+                keys["ri"].append(m["ri"])
+                keys["r_start"].append(m["r_start"])
+                keys["span"].append(json.dumps(rec, ensure_ascii=False))
+                keys["excerpt"].append(excerpt(doc["_text"], m[lo], m[hi]) if side == "repeat" else None)
+        return pa.table(keys, schema=_SPANS)
+
+    return fn
+
+
+_SPANS = pa.schema([("ri", pa.int64()), ("r_start", pa.int64()), ("span", pa.string()), ("excerpt", pa.string())])
+_SPANS_DDL = "ri long, r_start long, span string, excerpt string"
+
+
+def _match_records(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        out = [
+            json.dumps(
+                {"original": json.loads(o), "repeat": json.loads(r), "similarity": s, "excerpt": e},
+                ensure_ascii=False,
+            )
+            for o, r, s, e in zip(
+                batch.column("o_span").to_pylist(),
+                batch.column("r_span").to_pylist(),
+                batch.column("similarity").to_pylist(),
+                batch.column("excerpt").to_pylist(),
+            )
+        ]
+        yield pa.RecordBatch.from_arrays([pa.array(out, pa.string())], names=["json"])
 
 
 def cli_passages(args: Any) -> dict[str, Any]:
@@ -238,40 +383,49 @@ def cli_passages(args: Any) -> dict[str, Any]:
 
     ``args`` as for :func:`cli_docs`, plus ``min_words``. Returns
     ``{"matches": [{"original": span, "repeat": span, "similarity"}],
-    "summary": {...}, "problems": [...]}`` where a span is ``{"path",
-    "start_line", "end_line", "start", "end"}`` (lines of the document's
-    text, 1-based inclusive; characters 0-based, end exclusive), plus
-    ``"record"`` and ``"id"`` when documents are JSONL lines or Parquet rows.
+    "excerpts": [...], "summary": {...}, "problems": [...]}`` where a span is
+    ``{"path", "start_line", "end_line", "start", "end"}``
+    (:func:`dedup.report.span_record`), plus ``"record"`` and ``"id"`` when
+    documents are JSONL lines or Parquet rows. Span records and excerpts are
+    made on the executors, one document per task; the driver only collects
+    the records (or, with ``spark_output``, nothing: the executors write
+    them as JSONL part files there).
     """
-    from ..report import LineIndex, span_record
-
     start = time.perf_counter()
-    spark = _cli_session(args)
-    docs, paths, problems, inputs = _read_cli_documents(spark, args)
-    good = docs.where(F.col("_error").isNull()).withColumn("_member", F.struct("_file", "_record", "_id"))
-    stats: dict = {}
-    matches, info = passage_matches(
-        good,
-        "_member",
-        "_text",
+    spark = cli_session(args)
+    docs, problems, inputs = _read_cli_documents(spark, args)
+    good = docs.where(F.col("_error").isNull())
+    ix = indexed(good, "_id", "_text", ["_file", "_record"])
+    stats: dict = {"documents": ix.count()}
+    matches = passage_matches(
+        ix,
         threshold=float(_arg(args, "threshold", 0.8)),
         min_words=int(_arg(args, "min_words", DEFAULT_MIN_WORDS)),
         ngram=int(_arg(args, "ngram", DEFAULT_NGRAM)),
-        order_by=["_file", "_record"],
         stats=stats,
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    texts = ix.select(F.col(IDX), "_path", "_record", "_id", F.col(TEXT).alias("_text"))
+    sides = []
+    for side, key in (("repeat", "ri"), ("original", "oi")):
+        holders = texts.join(matches.select(F.col(key).alias(IDX)).distinct(), IDX, "left_semi")
+        sides.append(matches.groupBy(key).cogroup(holders.groupBy(IDX)).applyInArrow(_spans_fn(side), _SPANS_DDL))
+    ranks = ix.select(F.col(IDX).alias("ri"), rank_column(ix).alias("r_rank"))
+    records = (
+        matches.select("ri", "r_start", "similarity")
+        .join(sides[0].select("ri", "r_start", F.col("span").alias("r_span"), "excerpt"), ["ri", "r_start"])
+        .join(sides[1].select("ri", "r_start", F.col("span").alias("o_span")), ["ri", "r_start"])
+        .join(ranks, "ri")
+        .orderBy("r_rank", "r_start")
+        .select("o_span", "r_span", "similarity", "excerpt")
+        .mapInArrow(_match_records, _CLUSTER)
     )
-    index: dict[int, LineIndex] = {}
-
-    def span(s: Span) -> dict[str, Any]:
-        key, text = info[s.doc]
-        if s.doc not in index:
-            index[s.doc] = LineIndex(text)
-        record = span_record(paths[key["_file"]], index[s.doc], s.start, s.end)
-        if key["_record"] is not None:
-            record.update(record=key["_record"], id=json.loads(key["_id"]))
-        return record
-
-    out = [{"original": span(m.original), "repeat": span(m.repeat), "similarity": m.similarity} for m in matches]
+    n_matches = matches.count()
+    out = _deliver(records, _arg(args, "spark_output"))
+    excerpts = [m.pop("excerpt") for m in out]
+    matches.unpersist()
+    ix.unpersist()
     docs.unpersist()
-    summary = _summary(inputs, stats, spark, start, matches=len(out))
-    return {"matches": out, "summary": summary, "problems": problems}
+    summary = _summary(inputs, stats["documents"], spark, start, matches=n_matches)
+    if _arg(args, "spark_output") is not None:
+        summary["output"] = _arg(args, "spark_output")
+    return {"matches": out, "excerpts": excerpts, "summary": summary, "problems": problems}

@@ -1,32 +1,77 @@
-"""Repeated passages on Spark: shingles and seeds by shuffle, then the library's chain code.
+"""Repeated passages on Spark, with nothing on the driver that grows with the corpus.
 
-The shingling of each document is :func:`dedup.passages` code run on Arrow
-batches; seeds come from a shuffle on the shingle hash. See ``docs/spark.md``.
+The stages (see ``docs/spark.md`` for what each costs):
+
+1. **shingles** (``mapInArrow``): the local seed shingling of each batch of
+   documents: one row ``(idx, pos, h, n)`` per full-width shingle (its
+   document, first token, full 64-bit hash, and the document's token count).
+2. **seeds** (shuffle on ``h``): shingles grouped on their full 64-bit hash;
+   every occurrence of a repeated shingle gets the group's size and first
+   occurrence (smallest document, then position), as locally. A shingle
+   with more than ``hot_shingles`` occurrences (boilerplate) is *salted*:
+   its occurrences are spread over ``HOT_SALT`` tasks and its group row is
+   copied to each, so no task holds all of them. Results do not change.
+3. **repeats** (``cogroup`` by repeat document, ``applyInArrow``): each
+   document with seeds, its text and its seeds meet on one executor, which
+   runs :func:`dedup.passages.matches_from_seeds` (chains, merging, overlap
+   resolution, boilerplate trimming, offsets) on that document alone.
+   Originals in other documents are read through placeholder texts with the
+   same number of tokens, so their spans come back as token positions.
+4. **originals** (``cogroup`` by original document): those token positions
+   become character offsets with :func:`dedup.tokenize` on the original's
+   text.
+
+Every match needs only its repeat document's seeds (chains are per document
+pair, overlaps are resolved per repeat document), so step 3 gives exactly
+the matches :func:`dedup.find_repeated_passages` gives on the same texts in
+document order; the tests check it, also with salting forced on.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
-from ..internal import check_passage_params, passage_shingles
-from ..passages import DEFAULT_MIN_WORDS, DEFAULT_NGRAM, Match, matches_from_seeds
-from .session import IDX, TEXT, indexed, timed, to_arrow
+from ..internal import check_passage_params, is_int, passage_shingles
+from ..passages import DEFAULT_MIN_WORDS, DEFAULT_NGRAM, Match, Span, matches_from_seeds
+from ..text import tokenize
+from .session import IDX, TEXT, indexed, rank_column, timed
 
-__all__ = ["Multiplicity", "find_repeated_passages", "passage_matches", "repeated_passages", "spark_seeds"]
+__all__ = [
+    "DEFAULT_HOT_SHINGLES",
+    "HOT_SALT",
+    "MATCH_SCHEMA",
+    "MAX_HOT_KEYS",
+    "Multiplicity",
+    "find_repeated_passages",
+    "passage_matches",
+    "repeated_passages",
+    "seed_occurrences",
+]
+
+#: A shingle occurring more often than this is salted (boilerplate: "Share this article").
+DEFAULT_HOT_SHINGLES = 100_000
+#: Tasks the occurrences of one hot shingle are spread over.
+HOT_SALT = 64
+#: At most this many hot shingles are salted (the hottest); their hashes are the only
+#: list the driver holds, so it stays bounded whatever the corpus.
+MAX_HOT_KEYS = 10_000
+
+#: Columns of the matches of :func:`passage_matches` (``oi``/``ri``: ``IDX`` of the documents).
+MATCH_SCHEMA = "oi long, o_start long, o_end long, ri long, r_start long, r_end long, similarity double"
+_LOCATED = "oi long, o_start long, o_end long, located boolean, ri long, r_start long, r_end long, similarity double"
 
 
 def _shingles_fn(ngram: int):
-    """Per batch: one ``(idx, pos, h)`` row per full-width shingle (``pos`` its first token in the
-    document, ``h`` its hash) and one ``(idx, -1, token count)`` row per document."""
+    """Per batch: one ``(idx, pos, h, n)`` row per full-width shingle: its document, first token
+    in the document, 64-bit hash (as a signed long), and the document's token count."""
 
     def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -41,11 +86,12 @@ def _shingles_fn(ngram: int):
             doc = np.searchsorted(token_bounds, first, side="right") - 1
             yield pa.RecordBatch.from_arrays(
                 [
-                    pa.array(np.concatenate([idx[doc], idx]), pa.int64()),
-                    pa.array(np.concatenate([first - token_bounds[doc], np.full(len(idx), -1)]).astype(np.int32)),
-                    pa.array(np.concatenate([hashes.view(np.int64), counts.astype(np.int64)]), pa.int64()),
+                    pa.array(idx[doc], pa.int64()),
+                    pa.array((first - token_bounds[doc]).astype(np.int32), pa.int32()),
+                    pa.array(hashes.view(np.int64), pa.int64()),
+                    pa.array(counts[doc].astype(np.int32), pa.int32()),
                 ],
-                names=["idx", "pos", "h"],
+                names=["idx", "pos", "h", "n"],
             )
 
     return fn
@@ -56,9 +102,9 @@ class Multiplicity:
 
     Locally, ``multiplicity`` has one int32 per token of the whole corpus: the
     number of occurrences of the shingle starting there (0 where none
-    starts). Here only the positions of repeated shingles (the seeds) are
-    stored; a slice is rebuilt from them and the token counts, so driver
-    memory follows the repeated text, not the corpus.
+    starts). Here only the positions of repeated shingles are stored; a
+    slice is rebuilt from them and the token counts (``token_bounds``), so
+    memory follows the repeated text of the documents at hand.
     """
 
     def __init__(self, token_bounds: np.ndarray, ngram: int, positions: np.ndarray, counts: np.ndarray) -> None:
@@ -85,124 +131,247 @@ class Multiplicity:
         return out
 
 
-class _SomeDocs(Sequence):
-    """The texts of the documents that hold seeds; the others are never read."""
+#: One-letter words: token ``k`` of a placeholder text is characters ``[2k, 2k + 1)``.
+_PLACEHOLDER_WORD = "w "
 
-    def __init__(self, n: int, texts: Mapping[int, str]) -> None:
-        self._n, self._texts = n, texts
+
+class _RepeatTexts(Sequence):
+    """The texts of one repeat document's task: its own text, and for the originals in other
+    documents a placeholder with their token count (see :func:`_repeats_fn`)."""
+
+    def __init__(self, counts: np.ndarray, repeat: int, text: str) -> None:
+        self._counts, self._repeat, self._text = counts, repeat, text
 
     def __len__(self) -> int:
-        return self._n
+        return len(self._counts)
 
-    def __getitem__(self, d):
-        return self._texts[d]
+    def __getitem__(self, d):  # type: ignore[override]
+        return self._text if d == self._repeat else _PLACEHOLDER_WORD * int(self._counts[d])
 
 
-def spark_seeds(
-    docs: DataFrame, ngram: int, stats: dict | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Multiplicity, np.ndarray]:
-    """The seeds of :func:`dedup.passages._seeds`, computed with a shuffle on the shingle hash.
+_EMPTY_LOCATED = pa.schema(
+    [
+        ("oi", pa.int64()),
+        ("o_start", pa.int64()),
+        ("o_end", pa.int64()),
+        ("located", pa.bool_()),
+        ("ri", pa.int64()),
+        ("r_start", pa.int64()),
+        ("r_end", pa.int64()),
+        ("similarity", pa.float64()),
+    ]
+)
 
-    Returns the document ids ``IDX`` in document order, the token bounds,
-    the seeds ``original``/``repeat`` (global token positions), the
-    multiplicity, and the documents that hold seeds (ranks in document order).
+
+def _repeats_fn(threshold: float, min_words: int, ngram: int):
+    """Seeds of one repeat document + its text -> its matches (``_LOCATED`` rows).
+
+    Originals in the same document get character offsets (``located``);
+    originals in other documents get token positions ``[first, last + 1)``,
+    located by :func:`_originals_fn`.
+    """
+
+    def fn(seeds: pa.Table, texts: pa.Table) -> pa.Table:
+        if seeds.num_rows == 0 or texts.num_rows == 0:
+            return _EMPTY_LOCATED.empty_table()
+
+        def col(name: str) -> np.ndarray:
+            return seeds.column(name).to_numpy().astype(np.int64)
+
+        r = int(texts.column(0)[0].as_py())
+        text = texts.column(1)[0].as_py()
+        rp, rn, oi, op, on, cnt = col("rp"), col("rn"), col("oi"), col("op"), col("on"), col("cnt")
+        later = (oi != r) | (op != rp)  # the first occurrence itself only counts for the multiplicity
+        if not later.any():
+            return _EMPTY_LOCATED.empty_table()
+        # The documents of this task, numbered in document order.
+        docs = np.unique(np.append(oi[later], r))
+        counts = np.zeros(len(docs), dtype=np.int64)
+        counts[np.searchsorted(docs, oi)] = on
+        here = int(np.searchsorted(docs, r))
+        counts[here] = rn[0]
+        bounds = np.zeros(len(docs) + 1, dtype=np.int64)
+        np.cumsum(counts, out=bounds[1:])
+        glob_r = bounds[here] + rp
+        glob_o = bounds[np.searchsorted(docs, oi)] + op
+        matches = matches_from_seeds(
+            _RepeatTexts(counts, here, text),
+            glob_o[later],
+            glob_r[later],
+            bounds,
+            Multiplicity(bounds, ngram, glob_r, cnt),  # type: ignore[arg-type]
+            threshold=threshold,
+            min_words=min_words,
+            ngram=ngram,
+        )
+        same = np.array([m.original.doc == here for m in matches], dtype=bool)
+        o_start = np.array([m.original.start for m in matches], dtype=np.int64)
+        o_end = np.array([m.original.end for m in matches], dtype=np.int64)
+        # Placeholder offsets back to token positions: [2 * first, 2 * last + 1) -> [first, last + 1).
+        o_start = np.where(same, o_start, o_start // 2)
+        o_end = np.where(same, o_end, (o_end - 1) // 2 + 1)
+        return pa.table(
+            {
+                "oi": pa.array(docs[[m.original.doc for m in matches]].astype(np.int64), pa.int64()),
+                "o_start": pa.array(o_start, pa.int64()),
+                "o_end": pa.array(o_end, pa.int64()),
+                "located": pa.array(same, pa.bool_()),
+                "ri": pa.array(np.full(len(matches), r, dtype=np.int64), pa.int64()),
+                "r_start": pa.array([m.repeat.start for m in matches], pa.int64()),
+                "r_end": pa.array([m.repeat.end for m in matches], pa.int64()),
+                "similarity": pa.array([float(m.similarity) for m in matches], pa.float64()),
+            },
+            schema=_EMPTY_LOCATED,
+        )
+
+    return fn
+
+
+def _originals_fn(matches: pa.Table, texts: pa.Table) -> pa.Table:
+    """Matches of one original document + its text: token positions -> character offsets."""
+    if matches.num_rows == 0 or texts.num_rows == 0:
+        return _EMPTY_LOCATED.empty_table()
+    tokens = tokenize([texts.column(1)[0].as_py()], offsets=True)
+    assert tokens.starts is not None and tokens.ends is not None
+    first = matches.column("o_start").to_numpy().astype(np.int64)
+    end = matches.column("o_end").to_numpy().astype(np.int64)
+    return matches.set_column(1, "o_start", pa.array(tokens.starts[first], pa.int64())).set_column(
+        2, "o_end", pa.array(tokens.ends[end - 1], pa.int64())
+    )
+
+
+def seed_occurrences(
+    docs: DataFrame, ngram: int, *, hot_shingles: int = DEFAULT_HOT_SHINGLES, stats: dict | None = None
+) -> DataFrame:
+    """Every occurrence of a repeated shingle with its group: ``(ri, rp, rn, oi, op, on, cnt)``.
+
+    ``docs`` is an :func:`~dedup.spark.session.indexed` DataFrame. ``ri``/``rp``
+    are the occurrence's document (``IDX``) and first token, ``rn`` its
+    document's token count; ``oi``/``op``/``on`` the same for the shingle's
+    first occurrence; ``cnt`` how often the shingle occurs. Shingles are
+    grouped on their full 64-bit hash. Shingles occurring more than
+    ``hot_shingles`` times are salted over :data:`HOT_SALT` tasks.
     """
     t = time.perf_counter()
-    rows = (
+    shingles = (
         docs.select(IDX, TEXT)
-        .mapInArrow(_shingles_fn(ngram), "idx long, pos int, h long")
+        .mapInArrow(_shingles_fn(ngram), "idx long, pos int, h long, n int")
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    counts = to_arrow(rows.where(F.col("pos") < 0).select("idx", F.col("h").alias("tokens")))
-    t = timed(stats, "shingles", t)
-    idx = counts.column("idx").to_numpy(zero_copy_only=False)
-    order = np.argsort(idx, kind="stable")
-    idx = idx[order]
-    token_bounds = np.zeros(len(idx) + 1, dtype=np.int64)
-    np.cumsum(counts.column("tokens").to_numpy(zero_copy_only=False)[order], out=token_bounds[1:])
-
-    # Shingles are grouped on the top 64 - bits bits of their hash, where bits
-    # holds a token position: exactly the key the local seed sort uses
-    # (dedup.passages._seeds), so the same (rare) truncated-hash collisions
-    # give the same seeds.
-    bits = max(1, int(token_bounds[-1]).bit_length())
-    shingles = rows.where(F.col("pos") >= 0).select("idx", "pos", F.shiftrightunsigned("h", bits).alias("k"))
-    # Every occurrence of a repeated shingle, with its first occurrence (min of (doc, position)).
+    # count and min are computed partially before the shuffle: a hot shingle is one row per task here.
     groups = (
-        shingles.groupBy("k")
-        .agg(F.count(F.lit(1)).alias("cnt"), F.min(F.struct("idx", "pos")).alias("f"))
+        shingles.groupBy("h")
+        .agg(F.count(F.lit(1)).alias("cnt"), F.min(F.struct("idx", "pos", "n")).alias("f"))
         .where(F.col("cnt") > 1)
+        .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    occurrences = to_arrow(
-        shingles.join(groups, "k").select(
-            F.col("f.idx").alias("oi"),
-            F.col("f.pos").alias("op"),
-            F.col("idx").alias("ri"),
-            F.col("pos").alias("rp"),
-            "cnt",
-        )
+    hot = [
+        r[0]
+        for r in groups.where(F.col("cnt") > hot_shingles)
+        .orderBy(F.desc("cnt"))
+        .select("h")
+        .limit(MAX_HOT_KEYS)
+        .collect()
+    ]
+    if stats is not None:
+        stats.update(repeated_shingles=groups.count(), hot_shingles=len(hot))
+    spark = docs.sparkSession
+    if hot:
+        marks = F.broadcast(spark.createDataFrame([(h, True) for h in hot], "h long, hot boolean"))
+        salt: Column = F.when(F.col("hot"), F.pmod(F.xxhash64("idx", "pos"), F.lit(HOT_SALT))).otherwise(F.lit(0))
+        occ = shingles.join(marks, "h", "left").withColumn("salt", salt).drop("hot")
+        copies = F.when(F.col("hot"), F.sequence(F.lit(0), F.lit(HOT_SALT - 1))).otherwise(F.array(F.lit(0)))
+        grp = groups.join(marks, "h", "left").withColumn("salt", F.explode(copies)).drop("hot")
+        joined = occ.join(grp, ["h", "salt"])
+    else:
+        joined = shingles.join(groups, "h")
+    out = joined.select(
+        F.col("idx").alias("ri"),
+        F.col("pos").alias("rp"),
+        F.col("n").alias("rn"),
+        F.col("f.idx").alias("oi"),
+        F.col("f.pos").alias("op"),
+        F.col("f.n").alias("on"),
+        "cnt",
     )
-    rows.unpersist()
-    timed(stats, "seeds", t)
-
-    def col(name: str) -> np.ndarray:
-        return occurrences.column(name).to_numpy(zero_copy_only=False).astype(np.int64)
-
-    doc_o = np.searchsorted(idx, col("oi"))
-    doc_r = np.searchsorted(idx, col("ri"))
-    glob_o = token_bounds[doc_o] + col("op")
-    glob_r = token_bounds[doc_r] + col("rp")
-    later = glob_o != glob_r  # the first occurrence itself only counts for the multiplicity
-    multiplicity = Multiplicity(token_bounds, ngram, glob_r, col("cnt"))
-    holders = np.unique(np.concatenate([doc_o[later], doc_r[later]]))
-    return idx, token_bounds, glob_o[later], glob_r[later], multiplicity, holders
+    timed(stats, "shingles+groups", t)
+    return out
 
 
 def passage_matches(
-    df: DataFrame,
-    id_col: str,
-    text_col: str,
+    docs: DataFrame,
     *,
     threshold: float,
     min_words: int,
     ngram: int,
-    order_by: str | Sequence[str] | None,
-    stats: dict | None,
-) -> tuple[list[Match], dict[int, tuple[Any, str]]]:
-    """Matches (``doc`` = rank in document order) and ``{doc: (id, text)}`` of the documents involved."""
+    hot_shingles: int = DEFAULT_HOT_SHINGLES,
+    stats: dict | None = None,
+) -> DataFrame:
+    """The matches of an :func:`~dedup.spark.session.indexed` DataFrame, as a DataFrame.
+
+    Columns :data:`MATCH_SCHEMA`: ``oi``/``ri`` are the ``IDX`` of the
+    original and repeat documents, offsets are characters (end exclusive).
+    Not sorted; nothing is collected.
+    """
     check_passage_params(threshold, min_words, ngram, 1)
-    spark = df.sparkSession
+    occ = seed_occurrences(docs, ngram, hot_shingles=hot_shingles, stats=stats)
+    texts = docs.select(IDX, TEXT)
+    # Only documents with a later occurrence of some shingle can hold a repeat.
+    holders = occ.where((F.col("oi") != F.col("ri")) | (F.col("op") != F.col("rp"))).select(F.col("ri").alias(IDX))
+    repeat_texts = texts.join(holders.distinct(), IDX, "left_semi")
+    found = (
+        occ.groupBy("ri")
+        .cogroup(repeat_texts.groupBy(IDX))
+        .applyInArrow(_repeats_fn(threshold, min_words, ngram), _LOCATED)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    away = found.where(~F.col("located"))
+    original_texts = texts.join(away.select(F.col("oi").alias(IDX)).distinct(), IDX, "left_semi")
+    located = away.groupBy("oi").cogroup(original_texts.groupBy(IDX)).applyInArrow(_originals_fn, _LOCATED)
+    return found.where(F.col("located")).unionByName(located).drop("located")
+
+
+def _check_hot(hot_shingles: int) -> None:
+    if not is_int(hot_shingles) or hot_shingles < 1:
+        raise ValueError(f"hot_shingles must be an integer >= 1, got {hot_shingles!r}")
+
+
+def _matches_frame(
+    df: DataFrame,
+    id_col: str,
+    text_col: str,
+    threshold: float,
+    min_words: int,
+    ngram: int,
+    order_by: str | Sequence[str] | None,
+    hot_shingles: int,
+    stats: dict | None,
+) -> tuple[DataFrame, DataFrame, float]:
+    """Matches with ids and document ranks (``o_rank``, ``r_rank``), sorted like the local result
+    (not yet computed); the persisted indexed input (to unpersist when done); the start time."""
+    check_passage_params(threshold, min_words, ngram, 1)
+    _check_hot(hot_shingles)
     t0 = time.perf_counter()
     docs = indexed(df, id_col, text_col, order_by)
-    idx, token_bounds, original, repeat, multiplicity, needed = spark_seeds(docs, ngram, stats)
-    t = time.perf_counter()
-    info: dict[int, tuple[Any, str]] = {}
-    if len(needed):
-        wanted = spark.createDataFrame(pa.table({IDX: pa.array(idx[needed], pa.int64())}).to_pandas())
-        rows = (
-            docs.join(F.broadcast(wanted) if len(needed) < 100_000 else wanted, IDX, "left_semi")
-            .select(IDX, id_col, TEXT)
-            .collect()
-        )
-        for r in rows:
-            info[int(np.searchsorted(idx, r[0]))] = (r[1], r[2])
+    n_docs = docs.count()
+    timed(stats, "read", t0)
     if stats is not None:
-        stats.update(documents=len(idx), tokens=int(token_bounds[-1]), seeds=len(original), seed_documents=len(info))
-    matches = matches_from_seeds(
-        _SomeDocs(len(idx), {d: text for d, (_, text) in info.items()}),
-        original,
-        repeat,
-        token_bounds,
-        multiplicity,  # type: ignore[arg-type]
-        threshold=threshold,
-        min_words=min_words,
-        ngram=ngram,
+        stats["documents"] = n_docs
+    matches = passage_matches(
+        docs, threshold=threshold, min_words=min_words, ngram=ngram, hot_shingles=hot_shingles, stats=stats
     )
-    docs.unpersist()
-    timed(stats, "matches", t)
+    ids = docs.select(F.col(IDX), F.col(id_col).alias("_id"), rank_column(docs).alias("_rank"))
+    originals = ids.select(F.col(IDX).alias("oi"), F.col("_id").alias("original_id"), F.col("_rank").alias("o_rank"))
+    repeats = ids.select(F.col(IDX).alias("ri"), F.col("_id").alias("repeat_id"), F.col("_rank").alias("r_rank"))
+    out = matches.join(originals, "oi").join(repeats, "ri").orderBy("r_rank", "r_start")
+    return out, docs, t0
+
+
+def _finish(stats: dict | None, t0: float, n_matches: int) -> None:
     if stats is not None:
+        stats["matches"] = n_matches
+        timed(stats, "matches", t0 + sum(v for k, v in stats.get("seconds", {}).items() if k != "total"))
         stats["seconds"]["total"] = round(time.perf_counter() - t0, 3)
-    return matches, info
 
 
 def repeated_passages(
@@ -214,18 +383,32 @@ def repeated_passages(
     min_words: int = DEFAULT_MIN_WORDS,
     ngram: int = DEFAULT_NGRAM,
     order_by: str | Sequence[str] | None = None,
+    hot_shingles: int = DEFAULT_HOT_SHINGLES,
     stats: dict | None = None,
 ) -> list[tuple[Any, Any, Match]]:
-    """Repeated passages as Python objects: ``(original_id, repeat_id, Match)``.
+    """Repeated passages collected as Python objects: ``(original_id, repeat_id, Match)``.
 
     ``Match.original.doc`` / ``Match.repeat.doc`` are ranks in document
     order, so the list equals :func:`dedup.find_repeated_passages` on the
-    texts in that order. See :func:`find_repeated_passages`.
+    texts in that order. This collects the matches on the driver (not the
+    texts); for large results use :func:`find_repeated_passages`.
     """
-    matches, info = passage_matches(
-        df, id_col, text_col, threshold=threshold, min_words=min_words, ngram=ngram, order_by=order_by, stats=stats
-    )
-    return [(info[m.original.doc][0], info[m.repeat.doc][0], m) for m in matches]
+    out, docs, t0 = _matches_frame(df, id_col, text_col, threshold, min_words, ngram, order_by, hot_shingles, stats)
+    found = [
+        (
+            r["original_id"],
+            r["repeat_id"],
+            Match(
+                Span(r["o_rank"], r["o_start"], r["o_end"]),
+                Span(r["r_rank"], r["r_start"], r["r_end"]),
+                r["similarity"],
+            ),
+        )
+        for r in out.collect()
+    ]
+    docs.unpersist()
+    _finish(stats, t0, len(found))
+    return found
 
 
 def find_repeated_passages(
@@ -237,6 +420,7 @@ def find_repeated_passages(
     min_words: int = DEFAULT_MIN_WORDS,
     ngram: int = DEFAULT_NGRAM,
     order_by: str | Sequence[str] | None = None,
+    hot_shingles: int = DEFAULT_HOT_SHINGLES,
     stats: dict | None = None,
 ) -> DataFrame:
     """Repeated passages across the documents of a DataFrame.
@@ -245,32 +429,28 @@ def find_repeated_passages(
     repeat_id, repeat_start, repeat_end, similarity)``: character offsets
     (end exclusive) into the texts, the same matches, in the same order, as
     :func:`dedup.find_repeated_passages` on the texts in document order
-    (the original is the earlier occurrence).
+    (the original is the earlier occurrence). The result is computed and
+    cached (``unpersist()`` it when done); nothing but counts reaches the
+    driver.
 
-    The seeds (pairs of occurrences of the same shingle) are found with a
-    shuffle on the shingle hash; chaining and merging them into matches
-    runs on the driver with the library's own code, in memory proportional
-    to the *repeated* text (the seeds), plus 8 bytes per document, and the
-    texts of the documents that hold seeds.
+    Seeds are found with a shuffle on the full 64-bit shingle hash, and
+    matched on the executors, one repeat document per task, with the
+    library's own code (see the module docstring). ``hot_shingles``: a
+    shingle occurring more often than this is spread over several tasks.
 
     >>> find_repeated_passages(spark.read.parquet("docs.parquet"), "id", "text").show()  # doctest: +SKIP
     """
-    found = repeated_passages(
-        df, id_col, text_col, threshold=threshold, min_words=min_words, ngram=ngram, order_by=order_by, stats=stats
-    )
-    schema = T.StructType(
-        [
-            T.StructField("original_id", df.schema[id_col].dataType),
-            T.StructField("original_start", T.LongType()),
-            T.StructField("original_end", T.LongType()),
-            T.StructField("repeat_id", df.schema[id_col].dataType),
-            T.StructField("repeat_start", T.LongType()),
-            T.StructField("repeat_end", T.LongType()),
-            T.StructField("similarity", T.DoubleType()),
-        ]
-    )
-    rows = [
-        (oid, m.original.start, m.original.end, rid, m.repeat.start, m.repeat.end, float(m.similarity))
-        for oid, rid, m in found
-    ]
-    return df.sparkSession.createDataFrame(rows, schema)
+    out, docs, t0 = _matches_frame(df, id_col, text_col, threshold, min_words, ngram, order_by, hot_shingles, stats)
+    result = out.select(
+        "original_id",
+        F.col("o_start").alias("original_start"),
+        F.col("o_end").alias("original_end"),
+        "repeat_id",
+        F.col("r_start").alias("repeat_start"),
+        F.col("r_end").alias("repeat_end"),
+        "similarity",
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    n_matches = result.count()
+    docs.unpersist()
+    _finish(stats, t0, n_matches)
+    return result

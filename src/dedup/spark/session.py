@@ -16,11 +16,21 @@ from typing import Any
 
 import pyarrow as pa
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-__all__ = ["IDX", "JAVA_17", "TEXT", "ensure_checkpoint_dir", "get_session", "indexed", "timed", "to_arrow"]
+__all__ = [
+    "IDX",
+    "JAVA_17",
+    "TEXT",
+    "ensure_checkpoint_dir",
+    "get_session",
+    "indexed",
+    "rank_column",
+    "timed",
+    "to_arrow",
+]
 
 #: The JDK this project is tested with; used when ``JAVA_HOME`` is not set.
 JAVA_17 = "/usr/lib/jvm/java-17-openjdk-amd64"
@@ -118,3 +128,22 @@ def to_arrow(df: DataFrame) -> pa.Table:
     if hasattr(df, "toArrow"):
         return df.toArrow()
     return pa.Table.from_pandas(df.toPandas(), preserve_index=False)  # pragma: no cover - pyspark < 4
+
+
+def rank_column(df: DataFrame, mid: str = IDX) -> Column:
+    """0-based rank in ``df``'s order of each row, from its ``monotonically_increasing_id`` column ``mid``.
+
+    Like ``zipWithIndex`` but without leaving the JVM: one small job counts
+    the rows of each partition (the partition is the id's top bits), and the
+    offsets become a literal map; the driver holds one number per partition.
+    """
+    part = F.shiftright(F.col(mid), 33)
+    counts = sorted((r[0], r[1]) for r in df.groupBy(part.alias("p")).count().collect())
+    offsets: list[Column] = []
+    total = 0
+    for p, n in counts:
+        offsets += [F.lit(p), F.lit(total)]
+        total += n
+    if not offsets:
+        return F.lit(None).cast("long")
+    return (F.element_at(F.create_map(*offsets), part) + (F.col(mid) - F.shiftleft(part, 33))).cast("long")
