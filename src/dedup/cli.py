@@ -245,6 +245,27 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     g = engine.add_argument_group("engine")
     g.add_argument("--engine", choices=("local", "spark"), default="local", help="run here, or on Spark (spark extra)")
     g.add_argument("--spark-master", metavar="URL", help="Spark master with --engine spark (default: local[*])")
+    g.add_argument(
+        "--spark-conf",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a Spark setting, e.g. spark.executor.memory=8g (repeatable; applied last)",
+    )
+    g.add_argument(
+        "--spark-partitions",
+        type=_int_at_least(1),
+        metavar="N",
+        help="shuffle partitions (spark.sql.shuffle.partitions; default 4 for local masters, Spark's otherwise)",
+    )
+    g.add_argument(
+        "--spark-driver-memory", metavar="SIZE", help="spark.driver.memory, e.g. 2g (for a driver started here)"
+    )
+    g.add_argument(
+        "--spark-output",
+        metavar="DIR",
+        help="with --engine spark: the executors write the report's records as JSONL part files to DIR "
+        "(must not exist) instead of sending them here; only the summary is printed",
+    )
     return {
         "inputs": inputs,
         "output": output,
@@ -479,7 +500,7 @@ def cmd_passages(args: argparse.Namespace) -> int:
     kind = _records_kind(args)
     if args.engine == "spark":
         result = _spark("cli_passages", args)
-        records, summary, excerpts = result["matches"], result["summary"], []
+        records, summary, excerpts = result["matches"], result["summary"], result.get("excerpts", [])
     else:
         from .passages import find_repeated_passages
 
@@ -503,8 +524,8 @@ def cmd_passages(args: argparse.Namespace) -> int:
         summary = corpus.summary(time.perf_counter() - start, matches=len(matches))
     _stdout_for(args.format)
     report.write_passages(sys.stdout, args.format, records, summary, excerpts)
-    _finish(args, summary, _plural(len(records), "match"))
-    return 1 if args.exit_code and records else 0
+    _finish(args, summary, _plural(summary.get("matches", len(records)), "match"))
+    return 1 if args.exit_code and summary.get("matches", len(records)) else 0
 
 
 def _member(doc: Document) -> dict[str, Any]:
@@ -544,9 +565,10 @@ def cmd_docs(args: argparse.Namespace) -> int:
         summary = corpus.summary(time.perf_counter() - start, clusters=len(records), duplicates=duplicates)
     _stdout_for(args.format)
     report.write_docs(sys.stdout, args.format, records, summary)
-    duplicates = sum(len(c["members"]) - 1 for c in records)
-    _finish(args, summary, f"{_plural(len(records), 'cluster')} ({_plural(duplicates, 'duplicate')})")
-    return 1 if args.exit_code and records else 0
+    duplicates = summary.get("duplicates", sum(len(c["members"]) - 1 for c in records))
+    found = f"{_plural(summary.get('clusters', len(records)), 'cluster')} ({_plural(duplicates, 'duplicate')})"
+    _finish(args, summary, found)
+    return 1 if args.exit_code and summary.get("clusters", len(records)) else 0
 
 
 def _check_output_dir(out: Path, force: bool) -> None:
