@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -152,13 +153,16 @@ def test_one_partition_in_file_order_equals_local(spark, corpus):
     assert len(local) >= 50  # the corpus really has duplicates
     assert _spark_clusters(result, ids) == local
     assert result.columns == ["id", "cluster_id", "kept"]
-    # Same LSH candidates and the same verified edges as the local run.
+    # Texts equal up to whitespace are collapsed first; the others get the same LSH candidates and
+    # the same verified edges as a local run on them.
     plain = [t or "" for t in texts]
+    firsts = list({re.sub(r"[ \t\n\x0b\f\r]+", " ", t).strip(" "): t for t in reversed(plain)}.values())
+    assert stats["exact_duplicates"] == len(plain) - len(firsts) > 0
     bands, rows = optimal_bands(0.8 - RECALL_MARGIN, 128)
     index = LSHIndex(0.8, 128, bands=bands, rows=rows)
-    index.add(signatures(plain))
+    index.add(signatures(firsts))
     assert stats["candidates"] == len(index.candidate_pairs())
-    assert stats["edges"] == len(dedup.find_duplicate_pairs(plain, 0.8))
+    assert stats["edges"] == len(dedup.find_duplicate_pairs(firsts, 0.8))
     assert stats["components"] == "driver"
 
 
@@ -234,7 +238,27 @@ def test_hard_graph_distributed_components_equal_local(spark, tmp_path):
     )
     assert stats["components"] == "distributed"
     assert stats["rounds"] >= 3  # a long shuffled chain needs several large-star/small-star rounds
+    assert stats["exact_duplicates"] == 78  # the two buckets of 40 identical documents
     assert _spark_clusters(result, ids) == local
+
+
+def test_many_identical_documents_are_one_star(spark, tmp_path):
+    """3,000 identical documents (plus their case-changed copy and unrelated ones) are collapsed
+    before LSH: one cluster, found in at most two large-star/small-star rounds."""
+    rng = random.Random(5)
+    vocab = _vocabulary(rng)
+    same = " ".join(rng.choice(vocab) for _ in range(80))
+    texts = [same] * 3000 + [same.upper()] + [" ".join(rng.choice(vocab) for _ in range(80)) for _ in range(50)]
+    rng.shuffle(texts)
+    path = _write(tmp_path, "identical", texts)
+    stats: dict = {}
+    result = spark_mod.find_duplicates(
+        spark.read.parquet(path), "id", "text", order_by="pos", max_local_edges=0, stats=stats
+    )
+    clusters = [r for r in result.collect()]
+    assert len(clusters) == 3001 and len({r["cluster_id"] for r in clusters}) == 1
+    assert stats["exact_duplicates"] == 2999
+    assert stats["rounds"] <= 2
 
 
 # --------------------------------------------------------------------------- passages

@@ -67,6 +67,20 @@ def _verify_fn(ngram: int):
     return fn
 
 
+def _exact_groups(docs: DataFrame) -> DataFrame:
+    """``(IDX, rep)`` for every document: ``rep`` is the first document (smallest ``IDX``) with the
+    same text up to whitespace (runs of ASCII whitespace read as one space, ends trimmed).
+
+    Equal texts up to whitespace have the same tokens, so they are near-duplicates of each other
+    (Jaccard 1) whenever they have shingles: only the first of each group needs MinHash, LSH and
+    verification. The groups are found by a shuffle on a SHA-256 of the text.
+    """
+    spaced = F.trim(F.regexp_replace(F.col(TEXT), r"[ \t\n\x0B\f\r]+", " "))
+    content = docs.select(F.col(IDX), F.sha2(spaced, 256).alias("_content"))
+    firsts = content.groupBy("_content").agg(F.min(IDX).alias("rep"))
+    return content.join(firsts, "_content").select(IDX, "rep")
+
+
 def _edges(
     docs: DataFrame,
     threshold: float,
@@ -78,14 +92,21 @@ def _edges(
     window: int,
     stats: dict | None,
 ) -> tuple[DataFrame, int]:
-    """Verified near-duplicate edges ``(i, j, similarity)``, ``i < j``, persisted, and their number."""
+    """Near-duplicate edges ``(i, j, similarity)``, ``i < j``, persisted, and their number.
+
+    Exact duplicates (up to whitespace) are collapsed first (:func:`_exact_groups`): each
+    one is linked to its group's first document (similarity 1.0), so a bucket of many
+    identical documents is a star, not a path, and only the first documents of the
+    groups go through MinHash, LSH and verification.
+    """
     t = time.perf_counter()
-    keys = docs.select(IDX, TEXT).mapInArrow(
-        _band_keys_fn(ngram, num_perm, seed, bands, rows), "idx long, band int, key long"
-    )
+    groups = _exact_groups(docs).persist(StorageLevel.MEMORY_AND_DISK)
+    firsts = docs.select(IDX, TEXT).join(groups.where(F.col(IDX) == F.col("rep")).select(IDX), IDX, "left_semi")
+    keys = firsts.mapInArrow(_band_keys_fn(ngram, num_perm, seed, bands, rows), "idx long, band int, key long")
+    keys = keys.persist(StorageLevel.MEMORY_AND_DISK)  # read again for the exact duplicates' edges
     if stats is not None:  # materialise each stage only to time it
-        keys = keys.persist(StorageLevel.MEMORY_AND_DISK)
         stats["band_keys"] = keys.count()
+        stats["exact_duplicates"] = groups.where(F.col(IDX) != F.col("rep")).count()
         t = timed(stats, "signatures", t)
     # The windowed pairing of dedup.lsh.candidate_pairs: in each (band, key)
     # bucket sorted by document order, each member is paired with the next
@@ -101,7 +122,6 @@ def _edges(
     if stats is not None:
         pairs = pairs.persist(StorageLevel.MEMORY_AND_DISK)
         stats["candidates"] = pairs.count()
-        keys.unpersist()
         t = timed(stats, "candidates", t)
     texts = docs.select(F.col(IDX), F.col(TEXT))
     joined = (
@@ -109,16 +129,27 @@ def _edges(
         .join(texts.withColumnRenamed(IDX, "j").withColumnRenamed(TEXT, "text_j"), "j")
         .select("i", "j", "text_i", "text_j")
     )
-    edges = (
-        joined.mapInArrow(_verify_fn(ngram), "i long, j long, similarity double")
-        .where(F.col("similarity") >= threshold)
-        .persist(StorageLevel.MEMORY_AND_DISK)
+    verified = joined.mapInArrow(_verify_fn(ngram), "i long, j long, similarity double").where(
+        F.col("similarity") >= threshold
     )
+    # Exact duplicates join their group's first document, when it has shingles (a text without
+    # any is never a near-duplicate, however many copies it has).
+    with_shingles = keys.where(F.col("band") == 0).select(F.col("idx").alias("rep"))
+    copies = (
+        groups.where(F.col(IDX) != F.col("rep"))
+        .join(with_shingles, "rep", "left_semi")
+        .select(F.col("rep").alias("i"), F.col(IDX).alias("j"), F.lit(1.0).alias("similarity"))
+    )
+    if stats is not None:
+        verified = verified.persist(StorageLevel.MEMORY_AND_DISK)
+        stats["edges"] = verified.count()
+    edges = verified.unionByName(copies).persist(StorageLevel.MEMORY_AND_DISK)
     n_edges = edges.count()
+    verified.unpersist()
     pairs.unpersist()
     keys.unpersist()
+    groups.unpersist()
     if stats is not None:
-        stats["edges"] = n_edges
         timed(stats, "verify" if "candidates" in stats else "signatures+candidates+verify", t)
     return edges, n_edges
 
