@@ -211,7 +211,7 @@ def test_clean_seed_removes_exactly_the_repeats(corpus: Path, seed_path: Path) -
         assert r["output"] == f"out/{SEED_NAME}"
         assert r["original"]["start_line"] in (8, 9) and r["similarity"] >= 0.9
     # Atomic writes leave no temporary files behind.
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", SEED_NAME]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", SEED_NAME, "stats.json"]
 
 
 def test_clean_refuses_to_overwrite(corpus: Path) -> None:
@@ -244,7 +244,7 @@ def test_clean_docs_drops_duplicate_documents(tmp_path: Path) -> None:
     assert run.code == 0
     assert digests(src) == before
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "c.txt", "manifest.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "c.txt", "manifest.jsonl", "removed.jsonl", "stats.json"]
     assert (out / "a.txt").read_bytes() == (src / "a.txt").read_bytes()
     assert (out / "c.txt").read_text().splitlines() == (src / "c.txt").read_text().splitlines()[:3]
     manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]

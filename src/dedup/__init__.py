@@ -28,13 +28,15 @@ Two questions, one small API:
 Lower-level pieces are public too: :func:`signatures` (MinHash signatures of a
 batch, compatible with datasketch), :class:`LSHIndex`, :func:`optimal_bands`,
 :func:`tokenize`/:func:`shingle`/:func:`normalize`, and
-:func:`connected_components`.
+:func:`connected_components`. :func:`which_to_keep` says which records of a
+dataset to keep (a boolean mask for pandas, pyarrow or Hugging Face datasets).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
 from .clusters import choose_kept, clusters_from_pairs, connected_components
 from .documents import exact_jaccard, find_duplicate_pairs, find_duplicates, iter_signatures, signatures
+from .keep import KeepDecision, which_to_keep
 from .lsh import LSHIndex, collision_probability, optimal_bands
 from .minhash import EMPTY, from_datasketch, jaccard_estimate, to_datasketch
 from .passages import Match, Span, find_repeated_passages, remove_repeated_passages
@@ -47,6 +49,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "EMPTY",
+    "KeepDecision",
     "LSHIndex",
     "Match",
     "Span",
@@ -69,4 +72,5 @@ __all__ = [
     "signatures",
     "to_datasketch",
     "tokenize",
+    "which_to_keep",
 ]

@@ -236,8 +236,16 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     records = _Parser(add_help=False)
     g = records.add_argument_group("records")
     kind = g.add_mutually_exclusive_group()
-    kind.add_argument("--jsonl", action="store_true", help="each line of each file is a JSON document")
-    kind.add_argument("--parquet", action="store_true", help="each row of each Parquet file is a document (pyarrow)")
+    kind.add_argument(
+        "--input-format",
+        choices=("auto", *dio.KINDS),
+        default="auto",
+        help="how files are read: auto (default) goes by the name: *.jsonl, *.ndjson, *.json are JSON Lines "
+        "(a document per line), *.parquet is Parquet (a document per row), anything else is one text; "
+        ".gz, .zst, .bz2, .xz are decompressed whatever the format",
+    )
+    kind.add_argument("--jsonl", action="store_true", help="same as --input-format jsonl")
+    kind.add_argument("--parquet", action="store_true", help="same as --input-format parquet (pyarrow)")
     g.add_argument("--text-field", default="text", metavar="NAME", help="field holding the text (default: text)")
     g.add_argument("--id-field", metavar="NAME", help="field identifying a record in the report")
 
@@ -317,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmd = sub.add_parser(
         "clean",
-        parents=[p["inputs"], p["output"], p["common"], p["passages"], p["docs"]],
+        parents=[p["inputs"], p["output"], p["common"], p["passages"], p["docs"], p["records"]],
         help="write cleaned copies and a manifest of every removal",
         description="Write a copy of every input with repeated passages removed (the first occurrence "
         "stays), and with --docs without duplicate documents, plus a JSONL manifest of every removal. "
@@ -326,8 +334,18 @@ def build_parser() -> argparse.ArgumentParser:
         "  dedup clean page.txt -o out/ --force --manifest removed.jsonl\n",
         formatter_class=raw,
     )
-    cmd.add_argument("-o", "--output", required=True, metavar="OUT", help="directory for the cleaned copies")
-    cmd.add_argument("--docs", action="store_true", help="also drop near-duplicate documents (whole files)")
+    cmd.add_argument(
+        "-o", "--output", required=True, metavar="OUT", help="directory for the cleaned copies (- : standard output)"
+    )
+    cmd.add_argument(
+        "--docs", action="store_true", help="also drop near-duplicate documents (files, JSONL lines, Parquet rows)"
+    )
+    cmd.add_argument(
+        "--doc-threshold", type=_fraction, metavar="T", help="least similarity of duplicate documents (default: -t)"
+    )
+    cmd.add_argument(
+        "--passage-threshold", type=_fraction, metavar="T", help="least similarity of repeated passages (default: -t)"
+    )
     cmd.add_argument("--manifest", metavar="FILE", help="where to write the manifest (default: OUT/manifest.jsonl)")
     cmd.add_argument("--force", action="store_true", help="overwrite existing output files")
     cmd.set_defaults(func=cmd_clean)
@@ -358,12 +376,14 @@ def _skip(args: argparse.Namespace, problem: InputError | str) -> None:
     _warn(f"{problem}; skipped")
 
 
-def _progress(args: argparse.Namespace, total: int, desc: str) -> Any:
+def _progress(args: argparse.Namespace, total: int, desc: str, unit: str = "B") -> Any:
     """A tqdm bar on stderr, only on a terminal and without --quiet."""
     from tqdm import tqdm
 
     show = not args.quiet and sys.stderr.isatty()
-    return tqdm(total=total, unit="B", unit_scale=True, desc=desc, file=sys.stderr, disable=not show, leave=False)
+    return tqdm(
+        total=total, unit=unit, unit_scale=unit == "B", desc=desc, file=sys.stderr, disable=not show, leave=False
+    )
 
 
 @contextlib.contextmanager
@@ -391,9 +411,9 @@ def load(args: argparse.Namespace, kind: str | None = None) -> Corpus:
         _skip(args, p)
 
     try:
-        return dio.load(
+        corpus = dio.load(
             args.paths,
-            kind=kind,
+            input_format=kind,
             recursive=args.recursive,
             glob=args.glob,
             encoding=args.encoding,
@@ -406,6 +426,8 @@ def load(args: argparse.Namespace, kind: str | None = None) -> Corpus:
         )
     except dio.NothingRead as e:
         raise CliError(str(e)) from None
+    args.records_read = any(f.kind != "text" for f in corpus.formats.values())
+    return corpus
 
 
 def _finish(args: argparse.Namespace, summary: dict[str, Any], found: str) -> None:
@@ -415,7 +437,7 @@ def _finish(args: argparse.Namespace, summary: dict[str, Any], found: str) -> No
     parts = [_plural(summary.get("files", 0), "file")]
     if "bytes" in summary:
         parts.append(f"{summary['bytes'] / 1e6:.2f} MB")
-    if getattr(args, "jsonl", False) or getattr(args, "parquet", False):
+    if getattr(args, "records_read", False) or getattr(args, "jsonl", False) or getattr(args, "parquet", False):
         parts.append(_plural(summary.get("documents", 0), "document"))
     parts.append(found)
     skipped = summary.get("skipped_files", 0) + summary.get("skipped_records", 0) + summary.get("skipped", 0)
@@ -460,9 +482,19 @@ def _stdout_for(fmt: str) -> None:
 
 
 def _records_kind(args: argparse.Namespace) -> str | None:
-    kind = "jsonl" if args.jsonl else "parquet" if args.parquet else None
-    if args.glob is None and kind is not None:
-        args.glob = f"*.{kind}"  # directories of records: only their record files
+    """The --input-format asked for (``None``: by file name); --jsonl and --parquet are its short forms."""
+    kind = "jsonl" if args.jsonl else "parquet" if args.parquet else args.input_format
+    kind = None if kind == "auto" else kind
+    args.input_format = kind or "auto"
+    if args.glob is None and kind in ("jsonl", "parquet"):
+        args.glob = f"*.{kind}*"  # directories of records: only their record files (compressed too)
+    if getattr(args, "engine", "local") == "spark" and kind is None:
+        # The Spark engine takes --jsonl/--parquet: give it the kind the file names agree on.
+        named = {dio.detect_format(p).kind for p in args.paths if os.path.isfile(p)}
+        if len(named) == 1:
+            kind = named.pop()
+    if kind != "text":
+        args.jsonl, args.parquet = kind == "jsonl", kind == "parquet"
     return kind
 
 
@@ -578,117 +610,266 @@ def _check_output_dir(out: Path, force: bool) -> None:
         raise CliError(f"{out}: output directory exists and is not empty; use --force to overwrite")
 
 
-def _targets(corpus: Corpus, out: Path, manifest: Path) -> list[Path]:
-    """Where the cleaned copy of each document goes; refuses collisions and overwriting inputs."""
-    targets = [out / (d.source.rel if d.source else Path(d.path).name) for d in corpus.docs]
-    inputs = {os.path.realpath(d.path): d.path for d in corpus.docs if d.path != STDIN}
+def _targets(corpus: Corpus, out: Path, manifest: Path) -> dict[str, Path]:
+    """Where the cleaned copy of each input file goes; refuses collisions and overwriting inputs."""
+    targets = {src.path: out / src.rel for src in corpus.sources}
+    inputs = {os.path.realpath(src.path): src.path for src in corpus.sources if src.path != STDIN}
     owner: dict[str, str] = {os.path.realpath(manifest): "the manifest"}
     if os.path.realpath(manifest) in inputs:
         raise CliError(f"{manifest}: the manifest would overwrite the input {inputs[os.path.realpath(manifest)]}")
-    for doc, target in zip(corpus.docs, targets):
+    for path, target in targets.items():
         real = os.path.realpath(target)
         if real in inputs:
             raise CliError(f"{target}: writing here would overwrite the input {inputs[real]}; choose another --output")
         if real in owner:
-            raise CliError(f"{target}: both {owner[real]} and {doc.path} would be written here; clean them separately")
-        owner[real] = doc.path
+            raise CliError(f"{target}: both {owner[real]} and {path} would be written here; clean them separately")
+        owner[real] = path
     return targets
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    """``dedup clean``: cleaned copies plus a JSONL manifest of every removal."""
-    from .documents import exact_jaccard
+    """``dedup clean``: cleaned copies (same format and layout), a manifest of every removal, stats.json."""
+    from .keep import which_to_keep
     from .passages import apply_removals, find_repeated_passages, plan_removals
 
+    kind = _records_kind(args)
     start = time.perf_counter()
+    seconds: dict[str, float] = {}
+    to_stdout = args.output == STDIN
+    if to_stdout and not args.manifest:
+        raise CliError("-o - writes the cleaned text to standard output; name the manifest with --manifest FILE")
     out = Path(args.output)
     manifest = Path(args.manifest) if args.manifest else out / "manifest.jsonl"
-    _check_output_dir(out, args.force)
+    if not to_stdout:
+        _check_output_dir(out, args.force)
     if args.manifest and manifest.exists() and not args.force:
         raise CliError(f"{manifest}: exists; use --force to overwrite")
-    corpus = load(args)
-    targets = _targets(corpus, out, manifest)
-    texts = corpus.texts
-    lines = _Lines(corpus.docs)
-    removals: list[dict[str, Any]] = []
+    doc_threshold = args.doc_threshold or args.threshold
+    passage_threshold = args.passage_threshold or args.threshold
+
+    corpus = load(args, kind)
+    seconds["read"] = time.perf_counter() - start
+    if to_stdout and (len(corpus.sources) != 1 or corpus.formats[corpus.sources[0].path].kind != "text"):
+        raise CliError("-o - cleans one text (a file or standard input); name an output directory for more")
+    targets = {} if to_stdout else _targets(corpus, out, manifest)
+    docs, texts = corpus.docs, corpus.texts
+    lines = _Lines(docs)
+
+    def output_of(i: int) -> str:
+        return "-" if to_stdout else str(targets[docs[i].path])
 
     # Duplicate documents first: a dropped document needs no passage cleaning,
     # and must not make its kept twin look like a repeated passage.
     dropped: dict[int, dict[str, Any]] = {}
     if args.docs:
+        t = time.perf_counter()
         with _working(args, f"comparing {_plural(len(texts), 'document')}"):
-            clusters, kept = _clusters(args, texts)
-        for cluster, k in zip(clusters, kept):
-            for i in cluster:
-                if i != k:
-                    dropped[i] = {
-                        "kind": "document",
-                        **lines.span(i, 0, len(texts[i])),
-                        "output": None,
-                        "original": lines.span(k, 0, len(texts[k])),
-                        "similarity": round(exact_jaccard(texts[i], texts[k], ngram=args.ngram), 4),
-                    }
+            decision = which_to_keep(
+                texts, doc_threshold, keep=args.keep, ngram=args.ngram, num_perm=args.num_perm, jobs=args.jobs
+            )
+        for i in (~decision.keep).nonzero()[0].tolist():
+            k = int(decision.duplicate_of[i])
+            dropped[i] = {
+                "kind": "document",
+                **lines.span(i, 0, len(texts[i])),
+                "output": None,
+                "original": lines.span(k, 0, len(texts[k])),
+                "similarity": float(decision.similarity[i]),
+                "kept": k,
+            }
+        seconds["documents"] = time.perf_counter() - t
+    t = time.perf_counter()
     remaining = [i for i in range(len(texts)) if i not in dropped]
     sub = [texts[i] for i in remaining]
     with _working(args, f"searching {_plural(len(sub), 'document')} for repeated passages"):
         matches = find_repeated_passages(
-            sub, threshold=args.threshold, min_words=args.min_words, ngram=args.ngram, jobs=args.jobs
+            sub, threshold=passage_threshold, min_words=args.min_words, ngram=args.ngram, jobs=args.jobs
         )
-    plan = plan_removals(sub, matches, threshold=args.threshold)
+    plan = plan_removals(sub, matches, threshold=passage_threshold)
     cleaned = apply_removals(sub, plan)
+    seconds["passages"] = time.perf_counter() - t
     by_doc: dict[int, list[dict[str, Any]]] = {}
+    chars_removed = 0
     for r in plan:
         doc, orig = remaining[r.span.doc], r.match.original
+        chars_removed += r.span.end - r.span.start
         by_doc.setdefault(doc, []).append(
             {
                 "kind": "passage",
                 **lines.span(doc, r.span.start, r.span.end),
-                "output": str(targets[doc]),
+                "output": output_of(doc),
                 "original": lines.span(remaining[orig.doc], orig.start, orig.end),
                 "similarity": r.match.similarity,
             }
         )
+    removals: list[dict[str, Any]] = []
     for i in range(len(texts)):
         if i in dropped:
             removals.append(_manifest_order(dropped[i]))
         removals.extend(_manifest_order(r) for r in by_doc.get(i, []))
 
-    # Everything is decided before the first byte is written.
-    written = 0
+    # What changes in each file: record -> new text, or None when dropped.
+    changes: dict[str, dict[int | None, str | None]] = {src.path: {} for src in corpus.sources}
+    whole: dict[str, str] = {}
+    for i in dropped:
+        changes[docs[i].path][docs[i].record] = None
     for i, text in zip(remaining, cleaned):
-        try:
-            dio.write_atomic(targets[i], dio.encode_text(text, args.encoding, args.errors))
-        except UnicodeEncodeError as e:
-            raise CliError(f"{corpus.docs[i].path}: cannot write as {args.encoding} ({e.reason})") from None
-        except OSError as e:
-            raise CliError(f"{targets[i]}: cannot write: {e.strerror or e}") from None
-        written += 1
-    body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in removals)
-    try:
-        dio.write_atomic(manifest, body.encode("utf-8", "backslashreplace"))
-    except OSError as e:
-        raise CliError(f"{manifest}: cannot write: {e.strerror or e}") from None
+        if docs[i].record is None:
+            whole[docs[i].path] = text
+        elif text != texts[i]:
+            changes[docs[i].path][docs[i].record] = text
 
+    # Everything is decided before the first byte is written.
+    t = time.perf_counter()
+    records_out = bytes_out = written_files = records_in = 0
+    removed_records: list[dict[str, Any]] = []
+    if to_stdout:
+        (text,) = cleaned or [""]
+        try:
+            data = dio.encode_text(text, args.encoding, args.errors)
+        except UnicodeEncodeError as e:
+            raise CliError(f"{docs[0].path}: cannot write as {args.encoding} ({e.reason})") from None
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        records_in, records_out, bytes_out = 1, 1, len(data)
+    else:
+        first = {d.path: i for i, d in reversed(list(enumerate(docs)))}
+        with _progress(args, len(corpus.sources), "writing", unit="file") as bar:
+            for src in corpus.sources:
+                fmt = corpus.formats[src.path]
+                try:
+                    w = dio.write_like(
+                        src,
+                        fmt,
+                        targets[src.path],
+                        changes[src.path],
+                        text_field=args.text_field,
+                        encoding=args.encoding,
+                        errors=args.errors,
+                        text=whole.get(src.path),
+                    )
+                except dio.InputError as e:
+                    raise CliError(str(e)) from None
+                except UnicodeEncodeError as e:
+                    raise CliError(f"{src.path}: cannot write as {args.encoding} ({e.reason})") from None
+                except OSError as e:
+                    raise CliError(f"{targets[src.path]}: cannot write: {e.strerror or e}") from None
+                records_in += w.records_in
+                records_out += w.records_out
+                bytes_out += w.bytes_out
+                written_files += 1 if w.records_out or fmt.kind != "text" else 0
+                by_record = {d.record: i for i, d in enumerate(docs) if d.path == src.path} if w.dropped else {}
+                for record, data in w.dropped:
+                    i = by_record.get(record, first.get(src.path, 0))
+                    rec = {
+                        **_member(docs[i]),
+                        "duplicate_of": _member(docs[dropped[i]["kept"]]),
+                        "similarity": dropped[i]["similarity"],
+                    }
+                    if record is not None:
+                        rec["data"] = data
+                    removed_records.append(rec)
+                bar.update(1)
+    seconds["write"] = time.perf_counter() - t
+
+    _write_file(manifest, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in removals))
+    if args.docs and not to_stdout:
+        body = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in removed_records)
+        _write_file(out / "removed.jsonl", body)
+    seconds["total"] = time.perf_counter() - start
     summary = corpus.summary(
-        time.perf_counter() - start,
+        seconds["total"],
         removals=len(removals),
         documents_dropped=len(dropped),
         passages_removed=len(removals) - len(dropped),
-        written=written,
+        written=written_files,
     )
-    _stdout_for(args.format)
-    report.write_removals(sys.stdout, args.format, removals, summary)
+    if not to_stdout:
+        stats = _stats(
+            args, corpus, seconds, records_in, records_out, bytes_out, len(dropped), len(plan), chars_removed
+        )
+        _write_file(out / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
     found = f"{_plural(len(removals) - len(dropped), 'passage')} removed"
     if args.docs:
         found += f", {_plural(len(dropped), 'document')} dropped"
-    _finish(args, summary, f"{found}, {written} written to {out}")
+    if to_stdout:
+        _finish(args, summary, found)
+        return 1 if args.exit_code and removals else 0
+    _stdout_for(args.format)
+    if args.format == "text":
+        # The removals are in the manifest; the terminal gets what happened, in a few lines.
+        print(f"{_plural(len(corpus.sources), 'file')}, {records_in} records in, {records_out} out")
+        print(f"{found} ({chars_removed} characters of passages)")
+        extra = f", removed records: {out / 'removed.jsonl'}" if args.docs else ""
+        print(f"written to {out}/ (manifest: {manifest}{extra})")
+    else:
+        report.write_removals(sys.stdout, args.format, removals, summary)
+    _finish(args, summary, f"{found}, {written_files} written to {out}")
     return 1 if args.exit_code and removals else 0
 
 
+def _write_file(path: Path, body: str) -> None:
+    try:
+        dio.write_atomic(path, body.encode("utf-8", "backslashreplace"))
+    except OSError as e:
+        raise CliError(f"{path}: cannot write: {e.strerror or e}") from None
+
+
+def _stats(
+    args: argparse.Namespace,
+    corpus: Corpus,
+    seconds: dict[str, float],
+    records_in: int,
+    records_out: int,
+    bytes_out: int,
+    duplicates: int,
+    passages: int,
+    chars_removed: int,
+) -> dict[str, Any]:
+    """``stats.json``: what went in and out, what was removed, time per phase, and provenance."""
+    names = ("threshold", "doc_threshold", "passage_threshold", "ngram", "num_perm", "min_words", "keep", "docs")
+    params = {n: getattr(args, n, None) for n in names}
+    params["doc_threshold"] = args.doc_threshold or args.threshold
+    params["passage_threshold"] = args.passage_threshold or args.threshold
+    for n in ("input_format", "text_field", "id_field", "encoding", "errors", "jobs"):
+        params[n] = getattr(args, n, None)
+    return {
+        "dedup_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": ["dedup", *sys.argv[1:]] if sys.argv and sys.argv[0] else None,
+        "inputs": [src.path for src in corpus.sources],
+        "parameters": params,
+        "files": len(corpus.sources),
+        "records_in": records_in,
+        "records_out": records_out,
+        "bytes_in": corpus.nbytes,
+        "bytes_out": bytes_out,
+        "documents": len(corpus.docs),
+        "duplicates": duplicates,
+        "passages_removed": passages,
+        "passage_chars_removed": chars_removed,
+        "skipped_files": corpus.skipped_files,
+        "skipped_records": corpus.skipped_records,
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
+    }
+
+
 def _manifest_order(rec: dict[str, Any]) -> dict[str, Any]:
-    """Manifest keys in their documented order."""
-    keys = ("kind", "path", "output", "start_line", "end_line", "start", "end", "original", "similarity")
-    return {k: rec[k] for k in keys}
+    """Manifest keys in their documented order (``record`` and ``id`` for JSONL lines and Parquet rows)."""
+    keys = (
+        "kind",
+        "path",
+        "record",
+        "id",
+        "output",
+        "start_line",
+        "end_line",
+        "start",
+        "end",
+        "original",
+        "similarity",
+    )
+    return {k: rec[k] for k in keys if k in rec}
 
 
 def cmd_synth(args: argparse.Namespace) -> int:

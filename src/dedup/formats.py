@@ -26,10 +26,14 @@ half-written file under the final name.
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import contextlib
+import gzip
 import json
+import lzma
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -119,6 +123,60 @@ class Document:
     source: Source | None = None
 
 
+#: File name endings that mean a compressed file, and the compression.
+COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2", ".xz": "xz"}
+#: The first bytes of each compression's data (a check on the extension).
+_MAGIC = {"gzip": b"\x1f\x8b", "zstd": b"\x28\xb5\x2f\xfd", "bz2": b"BZh", "xz": b"\xfd7zXZ\x00"}
+#: The kinds of input: a whole file is one document, or each JSON line / Parquet row is one.
+KINDS = ("text", "jsonl", "parquet")
+_JSONL_ENDINGS = (".jsonl", ".ndjson", ".json")
+
+
+@dataclass(frozen=True)
+class Format:
+    """How a file is read: its ``kind`` (one of :data:`KINDS`) and ``compression`` (or ``None``).
+
+    ``forced`` is true when the kind was given by the user rather than the file name.
+    """
+
+    kind: str
+    compression: str | None = None
+    forced: bool = False
+
+
+def detect_format(path: str, kind: str | None = None) -> Format:
+    """The format of ``path`` from its name; ``kind`` overrides the kind (``--input-format``).
+
+    >>> detect_format("shards/part-0.jsonl.zst")
+    Format(kind='jsonl', compression='zstd', forced=False)
+    >>> detect_format("a.parquet"), detect_format("notes.txt.gz").compression
+    (Format(kind='parquet', compression=None, forced=False), 'gzip')
+    >>> detect_format("dump.txt", "jsonl").kind
+    'jsonl'
+    """
+    name = _base_name(path)
+    ending = os.path.basename(path).lower()[len(name) :]
+    compression = COMPRESSIONS.get(ending)
+    if kind is not None and kind != "auto":
+        if kind not in KINDS:
+            raise UsageError(f"unknown input format {kind!r} (one of: auto, {', '.join(KINDS)})")
+        return Format(kind, compression, forced=True)
+    if name.endswith(".parquet"):
+        return Format("parquet", compression)
+    if name.endswith(_JSONL_ENDINGS):
+        return Format("jsonl", compression)
+    return Format("text", compression)
+
+
+def _base_name(path: str) -> str:
+    """The file name without its compression ending, lower-cased."""
+    name = os.path.basename(path).lower()
+    for ending in COMPRESSIONS:
+        if name.endswith(ending):
+            return name[: -len(ending)]
+    return name
+
+
 def _os_why(err: OSError) -> str:
     return err.strerror or one_line(err)
 
@@ -173,17 +231,96 @@ def find_sources(
     return sources, problems
 
 
-def read_bytes(src: Source) -> bytes:
-    """The raw bytes of a source (standard input is read once, to the end)."""
+def read_bytes(src: Source, compression: str | None = None) -> bytes:
+    """The bytes of a source (standard input is read once, to the end), decompressed.
+
+    ``compression`` (``gzip``, ``zstd``, ``bz2``, ``xz``) comes from the file
+    name (:func:`detect_format`); the data must start like it, and truncated
+    or corrupt data is an :class:`InputError`, never a partial text.
+    """
     if src.path == STDIN:
-        return sys.stdin.buffer.read()
+        raw = sys.stdin.buffer.read()
+    else:
+        try:
+            with open(src.path, "rb") as f:
+                raw = f.read()
+        except IsADirectoryError:
+            raise InputError(src.path, "is a directory (name it as a directory argument)") from None
+        except OSError as e:
+            raise InputError(src.path, f"cannot read: {_os_why(e)}") from None
+    if compression is None:
+        for name, magic in _MAGIC.items():
+            if raw.startswith(magic):
+                endings = ", ".join(e for e, c in COMPRESSIONS.items() if c == name)
+                raise InputError(src.path, f"{name}-compressed data; name the file with its extension ({endings})")
+        return raw
+    return decompress(raw, compression, src.path)
+
+
+def decompress(raw: bytes, compression: str, path: str) -> bytes:
+    """``raw`` decompressed; :class:`InputError` when it is not whole ``compression`` data.
+
+    >>> decompress(gzip.compress(b"hi"), "gzip", "a.gz")
+    b'hi'
+    >>> decompress(gzip.compress(b"hi")[:-4], "gzip", "a.gz")
+    Traceback (most recent call last):
+    ...
+    dedup.formats.InputError: a.gz: truncated or corrupt gzip data (...)
+    """
+    if not raw:
+        return raw  # an empty file is an empty text, compressed or not
+    if not raw.startswith(_MAGIC[compression]):
+        raise InputError(path, f"not {compression} data although the name says so; rename the file")
     try:
-        with open(src.path, "rb") as f:
-            return f.read()
-    except IsADirectoryError:
-        raise InputError(src.path, "is a directory (name it as a directory argument)") from None
-    except OSError as e:
-        raise InputError(src.path, f"cannot read: {_os_why(e)}") from None
+        if compression == "gzip":
+            return gzip.decompress(raw)
+        if compression == "bz2":
+            return bz2.decompress(raw)
+        if compression == "xz":
+            return lzma.decompress(raw)
+        return _zstd_decompress(raw)
+    except (OSError, EOFError, ValueError, lzma.LZMAError) as e:
+        raise InputError(path, f"truncated or corrupt {compression} data ({one_line(e)})") from None
+
+
+def _zstd_decompress(raw: bytes) -> bytes:
+    try:
+        import zstandard
+    except ImportError:  # pragma: no cover - a runtime dependency
+        raise UsageError("reading .zst files needs zstandard: pip install zstandard") from None
+    try:
+        out = bytearray()
+        dctx = zstandard.ZstdDecompressor()
+        pos = 0
+        # Frame by frame (concatenated shards are common); each frame must end.
+        while pos < len(raw):
+            obj = dctx.decompressobj()
+            out += obj.decompress(raw[pos:])
+            if not obj.eof:
+                raise ValueError("data ends inside a frame")
+            pos = len(raw) - len(obj.unused_data)
+        return bytes(out)
+    except zstandard.ZstdError as e:
+        raise ValueError(str(e)) from None
+
+
+def compress(data: bytes, compression: str | None) -> bytes:
+    """``data`` compressed like an input was (``None``: as is).
+
+    >>> decompress(compress(b"abc", "zstd"), "zstd", "x.zst")
+    b'abc'
+    """
+    if compression is None:
+        return data
+    if compression == "gzip":
+        return gzip.compress(data, compresslevel=6, mtime=0)
+    if compression == "bz2":
+        return bz2.compress(data)
+    if compression == "xz":
+        return lzma.compress(data)
+    import zstandard
+
+    return zstandard.ZstdCompressor(level=3).compress(data)
 
 
 def _wide_unicode(encoding: str) -> bool:
@@ -225,9 +362,11 @@ def decode(data: bytes, path: str, encoding: str = "utf-8", errors: str = "stric
         ) from None
 
 
-def read_text(src: Source, encoding: str = "utf-8", errors: str = "strict") -> tuple[str, int]:
-    """The decoded text of a source and its size in bytes."""
-    data = read_bytes(src)
+def read_text(
+    src: Source, encoding: str = "utf-8", errors: str = "strict", compression: str | None = None
+) -> tuple[str, int]:
+    """The decoded text of a source and its size in bytes (decompressed)."""
+    data = read_bytes(src, compression)
     return decode(data, src.path, encoding, errors), len(data)
 
 
@@ -243,17 +382,37 @@ def iter_jsonl(
     ['a', 'x.jsonl:2: not a JSON object']
     """
     for lineno, line in enumerate(text.split("\n"), 1):
+        if lineno == 1 and line.startswith("\ufeff"):
+            line = line[1:]  # a UTF-8 byte order mark is not part of the first record
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            yield InputError(path, f"not valid JSON ({e.msg} at column {e.colno})", lineno)
+        row = parse_json_line(line, path, lineno)
+        if isinstance(row, InputError):
+            yield row
             continue
         if not isinstance(row, dict):
             yield InputError(path, "not a JSON object", lineno)
             continue
         yield row_document(row, path, lineno, text_field, id_field)
+
+
+def parse_json_line(line: str, path: str, lineno: int) -> Any:
+    """The JSON value of one line, or the :class:`InputError` saying why it has none.
+
+    Numbers too long for Python and nesting too deep are bad records like any
+    other, not a reason to stop (issue 16, finding 4).
+
+    >>> str(parse_json_line("[" * 100000, "a.jsonl", 7))
+    'a.jsonl:7: not valid JSON (nested too deeply)'
+    """
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as e:
+        return InputError(path, f"not valid JSON ({e.msg} at column {e.colno})", lineno)
+    except RecursionError:
+        return InputError(path, "not valid JSON (nested too deeply)", lineno)
+    except ValueError as e:  # e.g. an integer longer than sys.get_int_max_str_digits()
+        return InputError(path, f"not valid JSON ({one_line(e)})", lineno)
 
 
 def _fields(names: Sequence[str]) -> str:
@@ -276,42 +435,75 @@ def row_document(row: dict, path: str, record: int, text_field: str, id_field: s
     return Document(path, value, record, ident)
 
 
-def iter_parquet(path: str, text_field: str = "text", id_field: str | None = None) -> Iterator[Document | InputError]:
-    """One :class:`Document` per row of a Parquet file (rows numbered from 1), streamed in batches.
+def is_string_type(kind: Any) -> bool:
+    """Whether an Arrow type holds strings (plain, large, view, or dictionary-encoded strings)."""
+    import pyarrow as pa
 
-    Raises :class:`UsageError` when pyarrow is not installed and
-    :class:`InputError` when the file is not Parquet or lacks the column.
-    """
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind))
+
+
+def open_parquet(path: str, data: bytes | None = None) -> Any:
+    """A ``pyarrow.parquet.ParquetFile`` for ``path`` (or for ``data``, its decompressed bytes)."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
         raise UsageError("reading Parquet needs pyarrow: pip install 'dedup[parquet]'") from None
     try:
-        pf = pq.ParquetFile(path)
+        return pq.ParquetFile(pa.BufferReader(data) if data is not None else path)
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
     except OSError as e:
-        raise InputError(path, f"cannot read: {_os_why(e)}") from None
+        if e.strerror:
+            raise InputError(path, f"cannot read: {e.strerror}") from None
+        raise InputError(path, f"not a Parquet file ({one_line(e)}); use --input-format to say what it is") from None
     except (pa.ArrowException, ValueError) as e:
-        raise InputError(path, f"not a Parquet file ({one_line(e)})") from None
+        raise InputError(path, f"not a Parquet file ({one_line(e)}); use --input-format to say what it is") from None
+
+
+def iter_parquet(
+    path: str, text_field: str = "text", id_field: str | None = None, *, data: bytes | None = None
+) -> Iterator[Document | InputError]:
+    """One :class:`Document` per row of a Parquet file (rows numbered from 1), row group by row group.
+
+    A row group that cannot be read is skipped: one :class:`InputError` per
+    lost row (their numbers stay those of the file), and the other groups are
+    still read (issue 16, finding 5). Raises :class:`UsageError` when pyarrow
+    is not installed and :class:`InputError` when the file is not Parquet or
+    lacks the column.
+    """
+    import pyarrow as pa
+
+    pf = open_parquet(path, data)
     schema = pf.schema_arrow
     for name in (text_field, id_field):
         if name is not None and name not in schema.names:
             flag = "--text-field" if name == text_field else "--id-field"
             raise InputError(path, f"no column {name!r} (columns: {_fields(schema.names)}); use {flag}")
     kind = schema.field(text_field).type
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+    if not is_string_type(kind):
         raise InputError(path, f"column {text_field!r} is {kind}, not a string")
     columns = [text_field] + ([id_field] if id_field is not None and id_field != text_field else [])
     record = 0
-    try:
-        for batch in pf.iter_batches(columns=columns, batch_size=8192):
-            for row in batch.to_pylist():
-                record += 1
-                yield row_document(row, path, record, text_field, id_field)
-    except (pa.ArrowException, OSError) as e:
-        yield InputError(path, f"cannot read row {record + 1} onwards ({one_line(e)})")
+    for group in range(pf.num_row_groups):
+        rows = pf.metadata.row_group(group).num_rows
+        try:
+            table = pf.read_row_group(group, columns=columns)
+            if table.num_rows != rows:
+                raise ValueError(f"{table.num_rows} rows read of {rows}")
+            values = table.to_pylist()
+        except (pa.ArrowException, OSError, ValueError) as e:
+            why = f"row group {group + 1} cannot be read ({one_line(e)}); its {rows} rows skipped"
+            yield InputError(path, why, record + 1)
+            for lost in range(record + 2, record + rows + 1):
+                yield InputError(path, f"in unreadable row group {group + 1}", lost)
+            record += rows
+            continue
+        for row in values:
+            record += 1
+            yield row_document(row, path, record, text_field, id_field)
 
 
 @dataclass
@@ -323,6 +515,9 @@ class Corpus:
     nbytes: int = 0
     skipped_files: int = 0
     skipped_records: int = 0
+    #: The files read (in order) and the format each was read in (by path as shown).
+    sources: list[Source] = field(default_factory=list)
+    formats: dict[str, Format] = field(default_factory=dict)
 
     @property
     def texts(self) -> list[str]:
@@ -352,23 +547,36 @@ def source_size(src: Source) -> int:
 
 def iter_records(
     src: Source,
-    kind: str,
+    fmt: Format,
     *,
     encoding: str = "utf-8",
     errors: str = "strict",
     text_field: str = "text",
     id_field: str | None = None,
 ) -> tuple[Iterator[Document | InputError], int]:
-    """The records of one JSONL or Parquet source and its size in bytes.
+    """The records of one JSONL or Parquet source and its size in bytes (decompressed).
 
     Raises :class:`InputError` when the source as a whole cannot be read.
     """
-    if kind == "parquet":
+    if fmt.kind == "parquet":
         if src.path == STDIN:
             raise InputError(STDIN, "Parquet cannot be read from standard input; name the file")
-        return iter_parquet(src.path, text_field, id_field), source_size(src)
-    text, nbytes = read_text(src, encoding, errors)
-    return iter_jsonl(text, src.path, text_field, id_field), nbytes
+        if fmt.compression is None:
+            return iter_parquet(src.path, text_field, id_field), source_size(src)
+        data = read_bytes(src, fmt.compression)
+        return iter_parquet(src.path, text_field, id_field, data=data), len(data)
+    data = read_bytes(src, fmt.compression)
+    if data[:4] == b"PAR1":
+        raise InputError(src.path, "a Parquet file, not JSON Lines; use --input-format parquet")
+    if _wide_unicode(encoding):
+        raise InputError(src.path, f"JSON Lines are read as UTF-8, not {encoding}; drop --encoding")
+    text = decode(data, src.path, encoding, errors) if data else ""
+    if not fmt.forced and _base_name(src.path).endswith(".json"):
+        # A .json file may be one JSON document rather than lines of them.
+        first = text.lstrip("\ufeff \t\r\n")[:1]
+        if first == "[":
+            raise InputError(src.path, "a JSON array, not JSON Lines; use --input-format text to read it as one text")
+    return iter_jsonl(text, src.path, text_field, id_field), len(data)
 
 
 class _NoBar:
@@ -389,7 +597,7 @@ def _ignore(problem: object) -> None:
 def load(
     paths: Sequence[str],
     *,
-    kind: str | None = None,
+    input_format: str | None = None,
     recursive: bool = False,
     glob: str | None = None,
     encoding: str = "utf-8",
@@ -406,8 +614,10 @@ def load(
     ----------
     paths
         Files, directories (their files matching ``glob``) or ``-`` for standard input.
-    kind
-        ``None`` (each file is one document), ``"jsonl"`` or ``"parquet"`` (each record is one).
+    input_format
+        ``None`` or ``"auto"``: each file's format from its name (:func:`detect_format`);
+        ``"text"`` (each file is one document), ``"jsonl"`` or ``"parquet"`` (each record is one)
+        for every file. Compression always follows the name.
     on_problem
         Called with each skipped input or record (at most :data:`MAX_RECORD_WARNINGS`
         records per file); raise from it to stop at the first problem.
@@ -435,13 +645,15 @@ def load(
     bar = progress(sum(source_size(s) for s in sources)) if progress is not None else _NoBar()
     with bar:
         for src in sources:
+            fmt = detect_format(src.path, input_format)
+            corpus.formats[src.path] = fmt
             try:
-                if kind is None:
-                    text, nbytes = read_text(src, encoding, errors)
+                if fmt.kind == "text":
+                    text, nbytes = read_text(src, encoding, errors, fmt.compression)
                     corpus.docs.append(Document(src.path, text, source=src))
                 else:
                     items, nbytes = iter_records(
-                        src, kind, encoding=encoding, errors=errors, text_field=text_field, id_field=id_field
+                        src, fmt, encoding=encoding, errors=errors, text_field=text_field, id_field=id_field
                     )
                     bad = 0
                     for item in items:
@@ -460,15 +672,213 @@ def load(
                 on_problem(e)
                 continue
             corpus.files += 1
+            corpus.sources.append(src)
             corpus.nbytes += nbytes
             bar.update(source_size(src))
-    if not corpus.docs:
+    if not corpus.docs and not (corpus.files and not corpus.skipped_records):
+        # Files whose records were all bad are a problem; files with no records (a 0-row
+        # Parquet file, issue 16 finding 14) are valid input with nothing in them.
         if corpus.files:
             n = corpus.skipped_records
             raise NothingRead(f"no documents in the input ({n} bad record{'' if n == 1 else 's'} skipped)")
         n = corpus.skipped_files
         raise NothingRead(f"nothing could be read ({n} input{'' if n == 1 else 's'} skipped)")
     return corpus
+
+
+# ---------------------------------------------------------------- writing datasets back
+
+_WS = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+def json_field_span(line: str, name: str) -> tuple[int, int] | None:
+    """Where the value of top-level field ``name`` is in a JSON object ``line`` (the last one, as json.loads).
+
+    Lets a record be rewritten with only that value changed, every other byte kept.
+
+    >>> line = '{"id": 1, "text": "a b",  "x": [1]}'
+    >>> start, end = json_field_span(line, "text")
+    >>> line[start:end]
+    '"a b"'
+    """
+    i = _WS.match(line, 0).end()  # type: ignore[union-attr]
+    if line[i : i + 1] != "{":
+        raise ValueError("not a JSON object")
+    i = _WS.match(line, i + 1).end()  # type: ignore[union-attr]
+    span = None
+    if line[i : i + 1] == "}":
+        return None
+    while True:
+        if line[i : i + 1] != '"':
+            raise ValueError(f"expected a key at column {i + 1}")
+        key, i = json.decoder.scanstring(line, i + 1)  # type: ignore[attr-defined]
+        i = _WS.match(line, i).end()  # type: ignore[union-attr]
+        if line[i : i + 1] != ":":
+            raise ValueError(f"expected ':' at column {i + 1}")
+        i = _WS.match(line, i + 1).end()  # type: ignore[union-attr]
+        _, end = _DECODER.raw_decode(line, i)
+        if key == name:
+            span = (i, end)
+        i = _WS.match(line, end).end()  # type: ignore[union-attr]
+        if line[i : i + 1] == ",":
+            i = _WS.match(line, i + 1).end()  # type: ignore[union-attr]
+            continue
+        if line[i : i + 1] == "}":
+            return span
+        raise ValueError(f"expected ',' or '}}' at column {i + 1}")
+
+
+def replace_json_field(line: str, name: str, value: str) -> str:
+    """``line`` (a JSON object) with the string value of field ``name`` replaced, nothing else changed.
+
+    >>> replace_json_field('{"b": 2, "text": "old",\t"a": null}', "text", "new é")
+    '{"b": 2, "text": "new é",\t"a": null}'
+    """
+    span = json_field_span(line, name)
+    if span is None:
+        raise ValueError(f"no field {name!r}")
+    try:
+        encoded = json.dumps(value, ensure_ascii=False)
+        encoded.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (from \ud800 escapes) stay escapes
+        encoded = json.dumps(value)
+    return line[: span[0]] + encoded + line[span[1] :]
+
+
+@dataclass
+class Written:
+    """What :func:`write_like` wrote: records in and out, bytes out, and the records it dropped."""
+
+    records_in: int = 0
+    records_out: int = 0
+    bytes_out: int = 0
+    #: ``(record, data)`` of each dropped record: the parsed JSON object or the Parquet row.
+    dropped: list[tuple[int | None, Any]] = field(default_factory=list)
+
+
+def write_like(
+    src: Source,
+    fmt: Format,
+    target: Path,
+    changes: dict[int | None, str | None],
+    *,
+    text_field: str = "text",
+    encoding: str = "utf-8",
+    errors: str = "strict",
+    text: str | None = None,
+) -> Written:
+    """Write the cleaned copy of ``src`` to ``target``, in its own format and compression.
+
+    ``changes`` maps a record number (``None`` for a whole-file text) to its
+    new text, or to ``None`` when the record is dropped; records not in it
+    are copied unchanged. JSON Lines: untouched lines byte for byte, changed
+    ones with only the text value rewritten (other fields, their order and
+    spacing kept). Parquet: the same schema and metadata, the same codec,
+    only the text column changed. ``text`` is the decoded text of a
+    whole-file source (saves reading it again). Written atomically.
+    """
+    if fmt.kind == "parquet":
+        return _write_parquet_like(src, fmt, target, changes, text_field)
+    written = Written()
+    if fmt.kind == "text":
+        written.records_in = 1
+        if None in changes and changes[None] is None:
+            written.dropped.append((None, None))
+            return written
+        new = changes.get(None, text)
+        if new is None:
+            new = decode(read_bytes(src, fmt.compression), src.path, encoding, errors)
+        data = compress(encode_text(new, encoding, errors), fmt.compression)
+        write_atomic(target, data)
+        written.records_out, written.bytes_out = 1, len(data)
+        return written
+    raw = read_bytes(src, fmt.compression)
+    out: list[bytes] = []
+    for number, line in enumerate(raw.split(b"\n"), 1):
+        if line.strip():
+            written.records_in += 1
+        if number not in changes:
+            out.append(line)  # byte for byte
+            if line.strip():
+                written.records_out += 1
+            continue
+        decoded = line.decode(encoding, errors)
+        bom = "\ufeff" if number == 1 and decoded.startswith("\ufeff") else ""
+        decoded = decoded[len(bom) :]
+        new = changes[number]
+        if new is None:
+            written.dropped.append((number, json.loads(decoded)))
+            continue
+        out.append((bom + replace_json_field(decoded, text_field, new)).encode(encoding, errors))
+        written.records_out += 1
+    data = compress(b"\n".join(out), fmt.compression)
+    write_atomic(target, data)
+    written.bytes_out = len(data)
+    return written
+
+
+def _write_parquet_like(
+    src: Source, fmt: Format, target: Path, changes: dict[int | None, str | None], text_field: str
+) -> Written:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = read_bytes(src, fmt.compression) if fmt.compression else None
+    pf = open_parquet(src.path, data)
+    try:
+        table = pf.read()
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise InputError(src.path, f"cannot copy: part of the file is unreadable ({one_line(e)})") from None
+    written = Written(records_in=table.num_rows)
+    index = table.schema.get_field_index(text_field)
+    column = table.column(index)
+    if any(v is not None for v in changes.values()):
+        values = column.to_pylist()
+        for record, new in changes.items():
+            if new is not None and record is not None:
+                values[record - 1] = new
+        kind = column.type
+        if pa.types.is_dictionary(kind):
+            array = pa.array(values, type=kind.value_type).dictionary_encode().cast(kind)
+        else:
+            array = pa.array(values, type=kind)
+        table = table.set_column(index, table.schema.field(index), array)
+    drop = sorted(r for r, new in changes.items() if new is None and r is not None)
+    if drop:
+        mask = pa.array(_keep_mask(table.num_rows, [r - 1 for r in drop]))
+        for r in drop:
+            written.dropped.append((r, _jsonable(table.slice(r - 1, 1).to_pylist()[0])))
+        table = table.filter(mask)
+    meta = pf.metadata
+    codec = meta.row_group(0).column(0).compression.lower() if meta.num_row_groups else "snappy"
+    group_rows = max(1, meta.row_group(0).num_rows) if meta.num_row_groups else None
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        table,
+        sink,
+        compression="none" if codec == "uncompressed" else codec,
+        row_group_size=group_rows,
+        version=meta.format_version if meta.format_version in ("1.0", "2.4", "2.6") else "2.6",
+    )
+    out = compress(sink.getvalue().to_pybytes(), fmt.compression)
+    write_atomic(target, out)
+    written.records_out, written.bytes_out = table.num_rows, len(out)
+    return written
+
+
+def _keep_mask(n: int, dropped: Sequence[int]) -> Any:
+    """A boolean keep-mask of ``n`` entries, false at ``dropped``."""
+    import numpy as np
+
+    mask = np.ones(n, dtype=bool)
+    mask[list(dropped)] = False
+    return mask
+
+
+def _jsonable(value: Any) -> Any:
+    """A Parquet row as JSON can hold it (bytes, dates and decimals as strings)."""
+    return json.loads(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def encode_text(text: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:

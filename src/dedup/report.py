@@ -79,14 +79,27 @@ def member_record(path: str, record: int | None, ident: Any) -> dict[str, Any]:
     return {"path": path, "record": record, "id": ident}
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", 127: "\\x7f"}
+
+
+def shown_path(path: str) -> str:
+    """A path as one line of the text report: control characters (a newline in a file name) escaped.
+
+    >>> print(shown_path("odd" + chr(10) + "name.txt"))
+    odd\\nname.txt
+    """
+    return path.translate(_CONTROL)
+
+
 def member_label(member: dict[str, Any]) -> str:
     """How a document is named in the text report: ``path``, ``path:record``, plus ``id=...``.
 
     >>> member_label({"path": "a.jsonl", "record": 3, "id": "x"})
     'a.jsonl:3 id=x'
     """
-    label = member["path"] if member["record"] is None else f"{member['path']}:{member['record']}"
-    return label if member["id"] is None else f"{label} id={member['id']}"
+    path = shown_path(member["path"])
+    label = path if member["record"] is None else f"{path}:{member['record']}"
+    return label if member["id"] is None else f"{label} id={shown_path(str(member['id']))}"
 
 
 def write_json(out: TextIO, obj: Any, *, indent: int | None = 2) -> None:
@@ -98,7 +111,8 @@ def write_json(out: TextIO, obj: Any, *, indent: int | None = 2) -> None:
 def _lines(span: dict[str, Any]) -> str:
     """``path:first-last``; ``path#record:first-last`` for a span in a JSONL line or Parquet row."""
     first, last = span["start_line"], span["end_line"]
-    where = span["path"] if span.get("record") is None else f"{span['path']}#{span['record']}"
+    path = shown_path(span["path"])
+    where = path if span.get("record") is None else f"{path}#{span['record']}"
     return f"{where}:{first}" if first == last else f"{where}:{first}-{last}"
 
 
