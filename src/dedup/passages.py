@@ -27,17 +27,21 @@ dropped or added.
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import overload
+from typing import NamedTuple, Protocol, overload
 
 import numpy as np
 
-from .internal import check_passage_params, passage_shingles, ranges
-from .parallel import can_share, ordered_map, shared_texts
+from . import _passage_kernels
+from .internal import check_passage_params
+from .passage_seeds import find_seeds, pieces, spill_needed, unit_text
 from .text import tokenize
 
 __all__ = [
@@ -110,65 +114,54 @@ def _as_list(texts: str | Iterable[str]) -> list[str]:
     return items
 
 
-def _shingle_range(indices: range, ngram: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return passage_shingles(list(shared_texts()[indices.start : indices.stop]), ngram)
+class Texts(Protocol):
+    """What the passage steps read the texts through: ``texts[d]`` for the documents that hold
+    matches (an engine may hold only those), and ``len(texts)``."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int, /) -> str: ...
 
 
-def _seeds(texts: list[str], ngram: int, jobs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Seed pairs (original token, repeat token) in global token positions, token bounds,
-    and how often the shingle starting at each token occurs (0 where none starts)."""
-    hashes, firsts, counts = [], [], []
-    offset = 0
-    if jobs > 1 and can_share():
-        results = ordered_map(_shingle_range, list(ranges(texts)), jobs, ngram, shared=texts)
-    else:
-        results = ordered_map(passage_shingles, (texts[r.start : r.stop] for r in ranges(texts)), jobs, ngram)
-    for h, first, cnt in results:
-        hashes.append(h)
-        firsts.append(first + offset)
-        counts.append(cnt)
-        offset += int(cnt.sum())
-    token_bounds = np.zeros(len(texts) + 1, dtype=np.int64)
-    if counts:
-        np.cumsum(np.concatenate(counts), out=token_bounds[1:])
-    multiplicity = np.zeros(int(token_bounds[-1]), dtype=np.int32)
-    if not hashes or sum(len(h) for h in hashes) == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, token_bounds, multiplicity
-    pos = np.concatenate(firsts).astype(np.uint64)
-    # Pack (hash, position) into one uint64 and sort the values (much faster
-    # than an argsort): the low bits hold the token position, so equal hashes
-    # come out in text order; the high bits keep 64 - bits of the hash.
-    bits = _U64(max(1, int(token_bounds[-1]).bit_length()))
-    keys = np.concatenate(hashes) >> bits << bits | pos
-    keys.sort()
-    sorted_h = keys >> bits
-    sorted_pos = (keys & ((_U64(1) << bits) - _U64(1))).astype(np.int64)
-    new_group = np.ones(len(keys), dtype=bool)
-    new_group[1:] = sorted_h[1:] != sorted_h[:-1]
-    group_first = np.maximum.accumulate(np.where(new_group, np.arange(len(keys)), 0))
-    later = ~new_group
-    original = sorted_pos[group_first[later]]
-    repeat = sorted_pos[later]
-    group_size = np.diff(np.append(np.flatnonzero(new_group), len(keys)))
-    multiplicity[sorted_pos] = np.repeat(group_size, group_size)
-    return original, repeat, token_bounds, multiplicity
+class Multiplicity(Protocol):
+    """How often the shingle starting at each token occurs in the whole collection (0 where no
+    full-width shingle starts), read by contiguous slices: ``multiplicity[a:b]`` is an int array."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, key: slice, /) -> np.ndarray: ...
 
 
-@dataclass
-class _Chain:
-    doc_o: int
-    doc_r: int
-    o_lo: int
-    o_hi: int  # last seed position (token), inclusive
-    r_lo: int
-    r_hi: int
-    covered: int  # tokens of the repeat covered by seeds
+# Columns of a chain / match array (one int64 row each), the layout the kernels share.
+DOC_O, DOC_R, O_LO, O_HI, R_LO, R_HI, COVERED = range(7)
 
 
-def _chains(original: np.ndarray, repeat: np.ndarray, token_bounds: np.ndarray, ngram: int) -> list[_Chain]:
+class Candidates(NamedTuple):
+    """Matches as token ranges (end exclusive), one array entry per candidate."""
+
+    doc_o: np.ndarray
+    doc_r: np.ndarray
+    o_lo: np.ndarray
+    o_end: np.ndarray
+    r_lo: np.ndarray
+    r_end: np.ndarray
+    covered: np.ndarray
+    similarity: np.ndarray
+
+    def take(self, index: np.ndarray) -> Candidates:
+        """The candidates at ``index`` (an index array or a boolean mask)."""
+        return Candidates(*(a[index] for a in self))
+
+
+def chains_reference(original: np.ndarray, repeat: np.ndarray, token_bounds: np.ndarray, ngram: int) -> np.ndarray:
+    """Chains of seeds (numpy): an ``(n, 7)`` int64 array, columns ``DOC_O ... COVERED``.
+
+    Seeds of the same pair of documents in the same diagonal bin, sorted by
+    repeat, are chained while consecutive repeats are at most ``_CHAIN_GAP``
+    apart; a chain needs two seeds.
+    """
     if len(original) == 0:
-        return []
+        return np.zeros((0, 7), dtype=np.int64)
     doc_o = np.searchsorted(token_bounds, original, side="right") - 1
     doc_r = np.searchsorted(token_bounds, repeat, side="right") - 1
     diag = repeat - original
@@ -189,81 +182,124 @@ def _chains(original: np.ndarray, repeat: np.ndarray, token_bounds: np.ndarray, 
     step = np.zeros(len(order), dtype=np.int64)
     step[1:] = np.minimum(r[1:] - r[:-1], ngram)
     step[starts] = ngram
-    covered = np.add.reduceat(step, starts)
-    o_lo = np.minimum.reduceat(o, starts)
-    o_hi = np.maximum.reduceat(o, starts)
-    r_lo = np.minimum.reduceat(r, starts)
-    r_hi = np.maximum.reduceat(r, starts)
     keep = counts >= 2  # a lone seed is a common phrase, not a passage
-    return [
-        _Chain(*vals)
-        for vals in zip(
-            do[starts][keep].tolist(),
-            dr[starts][keep].tolist(),
-            o_lo[keep].tolist(),
-            o_hi[keep].tolist(),
-            r_lo[keep].tolist(),
-            r_hi[keep].tolist(),
-            covered[keep].tolist(),
-        )
-    ]
+    columns = (
+        do[starts],
+        dr[starts],
+        np.minimum.reduceat(o, starts),
+        np.maximum.reduceat(o, starts),
+        np.minimum.reduceat(r, starts),
+        np.maximum.reduceat(r, starts),
+        np.add.reduceat(step, starts),
+    )
+    return np.stack([c[keep] for c in columns], axis=1).astype(np.int64)
 
 
-def _similarity(m: _Chain, ngram: int) -> float:
-    len_o = m.o_hi - m.o_lo + ngram
-    len_r = m.r_hi - m.r_lo + ngram
-    return min(1.0, 2.0 * m.covered / (len_o + len_r))
+def _chain(original: np.ndarray, repeat: np.ndarray, token_bounds: np.ndarray, ngram: int) -> np.ndarray:
+    """Chains of seeds given in ``repeat`` order."""
+    kernels = _passage_kernels.compiled(len(original))
+    if kernels is None:
+        return chains_reference(original, repeat, token_bounds, ngram)
+    return kernels.chains_from_pairs(original, repeat, token_bounds, ngram, _DIAGONAL_BIN, _CHAIN_GAP)
 
 
-def _merge(chains: list[_Chain], ngram: int, threshold: float) -> list[_Chain]:
-    """Merge chains that continue each other into maximal matches."""
-    chains.sort(key=lambda c: (c.doc_o, c.doc_r, c.r_lo, c.o_lo))
-    done: list[_Chain] = []
-    open_: list[_Chain] = []
+def merge_reference(chains: np.ndarray, ngram: int, threshold: float) -> np.ndarray:
+    """Chains that continue each other merged into maximal matches (plain Python, the
+    reference of the compiled kernel); input sorted by ``DOC_O, DOC_R, R_LO, O_LO``."""
+
+    def similarity(m: list[int]) -> float:
+        return min(1.0, 2.0 * m[COVERED] / (m[O_HI] - m[O_LO] + m[R_HI] - m[R_LO] + 2 * ngram))
+
+    done: list[list[int]] = []
+    open_: list[list[int]] = []
     pair = None
-    for c in chains:
-        if (c.doc_o, c.doc_r) != pair:
+    for c in chains.tolist():
+        if (c[DOC_O], c[DOC_R]) != pair:
             done.extend(open_)
-            open_, pair = [], (c.doc_o, c.doc_r)
+            open_, pair = [], (c[DOC_O], c[DOC_R])
         # Matches that cannot be continued any more (the repeat moved on too far).
         still = []
         for m in open_:
-            (still if c.r_lo - m.r_hi <= _MERGE_GAP else done).append(m)
+            (still if c[R_LO] - m[R_HI] <= _MERGE_GAP else done).append(m)
         open_ = still
-        best = best_src = None
-        best_sim = -1.0
-        for m in open_:
-            gap_o, gap_r = c.o_lo - m.o_hi, c.r_lo - m.r_hi
+        best, best_at, best_sim = None, -1, -1.0
+        for i, m in enumerate(open_):
+            gap_o, gap_r = c[O_LO] - m[O_HI], c[R_LO] - m[R_HI]
             if gap_o < -ngram or gap_r < -ngram or max(gap_o, gap_r) > _MERGE_GAP:
                 continue
-            overlap = max(0, min(m.r_hi + ngram, c.r_hi + ngram) - c.r_lo)
-            merged = _Chain(
-                m.doc_o,
-                m.doc_r,
-                min(m.o_lo, c.o_lo),
-                max(m.o_hi, c.o_hi),
-                m.r_lo,
-                max(m.r_hi, c.r_hi),
-                m.covered + c.covered - min(overlap, c.covered),
-            )
-            sim = _similarity(merged, ngram)
+            overlap = max(0, min(m[R_HI] + ngram, c[R_HI] + ngram) - c[R_LO])
+            merged = [
+                m[DOC_O],
+                m[DOC_R],
+                min(m[O_LO], c[O_LO]),
+                max(m[O_HI], c[O_HI]),
+                m[R_LO],
+                max(m[R_HI], c[R_HI]),
+                m[COVERED] + c[COVERED] - min(overlap, c[COVERED]),
+            ]
+            sim = similarity(merged)
             if sim >= threshold and sim > best_sim:
-                best, best_sim = merged, sim
-                best_src = m
+                best, best_at, best_sim = merged, i, sim
         if best is None:
             open_.append(c)
         else:
-            open_[open_.index(best_src)] = best  # type: ignore[arg-type]
+            open_[best_at] = best
     done.extend(open_)
-    return done
+    return np.array(done, dtype=np.int64).reshape(-1, 7)
 
 
-def _boilerplate_edges(
+def _merge(chains: np.ndarray, ngram: int, threshold: float) -> np.ndarray:
+    order = np.lexsort((chains[:, O_LO], chains[:, R_LO], chains[:, DOC_R], chains[:, DOC_O]))
+    chains = np.ascontiguousarray(chains[order])
+    kernels = _passage_kernels.compiled(len(chains) * 64)
+    if kernels is None:
+        return merge_reference(chains, ngram, threshold)
+    return kernels.merge_chains(chains, ngram, float(threshold), _MERGE_GAP)
+
+
+def _candidates(matches: np.ndarray, ngram: int, min_words: int, threshold: float) -> Candidates:
+    """Token ranges of the merged matches that are long and similar enough."""
+    o_lo, r_lo = matches[:, O_LO], matches[:, R_LO]
+    o_end, r_end = matches[:, O_HI] + ngram, matches[:, R_HI] + ngram
+    # A passage overlapping its own repeat: keep the spans apart.
+    o_end = np.where((matches[:, DOC_O] == matches[:, DOC_R]) & (o_end > r_lo), r_lo, o_end)
+    covered = matches[:, COVERED]
+    sim = np.minimum(1.0, 2.0 * covered / (matches[:, O_HI] - o_lo + matches[:, R_HI] - r_lo + 2 * ngram))
+    c = Candidates(matches[:, DOC_O], matches[:, DOC_R], o_lo, o_end, r_lo, r_end, covered, sim)
+    return c.take((np.minimum(o_end - o_lo, r_end - r_lo) >= min_words) & (sim >= threshold))
+
+
+def choose_reference(c: Candidates) -> np.ndarray:
+    """Of repeats that overlap, the most covered (ties: earlier) is kept: a boolean mask."""
+    order = sorted(range(len(c.doc_r)), key=lambda k: (-int(c.covered[k]), int(c.doc_r[k]), int(c.r_lo[k])))
+    taken: dict[int, list[tuple[int, int]]] = {}
+    keep = np.zeros(len(c.doc_r), dtype=bool)
+    for k in order:
+        lo, hi = int(c.r_lo[k]), int(c.r_end[k])
+        spans = taken.setdefault(int(c.doc_r[k]), [])
+        if not any(a < hi and lo < b for a, b in spans):
+            spans.append((lo, hi))
+            keep[k] = True
+    return keep
+
+
+def _choose(c: Candidates, token_bounds: np.ndarray) -> Candidates:
+    kernels = _passage_kernels.compiled(len(c.doc_r) * 64)
+    if kernels is None:
+        return c.take(choose_reference(c))
+    order = np.lexsort((c.r_lo, -c.covered, c.doc_r))
+    keep = kernels.choose_repeats(
+        c.doc_r, c.r_lo, c.r_end, order, token_bounds[c.doc_r], token_bounds[c.doc_r + 1]
+    )
+    return c.take(keep)
+
+
+def boilerplate_edges_reference(
     token_line: np.ndarray,
     base: int,
     lo: int,
     end: int,
-    multiplicity: np.ndarray,
+    multiplicity: np.ndarray | Multiplicity,
     ngram: int,
     min_words: int,
 ) -> tuple[int, int]:
@@ -272,7 +308,8 @@ def _boilerplate_edges(
     A short line (fewer than ``min_words`` words) at the edge of a repeat is
     left out when it repeats *more often* than the passage itself: a byline,
     a date or a "Share this" line that happens to sit next to a copied
-    article is boilerplate of its own, not part of the copy.
+    article is boilerplate of its own, not part of the copy. ``token_line``
+    is the line of each token of the document starting at token ``base``.
     """
     span_mult = multiplicity[lo : max(lo + 1, end - ngram + 1)]
     span_mult = span_mult[span_mult > 0]
@@ -300,6 +337,137 @@ def _boilerplate_edges(
     return cut_lo, cut_hi
 
 
+def _token_places(docs: Texts, wanted: np.ndarray, token_bounds: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Start and end character offsets and a line number of the tokens at the sorted global
+    positions ``wanted``; only the documents holding them are tokenised, long ones in pieces."""
+    starts = np.zeros(len(wanted), dtype=np.int64)
+    ends = np.zeros(len(wanted), dtype=np.int64)
+    lines = np.zeros(len(wanted), dtype=np.int64)
+    needed = np.unique(np.searchsorted(token_bounds, wanted, side="right") - 1)
+    sub = [docs[int(d)] for d in needed]
+    next_token = 0  # token (in its document) where the next piece of a long document starts
+    line_base = 0  # newlines before that piece
+    for units in pieces(sub):
+        texts = [unit_text(sub, u) for u in units]
+        tokens = tokenize(texts, offsets=True)
+        joined = "\x00".join(texts)
+        newlines = np.flatnonzero(np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32) == 10)
+        unit_at = 0  # offset of the unit in the joined string
+        for k, (i, start, end) in enumerate(units):
+            t_lo, t_hi = int(tokens.bounds[k]), int(tokens.bounds[k + 1])
+            if start == 0:
+                next_token, line_base = 0, 0
+            first = int(token_bounds[needed[i]]) + next_token
+            a, b = np.searchsorted(wanted, [first, first + t_hi - t_lo])
+            local = wanted[a:b] - first + t_lo
+            char = tokens.starts[local]
+            starts[a:b] = char + start
+            ends[a:b] = tokens.ends[local] + start
+            lines[a:b] = line_base + np.searchsorted(newlines, char + unit_at)
+            next_token += t_hi - t_lo
+            line_base += texts[k].count("\n") if end < len(sub[i]) else 0
+            unit_at += len(texts[k]) + 1
+    return starts, ends, lines
+
+
+def _locate(
+    docs: Texts,
+    c: Candidates,
+    token_bounds: np.ndarray,
+    multiplicity: np.ndarray | Multiplicity,
+    ngram: int,
+    min_words: int,
+) -> list[Match]:
+    """Boilerplate edges trimmed, token ranges turned into character offsets."""
+    if len(c.doc_r) == 0:
+        return []
+    w = min_words
+    col = np.arange(w)
+    o_first = np.minimum(c.o_lo[:, None] + col, c.o_end[:, None] - 1)  # may begin the original
+    o_last = np.maximum(c.o_end[:, None] - 1 - col, c.o_lo[:, None])  # may end it
+    r_first = np.minimum(c.r_lo[:, None] + col, c.r_end[:, None] - 1)
+    r_last = np.maximum(c.r_end[:, None] - 1 - col, c.r_lo[:, None])
+    doc_lo, doc_hi = token_bounds[c.doc_r][:, None], token_bounds[c.doc_r + 1][:, None]
+    tail_at = c.r_end[:, None] - w + np.arange(w + 1)  # lines around the end of the repeat
+    tail = np.clip(tail_at, c.r_lo[:, None], doc_hi - 1)
+    wanted = np.unique(
+        np.concatenate(
+            [a.ravel() for a in (o_first, o_last, r_first, r_last, np.maximum(r_first - 1, doc_lo), tail)]
+            + [np.maximum(tail - 1, doc_lo).ravel()]
+        )
+    )
+    starts, ends, lines = _token_places(docs, wanted, token_bounds)
+
+    def line(t: np.ndarray) -> np.ndarray:
+        return lines[np.searchsorted(wanted, t)]
+
+    head_break = (r_first == doc_lo) | (line(r_first) != line(np.maximum(r_first - 1, doc_lo)))
+    tail_break = (tail_at <= doc_lo) | (tail_at >= doc_hi) | (line(tail) != line(np.maximum(tail - 1, doc_lo)))
+    cut_lo, cut_hi = _trim(c, multiplicity, head_break, tail_break, token_bounds, ngram, min_words)
+    keep = np.minimum(c.o_end - c.o_lo, c.r_end - c.r_lo) - cut_lo - cut_hi >= min_words
+    rows = np.flatnonzero(keep)
+
+    def offsets(first: np.ndarray, last: np.ndarray) -> tuple[list[int], list[int]]:
+        a = starts[np.searchsorted(wanted, first[rows, cut_lo[rows]])]
+        b = ends[np.searchsorted(wanted, last[rows, cut_hi[rows]])]
+        return a.tolist(), b.tolist()
+
+    o_a, o_b = offsets(o_first, o_last)
+    r_a, r_b = offsets(r_first, r_last)
+    matches = [
+        Match(Span(do, oa, ob), Span(dr, ra, rb), round(sim, 4))
+        for do, dr, oa, ob, ra, rb, sim in zip(
+            c.doc_o[rows].tolist(), c.doc_r[rows].tolist(), o_a, o_b, r_a, r_b, c.similarity[rows].tolist()
+        )
+    ]
+    matches.sort(key=lambda x: (x.repeat.doc, x.repeat.start))
+    return matches
+
+
+def _trim(
+    c: Candidates,
+    multiplicity: np.ndarray | Multiplicity,
+    head_break: np.ndarray,
+    tail_break: np.ndarray,
+    token_bounds: np.ndarray,
+    ngram: int,
+    min_words: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boilerplate edges of every candidate's repeat, in groups of bounded memory."""
+    n = len(c.doc_r)
+    cut_lo = np.zeros(n, dtype=np.int64)
+    cut_hi = np.zeros(n, dtype=np.int64)
+    kernels = _passage_kernels.compiled(n * 64)
+    trim = kernels.trim_edges if kernels is not None else _passage_kernels.python().trim_edges
+    doc_end = token_bounds[c.doc_r + 1]
+    k = 0
+    while k < n:
+        group = []
+        size = 0
+        while k + len(group) < n and (size < (1 << 22) or not group):
+            j = k + len(group)
+            group.append(j)
+            size += int(c.r_end[j] - c.r_lo[j])
+        g = np.array(group)
+        mult = [np.asarray(multiplicity[int(a) : int(b)]) for a, b in zip(c.r_lo[g], c.r_end[g])]
+        bounds = np.zeros(len(g) + 1, dtype=np.int64)
+        np.cumsum([len(m) for m in mult], out=bounds[1:])
+        lo, hi = trim(
+            np.concatenate(mult).astype(np.int64),
+            bounds,
+            c.r_lo[g],
+            c.r_end[g],
+            head_break[g],
+            tail_break[g],
+            doc_end[g],
+            ngram,
+            min_words,
+        )
+        cut_lo[g], cut_hi[g] = lo, hi
+        k += len(group)
+    return cut_lo, cut_hi
+
+
 def find_repeated_passages(
     texts: str | Sequence[str],
     *,
@@ -307,6 +475,7 @@ def find_repeated_passages(
     min_words: int = DEFAULT_MIN_WORDS,
     ngram: int = DEFAULT_NGRAM,
     jobs: int = 1,
+    spill: str | os.PathLike | bool | None = None,
 ) -> list[Match]:
     """Passages that repeat, exactly or nearly, inside or across documents.
 
@@ -325,6 +494,11 @@ def find_repeated_passages(
         repeats, and more coincidences.
     jobs:
         Processes used for shingling.
+    spill:
+        Where the seeds go: ``None`` (default) keeps them in memory unless
+        they would take more than half the available memory, ``False``
+        always in memory, ``True`` a temporary work directory, or a work
+        directory (see :mod:`dedup.passage_seeds`). Results are the same.
 
     Returns
     -------
@@ -339,18 +513,38 @@ def find_repeated_passages(
     """
     check_passage_params(threshold, min_words, ngram, jobs)
     docs = _as_list(texts)
-    original, repeat, token_bounds, multiplicity = _seeds(docs, ngram, jobs)
-    return matches_from_seeds(
-        docs, original, repeat, token_bounds, multiplicity, threshold=threshold, min_words=min_words, ngram=ngram
-    )
+    if spill is None:
+        spill = spill_needed(docs)
+    work = tempfile.TemporaryDirectory(prefix="dedup-spill-") if spill is True else nullcontext(spill)
+    with work as where, find_seeds(docs, ngram, jobs, None if where is False else where) as seeds:
+        chains = [_chain(o, r, seeds.token_bounds, ngram) for o, r in seeds.chunks()]
+        return _matches_from_chains(docs, chains, seeds.token_bounds, seeds.multiplicity, threshold, min_words, ngram)
+
+
+def _matches_from_chains(
+    docs: Texts,
+    chains: list[np.ndarray],
+    token_bounds: np.ndarray,
+    multiplicity: np.ndarray | Multiplicity,
+    threshold: float,
+    min_words: int,
+    ngram: int,
+) -> list[Match]:
+    """Merge the chains, keep the best of overlapping repeats, trim and locate them."""
+    all_chains = np.concatenate(chains) if chains else np.zeros((0, 7), dtype=np.int64)
+    if len(all_chains) == 0:
+        return []
+    candidates = _candidates(_merge(all_chains, ngram, threshold), ngram, min_words, threshold)
+    chosen = _choose(candidates, token_bounds)
+    return _locate(docs, chosen, token_bounds, multiplicity, ngram, min_words)
 
 
 def matches_from_seeds(
-    docs: Sequence[str],
+    docs: Texts,
     original: np.ndarray,
     repeat: np.ndarray,
     token_bounds: np.ndarray,
-    multiplicity: np.ndarray,
+    multiplicity: np.ndarray | Multiplicity,
     *,
     threshold: float,
     min_words: int,
@@ -361,71 +555,16 @@ def matches_from_seeds(
     Engines that compute the seeds elsewhere (e.g. :mod:`dedup.spark`) call
     this to get exactly the local results. ``original``/``repeat`` are global
     token positions (tokens of document ``d`` are
-    ``token_bounds[d]:token_bounds[d + 1]``); ``multiplicity[t]`` is how often
-    the shingle starting at token ``t`` occurs in the whole collection.
+    ``token_bounds[d]:token_bounds[d + 1]``), one seed per repeat token;
+    ``multiplicity[a:b]`` is how often the shingle starting at each token
+    occurs in the whole collection. Only the documents that hold matches are
+    read from ``docs``.
     """
-    chains = _merge(_chains(original, repeat, token_bounds, ngram), ngram, threshold)
-
-    candidates = []
-    for m in chains:
-        o_lo, o_end = m.o_lo, m.o_hi + ngram  # token range, end exclusive
-        r_lo, r_end = m.r_lo, m.r_hi + ngram
-        if m.doc_o == m.doc_r and o_end > r_lo:
-            o_end = r_lo  # a passage overlapping its own repeat: keep the spans apart
-        sim = _similarity(m, ngram)
-        if min(o_end - o_lo, r_end - r_lo) >= min_words and sim >= threshold:
-            candidates.append((m, o_lo, o_end, r_lo, r_end, sim))
-
-    # Repeats that overlap: keep the most covered one.
-    candidates.sort(key=lambda c: (-c[0].covered, c[0].doc_r, c[3]))
-    taken: dict[int, list[tuple[int, int]]] = {}
-    chosen = []
-    for cand in candidates:
-        m, _, _, r_lo, r_end, _ = cand
-        spans = taken.setdefault(m.doc_r, [])
-        if any(lo < r_end and r_lo < hi for lo, hi in spans):
-            continue
-        spans.append((r_lo, r_end))
-        chosen.append(cand)
-
-    # Token positions -> character offsets, tokenising only the documents involved.
-    needed = sorted({c[0].doc_o for c in chosen} | {c[0].doc_r for c in chosen})
-    offsets = {}
-    for r in ranges([docs[d] for d in needed]):  # in batches, like the first pass
-        batch = needed[r.start : r.stop]
-        tb = tokenize([docs[d] for d in batch], offsets=True)
-        for k, d in enumerate(batch):
-            lo, hi = tb.bounds[k], tb.bounds[k + 1]
-            offsets[d] = (tb.starts[lo:hi], tb.ends[lo:hi])
-
-    def line_ids(doc: int) -> np.ndarray:
-        starts = offsets[doc][0]
-        newlines = np.frombuffer(docs[doc].encode("utf-32-le", "surrogatepass"), dtype=np.uint32) == 10
-        return np.searchsorted(np.flatnonzero(newlines), starts)
-
-    lines = {d: line_ids(d) for d in needed}
-    trimmed = []
-    for m, o_lo, o_end, r_lo, r_end, sim in chosen:
-        cut_lo, cut_hi = _boilerplate_edges(
-            lines[m.doc_r], token_bounds[m.doc_r], r_lo, r_end, multiplicity, ngram, min_words
-        )
-        o_lo, o_end = o_lo + cut_lo, o_end - cut_hi
-        r_lo, r_end = r_lo + cut_lo, r_end - cut_hi
-        if min(o_end - o_lo, r_end - r_lo) >= min_words:
-            trimmed.append((m, o_lo, o_end, r_lo, r_end, sim))
-    chosen = trimmed
-
-    def span(doc: int, lo: int, end: int) -> Span:
-        starts, ends = offsets[doc]
-        base = token_bounds[doc]
-        return Span(doc, int(starts[lo - base]), int(ends[end - 1 - base]))
-
-    matches = [
-        Match(span(m.doc_o, o_lo, o_end), span(m.doc_r, r_lo, r_end), round(sim, 4))
-        for m, o_lo, o_end, r_lo, r_end, sim in chosen
-    ]
-    matches.sort(key=lambda x: (x.repeat.doc, x.repeat.start))
-    return matches
+    original = np.asarray(original, dtype=np.int64)
+    repeat = np.asarray(repeat, dtype=np.int64)
+    order = np.argsort(repeat, kind="stable")
+    chains = [_chain(original[order], repeat[order], np.asarray(token_bounds, dtype=np.int64), ngram)]
+    return _matches_from_chains(docs, chains, token_bounds, multiplicity, threshold, min_words, ngram)
 
 
 #: One alphanumeric character, exactly as ``str.isalnum`` (``\\w`` is alnum or ``_``).

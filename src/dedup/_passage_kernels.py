@@ -1,0 +1,336 @@
+"""Compiled kernels of the passage finder (:mod:`dedup.passages`, :mod:`dedup.passage_seeds`).
+
+Every function here is plain Python over numpy arrays; :func:`compiled`
+jits them with numba once the work of the process makes that worth it (the
+same rule as :mod:`dedup._kernels`). The tests check each kernel against the
+numpy / Python reference it replaces (``tests/test_passage_kernels.py``).
+
+* :func:`pack_keys` — write the token position into the low bits of each
+  shingle hash, in place (the sort key of the seeds).
+* :func:`links_from_sorted` — one pass over the sorted keys: every later
+  occurrence of a shingle gets the position of its first occurrence, every
+  first occurrence gets ``-count``.
+* :func:`chains_from_pairs` — seeds (``original``, ``repeat``) sorted by
+  ``repeat`` chained along diagonals in one streaming pass: at most
+  ``gap + 1`` chains are open at any time, because each repeat token holds
+  one seed.
+* :func:`merge_chains` — chains that continue each other merged into
+  maximal matches (per pair of documents, a short list of open matches).
+* :func:`choose_repeats` — overlapping repeats: keep the most covered.
+* :func:`trim_edges` — short boilerplate lines at the edges of a repeat.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from . import _kernels
+
+#: ``links`` value of a token where no full-width shingle starts.
+NO_SHINGLE = -(1 << 31)
+
+_loaded: SimpleNamespace | None = None
+
+_NAMES = (
+    "_similarity",
+    "pack_keys",
+    "links_from_sorted",
+    "chains_from_pairs",
+    "merge_chains",
+    "choose_repeats",
+    "trim_edges",
+)
+
+
+def compiled(work: int) -> SimpleNamespace | None:
+    """The compiled kernels, once :func:`dedup._kernels.compiled` says numba is worth loading."""
+    global _loaded
+    if _loaded is None and _kernels.compiled(work) is not None:
+        import numba
+
+        module = globals()
+        for name in _NAMES:  # helpers first: callers are compiled against the jitted versions
+            module[name] = numba.njit(cache=True, nogil=True, boundscheck=False)(module[name])
+        _loaded = SimpleNamespace(**{name: module[name] for name in _NAMES if not name.startswith("_")})
+    return _loaded
+
+
+def python() -> SimpleNamespace:
+    """The same functions, not compiled (the reference the tests compare against)."""
+    return SimpleNamespace(
+        **{name: getattr(globals()[name], "py_func", globals()[name]) for name in _NAMES if not name.startswith("_")}
+    )
+
+
+def pack_keys(keys, token_bounds, ngram, bits):
+    """``keys[k] = keys[k] >> bits << bits | position`` for the full-width shingles in document order."""
+    b = np.uint64(bits)
+    k = 0
+    for d in range(token_bounds.shape[0] - 1):
+        lo = token_bounds[d]
+        count = token_bounds[d + 1] - lo - ngram + 1
+        for j in range(count):
+            keys[k] = (keys[k] >> b << b) | np.uint64(lo + j)
+            k += 1
+    return k
+
+
+def links_from_sorted(keys, bits, links):
+    """Fill ``links`` (token-indexed) from sorted keys: a later occurrence gets its first occurrence's
+    position, a first occurrence gets ``-count``; other entries are left as they are."""
+    b = np.uint64(bits)
+    mask = (np.uint64(1) << b) - np.uint64(1)
+    n = keys.shape[0]
+    i = 0
+    while i < n:
+        h = keys[i] >> b
+        j = i + 1
+        while j < n and (keys[j] >> b) == h:
+            j += 1
+        first = np.int64(keys[i] & mask)
+        links[first] = -(j - i)
+        for k in range(i + 1, j):
+            links[np.int64(keys[k] & mask)] = first
+        i = j
+
+
+def _similarity(covered, o_lo, o_hi, r_lo, r_hi, ngram):
+    len_o = o_hi - o_lo + ngram
+    len_r = r_hi - r_lo + ngram
+    return min(1.0, 2.0 * covered / (len_o + len_r))
+
+
+def chains_from_pairs(original, repeat, token_bounds, ngram, diagonal_bin, gap):
+    """Chains of seeds, ``repeat`` ascending (each repeat token at most once).
+
+    Returns an ``(n, 7)`` int64 array of ``doc_o, doc_r, o_lo, o_hi, r_lo,
+    r_hi, covered``: the chains of at least two seeds that lie in the same
+    diagonal bin ``(repeat - original) // diagonal_bin`` of the same pair of
+    documents with at most ``gap`` tokens between consecutive repeats, as
+    the numpy reference :func:`dedup.passages.chains_reference` finds them.
+    """
+    n = original.shape[0]
+    cap = 64
+    # Open chains: doc_o, bin, last repeat, o_lo, o_hi, r_lo, covered, seeds.
+    op = np.zeros((cap, 8), dtype=np.int64)
+    n_open = 0
+    out = np.empty((max(16, n // 2 + 1), 7), dtype=np.int64)
+    n_out = 0
+    n_docs = token_bounds.shape[0] - 1
+    doc_r = -1
+    doc_o = 0
+    for s in range(n):
+        o = original[s]
+        r = repeat[s]
+        if doc_r < 0 or r >= token_bounds[doc_r + 1]:
+            # A new repeat document: every open chain is finished.
+            for i in range(n_open):
+                if op[i, 7] >= 2:
+                    out[n_out, 0] = op[i, 0]
+                    out[n_out, 1] = doc_r
+                    out[n_out, 2] = op[i, 3]
+                    out[n_out, 3] = op[i, 4]
+                    out[n_out, 4] = op[i, 5]
+                    out[n_out, 5] = op[i, 2]
+                    out[n_out, 6] = op[i, 6]
+                    n_out += 1
+            n_open = 0
+            doc_r = np.searchsorted(token_bounds, r, side="right") - 1
+        if not (token_bounds[doc_o] <= o < token_bounds[min(doc_o + 1, n_docs)]):
+            doc_o = np.searchsorted(token_bounds, o, side="right") - 1
+        bin_ = (r - o) // diagonal_bin
+        found = -1
+        k = 0
+        for i in range(n_open):
+            if r - op[i, 2] > gap:  # can never be continued: finished
+                if op[i, 7] >= 2:
+                    out[n_out, 0] = op[i, 0]
+                    out[n_out, 1] = doc_r
+                    out[n_out, 2] = op[i, 3]
+                    out[n_out, 3] = op[i, 4]
+                    out[n_out, 4] = op[i, 5]
+                    out[n_out, 5] = op[i, 2]
+                    out[n_out, 6] = op[i, 6]
+                    n_out += 1
+                continue
+            if k != i:
+                op[k, :] = op[i, :]
+            if op[k, 0] == doc_o and op[k, 1] == bin_:
+                found = k
+            k += 1
+        n_open = k
+        if found >= 0:
+            op[found, 6] += min(r - op[found, 2], ngram)
+            op[found, 2] = r
+            op[found, 3] = min(op[found, 3], o)
+            op[found, 4] = max(op[found, 4], o)
+            op[found, 7] += 1
+        else:
+            if n_open == op.shape[0]:
+                grown = np.zeros((2 * op.shape[0], 8), dtype=np.int64)
+                grown[:n_open] = op[:n_open]
+                op = grown
+            op[n_open, 0] = doc_o
+            op[n_open, 1] = bin_
+            op[n_open, 2] = r
+            op[n_open, 3] = o
+            op[n_open, 4] = o
+            op[n_open, 5] = r
+            op[n_open, 6] = ngram
+            op[n_open, 7] = 1
+            n_open += 1
+    for i in range(n_open):
+        if op[i, 7] >= 2:
+            out[n_out, 0] = op[i, 0]
+            out[n_out, 1] = doc_r
+            out[n_out, 2] = op[i, 3]
+            out[n_out, 3] = op[i, 4]
+            out[n_out, 4] = op[i, 5]
+            out[n_out, 5] = op[i, 2]
+            out[n_out, 6] = op[i, 6]
+            n_out += 1
+    return out[:n_out].copy()
+
+
+def merge_chains(chains, ngram, threshold, merge_gap):
+    """Maximal matches from chains sorted by ``doc_o, doc_r, r_lo, o_lo`` (same columns as
+    :func:`chains_from_pairs`), as the Python reference :func:`dedup.passages.merge_reference`."""
+    n = chains.shape[0]
+    out = np.empty((max(n, 1), 7), dtype=np.int64)
+    n_out = 0
+    op = np.zeros((64, 7), dtype=np.int64)
+    n_open = 0
+    for s in range(n):
+        c = chains[s]
+        if s == 0 or c[0] != chains[s - 1, 0] or c[1] != chains[s - 1, 1]:
+            for i in range(n_open):
+                out[n_out, :] = op[i, :]
+                n_out += 1
+            n_open = 0
+        k = 0
+        for i in range(n_open):
+            if c[4] - op[i, 5] <= merge_gap:
+                if k != i:
+                    op[k, :] = op[i, :]
+                k += 1
+            else:
+                out[n_out, :] = op[i, :]
+                n_out += 1
+        n_open = k
+        best = -1
+        best_sim = -1.0
+        b_olo = b_ohi = b_rhi = b_cov = 0
+        for i in range(n_open):
+            gap_o = c[2] - op[i, 3]
+            gap_r = c[4] - op[i, 5]
+            if gap_o < -ngram or gap_r < -ngram or max(gap_o, gap_r) > merge_gap:
+                continue
+            overlap = max(0, min(op[i, 5] + ngram, c[5] + ngram) - c[4])
+            o_lo = min(op[i, 2], c[2])
+            o_hi = max(op[i, 3], c[3])
+            r_hi = max(op[i, 5], c[5])
+            cov = op[i, 6] + c[6] - min(overlap, c[6])
+            sim = _similarity(cov, o_lo, o_hi, op[i, 4], r_hi, ngram)
+            if sim >= threshold and sim > best_sim:
+                best, best_sim = i, sim
+                b_olo, b_ohi, b_rhi, b_cov = o_lo, o_hi, r_hi, cov
+        if best < 0:
+            if n_open == op.shape[0]:
+                grown = np.zeros((2 * op.shape[0], 7), dtype=np.int64)
+                grown[:n_open] = op[:n_open]
+                op = grown
+            op[n_open, :] = c
+            n_open += 1
+        else:
+            op[best, 2] = b_olo
+            op[best, 3] = b_ohi
+            op[best, 5] = b_rhi
+            op[best, 6] = b_cov
+    for i in range(n_open):
+        out[n_out, :] = op[i, :]
+        n_out += 1
+    return out[:n_out].copy()
+
+
+def choose_repeats(doc_r, r_lo, r_end, order, doc_lo, doc_hi):
+    """Greedy choice in ``order`` (grouped by ``doc_r``): a repeat is kept unless it overlaps one
+    kept before it in the same document. ``doc_lo``/``doc_hi`` are token bounds of each candidate's
+    repeat document. Returns a boolean mask."""
+    n = order.shape[0]
+    keep = np.zeros(n, dtype=np.bool_)
+    taken = np.zeros(0, dtype=np.bool_)
+    base = 0
+    i = 0
+    while i < n:
+        d = doc_r[order[i]]
+        j = i
+        while j < n and doc_r[order[j]] == d:
+            j += 1
+        base = doc_lo[order[i]]
+        taken = np.zeros(doc_hi[order[i]] - base, dtype=np.bool_)
+        for k in range(i, j):
+            c = order[k]
+            lo = r_lo[c] - base
+            hi = r_end[c] - base
+            free = True
+            for t in range(lo, hi):
+                if taken[t]:
+                    free = False
+                    break
+            if free:
+                keep[c] = True
+                for t in range(lo, hi):
+                    taken[t] = True
+        i = j
+    return keep
+
+
+def trim_edges(mult, mult_bounds, lo, end, head_break, tail_break, doc_end, ngram, min_words):
+    """Tokens to trim at each end of each repeat ``[lo, end)``: a short whole line at an edge that
+    repeats more often than the passage (see :func:`dedup.passages.boilerplate_edges_reference`).
+
+    ``mult[mult_bounds[k]:mult_bounds[k + 1]]`` is the multiplicity of tokens ``lo[k]:end[k]``;
+    ``head_break[k, j]`` is whether a new line starts at token ``lo[k] + j`` (``j < min_words``),
+    ``tail_break[k, j]`` whether one starts at token ``end[k] - min_words + j`` (``j <= min_words``).
+    """
+    n = lo.shape[0]
+    cut_lo = np.zeros(n, dtype=np.int64)
+    cut_hi = np.zeros(n, dtype=np.int64)
+    for k in range(n):
+        m = mult[mult_bounds[k] : mult_bounds[k + 1]]
+        length = end[k] - lo[k]
+        span = m[: max(1, length - ngram + 1)]
+        positive = span[span > 0]
+        if positive.shape[0] == 0:
+            continue
+        core = np.median(positive.astype(np.float64))
+        # First line: starts at lo, ends at the next break (at most min_words - 1 tokens later).
+        head = 0
+        if head_break[k, 0]:
+            for j in range(1, min_words):
+                if j > length:
+                    break
+                if j == length:
+                    if lo[k] + j == doc_end[k] or tail_break[k, min_words]:
+                        head = j
+                    break
+                if head_break[k, j]:
+                    head = j
+                    break
+        # Last line: ends at end (a break there), starts after the previous break.
+        tail = 0
+        if tail_break[k, min_words]:
+            for j in range(1, min_words):
+                if j >= length:
+                    break
+                if tail_break[k, min_words - j]:
+                    tail = j
+                    break
+        if head > 0 and ngram <= head and m[: head - ngram + 1].min() > core:
+            cut_lo[k] = head
+        # The last line counts only when it is not the first line (a break lies inside the span).
+        if tail > 0 and ngram <= tail and tail < length and m[length - tail : length - ngram + 1].min() > core:
+            cut_hi[k] = tail
+    return cut_lo, cut_hi

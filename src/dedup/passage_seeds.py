@@ -1,0 +1,472 @@
+"""Seeds of the passage finder, in memory or spilled to a work directory.
+
+A *seed* pairs a later occurrence of a word ``ngram``-shingle with its first
+occurrence: ``(original, repeat)`` in global token positions (tokens of
+document ``d`` are ``token_bounds[d]:token_bounds[d + 1]``). Pairing every
+occurrence with the first one keeps the work linear however often a shingle
+repeats. Seeds come out in ``repeat`` order, in chunks of whole documents, so
+that the chaining downstream is one streaming pass.
+
+**In memory** (:func:`find_seeds` without ``spill``): one ``uint64`` per
+shingle packs the top bits of its hash above its token position; the keys are
+sorted in place, and one pass over them fills ``links``, one integer per
+token: the first occurrence of the shingle starting there (a later
+occurrence), ``-count`` (a first occurrence) or :data:`NO_SHINGLE`. Peak:
+8 + 4 bytes per token (about 2.7 bytes per byte of English text).
+
+**Spilled** (``spill=DIR``): the same keys are an external distribution sort.
+Shingles go to bucket files by the top bits of their hash (every shingle of a
+group lands in the same bucket); each bucket is sorted in memory on its own
+and its links are written to chunk files by token position; each chunk is
+then read back in position order. Memory follows the size of one bucket and
+one chunk, not the input; the links, hence the seeds and the matches, are
+exactly those of the in-memory path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import _passage_kernels
+from .internal import BATCH_CHARS, BATCH_DOCS
+from .parallel import can_share, ordered_map, shared_texts
+from .text import TokenBatch, shingle, tokenize
+
+__all__ = ["NO_SHINGLE", "SeedStream", "find_seeds", "pieces", "spill_needed", "unit_text"]
+
+NO_SHINGLE = _passage_kernels.NO_SHINGLE
+
+#: A document longer than this many characters is tokenised in pieces (cut
+#: before a space or newline), so one huge line costs what many short ones do.
+PIECE_CHARS = BATCH_CHARS
+
+#: Seeds are handed on in chunks of whole documents of about this many tokens.
+CHUNK_TOKENS = 1 << 22
+
+#: Spill mode: shingles held in memory before they go to the bucket files.
+RUN_SHINGLES = 1 << 23
+
+_U64 = np.uint64
+_RECORD = np.dtype([("h", "<u8"), ("p", "<i8")])
+_LINK = np.dtype([("t", "<i8"), ("v", "<i8"), ("c", "<i4")])
+
+#: (document, start, end) character ranges: whole documents, or the pieces of a long one.
+Unit = tuple[int, int, int]
+
+
+def _cut(text: str, start: int, limit: int) -> int:
+    """End of the piece of ``text`` starting at ``start``: just before a space or newline
+    near ``start + limit`` (no token spans either), or the end of the text."""
+    if len(text) - start <= limit:
+        return len(text)
+    stop = start + limit
+    best = max(text.rfind(" ", start + limit // 2, stop), text.rfind("\n", start + limit // 2, stop))
+    if best > start:
+        return best
+    after = [p for p in (text.find(" ", stop), text.find("\n", stop)) if p >= 0]
+    return min(after) if after else len(text)
+
+
+def pieces(texts: Sequence[str], piece_chars: int = PIECE_CHARS) -> Iterator[list[Unit]]:
+    """Batches of work: several whole short documents, or one piece of a long one.
+
+    >>> list(pieces(["a b", "c", "d e f g"], piece_chars=4))
+    [[(0, 0, 3), (1, 0, 1)], [(2, 0, 3)], [(2, 3, 7)]]
+    """
+    batch: list[Unit] = []
+    chars = 0
+    for d, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts must contain str, got {type(text).__name__} at index {d}")
+        if len(text) > piece_chars:
+            if batch:
+                yield batch
+                batch, chars = [], 0
+            start = 0
+            while start < len(text):
+                end = _cut(text, start, piece_chars)
+                yield [(d, start, end)]
+                start = end
+            continue
+        batch.append((d, 0, len(text)))
+        chars += len(text)
+        if chars >= BATCH_CHARS or len(batch) >= BATCH_DOCS:
+            yield batch
+            batch, chars = [], 0
+    if batch:
+        yield batch
+
+
+def unit_text(texts: Sequence[str], unit: Unit) -> str:
+    d, start, end = unit
+    text = texts[d]
+    return text if start == 0 and end == len(text) else text[start:end]
+
+
+#: A batch of work: its units, their texts (``None``: read from the shared texts), whether it is a piece.
+Task = tuple[list[Unit], "list[str] | None", bool]
+
+
+def _tokens(task: Task, ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """Full-width shingle hashes and token counts of a batch of whole documents, or the
+    token hashes of one piece (its shingles need the last tokens of the piece before)."""
+    units, given, is_piece = task
+    texts = given if given is not None else [unit_text(shared_texts(), u) for u in units]
+    tokens = tokenize(texts)
+    counts = tokens.counts()
+    if is_piece:
+        return tokens.hashes, counts
+    sh = shingle(tokens, ngram)
+    width_ok = np.ones(len(sh.hashes), dtype=bool)
+    short = np.flatnonzero((counts > 0) & (counts < ngram))  # their one shingle is not full width
+    width_ok[sh.bounds[short]] = False
+    return sh.hashes[width_ok], counts
+
+
+def _shingle_stream(
+    texts: Sequence[str], ngram: int, jobs: int, doc_tokens: np.ndarray
+) -> Iterator[tuple[np.ndarray, int]]:
+    """Full-width shingle hashes in document order, batch by batch, with the global token
+    position of the batch's first token; fills ``doc_tokens`` (tokens per document)."""
+    tasks: list[Task] = []
+    for units in pieces(texts):
+        d, start, end = units[0]
+        tasks.append((units, None, len(units) == 1 and (start > 0 or end < len(texts[d]))))
+    if jobs > 1 and can_share():
+        results = ordered_map(_tokens, tasks, jobs, ngram, shared=texts)
+    else:
+        results = ordered_map(
+            _tokens, ((u, [unit_text(texts, x) for x in u], p) for u, _, p in tasks), jobs, ngram
+        )
+    offset = 0  # global position of the next token
+    tail = np.zeros(0, dtype=np.uint64)  # last ngram - 1 tokens of the long document being read
+    for (units, _, is_piece), (hashes, counts) in zip(tasks, results):
+        if not is_piece:
+            doc_tokens[[u[0] for u in units]] = counts
+            yield hashes, offset
+            offset += int(counts.sum())
+            continue
+        d, start, end = units[0]
+        doc_tokens[d] += int(counts[0])
+        window = np.concatenate((tail, hashes))
+        n = len(window)
+        if n >= ngram:
+            yield shingle(TokenBatch(window, np.array([0, n], dtype=np.int64)), ngram).hashes, offset - len(tail)
+        offset += int(counts[0])
+        tail = window[max(0, n - ngram + 1) :] if end < len(texts[d]) else window[:0]
+
+
+@dataclass
+class SeedStream:
+    """Seeds of a collection: token bounds, the multiplicity of each token's shingle, and the
+    seeds themselves in ``repeat`` order (:meth:`chunks`, to be read once)."""
+
+    token_bounds: np.ndarray
+    multiplicity: LinkMultiplicity | FileMultiplicity
+    _chunks: Iterator[tuple[np.ndarray, np.ndarray]]
+    _work_dir: Path | None = None
+    _own_dir: bool = False
+
+    def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(original, repeat)`` int64 arrays, ``repeat`` ascending across all chunks."""
+        return self._chunks
+
+    def close(self) -> None:
+        """Remove the spill files (a work directory made for this run goes too)."""
+        if self._work_dir is not None:
+            if self._own_dir:
+                shutil.rmtree(self._work_dir, ignore_errors=True)
+            else:
+                for f in self._work_dir.glob("dedup-seeds-*"):
+                    f.unlink(missing_ok=True)
+
+    def __enter__(self) -> SeedStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LinkMultiplicity:
+    """How often the shingle starting at each token occurs, read from the in-memory links."""
+
+    def __init__(self, links: np.ndarray) -> None:
+        self._links = links
+
+    def __len__(self) -> int:
+        return len(self._links)
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        v = self._links[key].astype(np.int64)
+        later = v >= 0
+        out = np.where(v == NO_SHINGLE, 0, -v)
+        out[later] = -self._links[v[later]]
+        return out
+
+
+class FileMultiplicity:
+    """The same, read by slices from a file of one int32 per token (spill mode)."""
+
+    def __init__(self, path: Path, n: int) -> None:
+        self._path, self._n = path, n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        start, stop, _ = key.indices(self._n)
+        count = max(0, stop - start)
+        return np.fromfile(self._path, dtype=np.int32, count=count, offset=4 * start).astype(np.int64)
+
+
+def _doc_chunks(token_bounds: np.ndarray, chunk_tokens: int) -> np.ndarray:
+    """Token bounds of chunks of whole documents of about ``chunk_tokens`` tokens."""
+    total = int(token_bounds[-1])
+    cuts = [0]
+    while cuts[-1] < total:
+        want = cuts[-1] + chunk_tokens
+        i = int(np.searchsorted(token_bounds, want, side="right")) - 1
+        nxt = int(token_bounds[i])
+        if nxt <= cuts[-1]:  # one document longer than a chunk: it is a chunk of its own
+            nxt = int(token_bounds[i + 1]) if i + 1 < len(token_bounds) else total
+        cuts.append(min(nxt, total))
+    return np.array(cuts, dtype=np.int64)
+
+
+def _links_dtype(total: int) -> type:
+    return np.int32 if total < (1 << 31) - 1 else np.int64
+
+
+def _link_numpy(keys: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reference of :func:`dedup._passage_kernels.links_from_sorted` as (position, link, count)."""
+    sorted_h = keys >> _U64(bits)
+    pos = (keys & ((_U64(1) << _U64(bits)) - _U64(1))).astype(np.int64)
+    new_group = np.ones(len(keys), dtype=bool)
+    new_group[1:] = sorted_h[1:] != sorted_h[:-1]
+    starts = np.flatnonzero(new_group)
+    sizes = np.diff(np.append(starts, len(keys)))
+    first = np.repeat(pos[starts], sizes)
+    count = np.repeat(sizes, sizes)
+    return pos, np.where(new_group, -count, first), count
+
+
+def find_seeds(
+    texts: Sequence[str],
+    ngram: int,
+    jobs: int = 1,
+    spill: str | os.PathLike | None = None,
+    *,
+    run_shingles: int = RUN_SHINGLES,
+    chunk_tokens: int = CHUNK_TOKENS,
+) -> SeedStream:
+    """The seeds of ``texts`` (see the module docstring); ``spill`` is a work directory."""
+    if spill is None:
+        return _in_memory(texts, ngram, jobs, chunk_tokens)
+    return _spilled(texts, ngram, jobs, Path(spill), run_shingles, chunk_tokens)
+
+
+def _pairs(links: np.ndarray, cuts: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    for lo, hi in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
+        v = links[lo:hi]
+        rel = np.flatnonzero(v >= 0)
+        yield v[rel].astype(np.int64), rel + lo
+
+
+def _full_positions(token_bounds: np.ndarray, ngram: int) -> np.ndarray:
+    """Global first token of every full-width shingle, in document order (numpy reference of
+    the positions :func:`dedup._passage_kernels.pack_keys` writes)."""
+    full = np.maximum(np.diff(token_bounds) - ngram + 1, 0)
+    before = np.zeros(len(full), dtype=np.int64)
+    np.cumsum(full[:-1], out=before[1:])
+    return np.repeat(token_bounds[:-1] - before, full) + np.arange(int(full.sum()), dtype=np.int64)
+
+
+def _pack(keys: np.ndarray, token_bounds: np.ndarray, ngram: int, bits: int) -> None:
+    kernels = _passage_kernels.compiled(len(keys))
+    if kernels is not None:
+        kernels.pack_keys(keys, token_bounds, ngram, bits)
+        return
+    keys >>= _U64(bits)
+    keys <<= _U64(bits)
+    keys |= _full_positions(token_bounds, ngram).astype(np.uint64)
+
+
+def _read_all(texts: Sequence[str], ngram: int, jobs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Full-width shingle hashes of every document (in one array) and the token bounds."""
+    doc_tokens = np.zeros(len(texts), dtype=np.int64)
+    # One slot per 3 characters is more than any text in a spaced script needs; untouched
+    # pages of the allocation are never committed, and CJK-heavy input grows it.
+    keys = np.empty(sum(len(t) for t in texts) // 3 + 1024, dtype=np.uint64)
+    n_keys = 0
+    for hashes, _ in _shingle_stream(texts, ngram, jobs, doc_tokens):
+        if n_keys + len(hashes) > len(keys):
+            grown = np.empty(max(2 * len(keys), n_keys + len(hashes)), dtype=np.uint64)
+            grown[:n_keys] = keys[:n_keys]
+            keys = grown
+        keys[n_keys : n_keys + len(hashes)] = hashes
+        n_keys += len(hashes)
+    token_bounds = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(doc_tokens, out=token_bounds[1:])
+    return keys[:n_keys], token_bounds
+
+
+def _in_memory(texts: Sequence[str], ngram: int, jobs: int, chunk_tokens: int) -> SeedStream:
+    keys, token_bounds = _read_all(texts, ngram, jobs)
+    total = int(token_bounds[-1])
+    links = np.full(total, NO_SHINGLE, dtype=_links_dtype(total))
+    if len(keys):
+        bits = max(1, total.bit_length())
+        _pack(keys, token_bounds, ngram, bits)
+        keys.sort()
+        kernels = _passage_kernels.compiled(len(keys))
+        if kernels is not None:
+            kernels.links_from_sorted(keys, bits, links)
+        else:
+            pos, link, _ = _link_numpy(keys, bits)
+            links[pos] = link
+    del keys
+    return SeedStream(token_bounds, LinkMultiplicity(links), _pairs(links, _doc_chunks(token_bounds, chunk_tokens)))
+
+
+def _spilled(
+    texts: Sequence[str], ngram: int, jobs: int, work: Path, run_shingles: int, chunk_tokens: int
+) -> SeedStream:
+    own = not work.exists()
+    work.mkdir(parents=True, exist_ok=True)
+    prefix = work / f"dedup-seeds-{os.getpid()}-{id(texts):x}"
+    stream = SeedStream(np.zeros(1, dtype=np.int64), LinkMultiplicity(np.zeros(0, np.int32)), iter(()), work, own)
+    try:
+        return _spill_into(stream, prefix, texts, ngram, jobs, run_shingles, chunk_tokens)
+    except BaseException:
+        stream.close()
+        raise
+
+
+def _bucket_of(h: np.ndarray, bucket_bits: int) -> np.ndarray:
+    if not bucket_bits:
+        return np.zeros(len(h), dtype=np.int64)
+    return (h >> _U64(64 - bucket_bits)).astype(np.int64)
+
+
+def _append_grouped(records: np.ndarray, group: np.ndarray, n_groups: int, path_of: Callable[[int], Path]) -> None:
+    """Append ``records`` to one file per group (``path_of(g)``), in their order within each group."""
+    order = np.argsort(group, kind="stable")
+    records, group = records[order], group[order]
+    bounds = np.searchsorted(group, np.arange(n_groups + 1))
+    for g in np.flatnonzero(np.diff(bounds)).tolist():
+        with open(path_of(g), "ab") as f:
+            records[bounds[g] : bounds[g + 1]].tofile(f)
+
+
+def _spill_into(
+    stream: SeedStream,
+    prefix: Path,
+    texts: Sequence[str],
+    ngram: int,
+    jobs: int,
+    run_shingles: int,
+    chunk_tokens: int,
+) -> SeedStream:
+    total_chars = sum(len(t) for t in texts)
+    # Buckets of about run_shingles / 2 shingles each (about one shingle per 4 characters).
+    want = max(1, total_chars // 4 // max(1, run_shingles // 2))
+    bucket_bits = min(12, max(0, (want - 1).bit_length()))
+    n_buckets = 1 << bucket_bits
+
+    def bucket_path(b: int) -> Path:
+        return Path(f"{prefix}.b{b}")
+
+    doc_tokens = np.zeros(len(texts), dtype=np.int64)
+    run = np.empty(run_shingles, dtype=_RECORD)
+    filled = 0
+    for hashes, first in _shingle_stream(texts, ngram, jobs, doc_tokens):
+        done = 0
+        while done < len(hashes):
+            take = min(len(hashes) - done, run_shingles - filled)
+            run["h"][filled : filled + take] = hashes[done : done + take]
+            run["p"][filled : filled + take] = np.arange(first + done, first + done + take)
+            filled += take
+            done += take
+            if filled == run_shingles:
+                _append_grouped(run, _bucket_of(run["h"], bucket_bits), n_buckets, bucket_path)
+                filled = 0
+    _append_grouped(run[:filled], _bucket_of(run["h"][:filled], bucket_bits), n_buckets, bucket_path)
+    del run
+    token_bounds = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(doc_tokens, out=token_bounds[1:])
+    total = int(token_bounds[-1])
+    bits = max(1, total.bit_length())
+    cuts = _doc_chunks(token_bounds, chunk_tokens)
+
+    def chunk_path(c: int) -> Path:
+        return Path(f"{prefix}.c{c}")
+
+    # Every shingle of a group shares the top bits of its hash, so it is in one bucket.
+    for b in range(n_buckets):
+        path = bucket_path(b)
+        if not path.exists():
+            continue
+        records = np.fromfile(path, dtype=_RECORD)
+        path.unlink()
+        keys = records["h"] >> _U64(bits) << _U64(bits) | records["p"].astype(np.uint64)
+        del records
+        keys.sort()
+        pos, link, count = _link_numpy(keys, bits)
+        del keys
+        out = np.empty(len(pos), dtype=_LINK)
+        out["t"], out["v"], out["c"] = pos, link, count
+        del link, count
+        _append_grouped(out, np.searchsorted(cuts, pos, side="right") - 1, len(cuts) - 1, chunk_path)
+
+    mult_path = Path(f"{prefix}.mult")
+    mult_path.write_bytes(b"")
+
+    def chunks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for c, (lo, hi) in enumerate(zip(cuts[:-1].tolist(), cuts[1:].tolist())):
+            links = np.full(hi - lo, NO_SHINGLE, dtype=np.int64)
+            mult = np.zeros(hi - lo, dtype=np.int32)
+            path = chunk_path(c)
+            if path.exists():
+                rec = np.fromfile(path, dtype=_LINK)
+                path.unlink()
+                links[rec["t"] - lo] = rec["v"]
+                mult[rec["t"] - lo] = rec["c"]
+                del rec
+            with open(mult_path, "ab") as f:
+                mult.tofile(f)
+            rel = np.flatnonzero(links >= 0)
+            yield links[rel], rel + lo
+
+    stream.token_bounds = token_bounds
+    stream.multiplicity = FileMultiplicity(mult_path, total)
+    stream._chunks = chunks()
+    return stream
+
+
+def spill_needed(texts: Sequence[str], available: int | None = None) -> bool:
+    """Whether the in-memory seeds of ``texts`` would take more than half the available memory.
+
+    In memory, seeds take about 12 bytes per token, and a token takes at
+    least 3 characters in spaced scripts; ``available`` defaults to the
+    system's MemAvailable.
+    """
+    if available is None:
+        available = _mem_available()
+    return 4 * sum(len(t) for t in texts) > available // 2
+
+
+def _mem_available() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 1 << 62
