@@ -38,7 +38,7 @@ from .internal import BATCH_CHARS, BATCH_DOCS
 from .parallel import can_share, ordered_map, shared_texts
 from .text import TokenBatch, shingle, tokenize
 
-__all__ = ["NO_SHINGLE", "SeedStream", "find_seeds", "pieces", "spill_needed", "unit_text"]
+__all__ = ["NO_SHINGLE", "SeedStream", "find_seeds", "pieces", "seed_arrays", "spill_needed", "unit_text"]
 
 NO_SHINGLE = _passage_kernels.NO_SHINGLE
 
@@ -47,7 +47,7 @@ NO_SHINGLE = _passage_kernels.NO_SHINGLE
 PIECE_CHARS = BATCH_CHARS
 
 #: Seeds are handed on in chunks of whole documents of about this many tokens.
-CHUNK_TOKENS = 1 << 22
+CHUNK_TOKENS = 1 << 20
 
 #: Spill mode: shingles held in memory before they go to the bucket files.
 RUN_SHINGLES = 1 << 23
@@ -73,12 +73,13 @@ def _cut(text: str, start: int, limit: int) -> int:
     return min(after) if after else len(text)
 
 
-def pieces(texts: Sequence[str], piece_chars: int = PIECE_CHARS) -> Iterator[list[Unit]]:
+def pieces(texts: Sequence[str], piece_chars: int | None = None) -> Iterator[list[Unit]]:
     """Batches of work: several whole short documents, or one piece of a long one.
 
     >>> list(pieces(["a b", "c", "d e f g"], piece_chars=4))
     [[(0, 0, 3), (1, 0, 1)], [(2, 0, 3)], [(2, 3, 7)]]
     """
+    piece_chars = piece_chars or PIECE_CHARS
     batch: list[Unit] = []
     chars = 0
     for d, text in enumerate(texts):
@@ -131,9 +132,11 @@ def _tokens(task: Task, ngram: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _shingle_stream(
     texts: Sequence[str], ngram: int, jobs: int, doc_tokens: np.ndarray
-) -> Iterator[tuple[np.ndarray, int]]:
+) -> Iterator[tuple[np.ndarray, int, np.ndarray | None]]:
     """Full-width shingle hashes in document order, batch by batch, with the global token
-    position of the batch's first token; fills ``doc_tokens`` (tokens per document)."""
+    position of the batch's first token and the token counts of its documents (``None`` for
+    the piece of a long document: its shingles start at consecutive tokens); fills
+    ``doc_tokens`` (tokens per document)."""
     tasks: list[Task] = []
     for units in pieces(texts):
         d, start, end = units[0]
@@ -141,15 +144,13 @@ def _shingle_stream(
     if jobs > 1 and can_share():
         results = ordered_map(_tokens, tasks, jobs, ngram, shared=texts)
     else:
-        results = ordered_map(
-            _tokens, ((u, [unit_text(texts, x) for x in u], p) for u, _, p in tasks), jobs, ngram
-        )
+        results = ordered_map(_tokens, ((u, [unit_text(texts, x) for x in u], p) for u, _, p in tasks), jobs, ngram)
     offset = 0  # global position of the next token
     tail = np.zeros(0, dtype=np.uint64)  # last ngram - 1 tokens of the long document being read
     for (units, _, is_piece), (hashes, counts) in zip(tasks, results):
         if not is_piece:
             doc_tokens[[u[0] for u in units]] = counts
-            yield hashes, offset
+            yield hashes, offset, counts
             offset += int(counts.sum())
             continue
         d, start, end = units[0]
@@ -157,7 +158,7 @@ def _shingle_stream(
         window = np.concatenate((tail, hashes))
         n = len(window)
         if n >= ngram:
-            yield shingle(TokenBatch(window, np.array([0, n], dtype=np.int64)), ngram).hashes, offset - len(tail)
+            yield shingle(TokenBatch(window, np.array([0, n], dtype=np.int64)), ngram).hashes, offset - len(tail), None
         offset += int(counts[0])
         tail = window[max(0, n - ngram + 1) :] if end < len(texts[d]) else window[:0]
 
@@ -262,10 +263,17 @@ def find_seeds(
     jobs: int = 1,
     spill: str | os.PathLike | None = None,
     *,
-    run_shingles: int = RUN_SHINGLES,
-    chunk_tokens: int = CHUNK_TOKENS,
+    run_shingles: int | None = None,
+    chunk_tokens: int | None = None,
 ) -> SeedStream:
-    """The seeds of ``texts`` (see the module docstring); ``spill`` is a work directory."""
+    """The seeds of ``texts`` (see the module docstring); ``spill`` is a work directory.
+
+    ``run_shingles`` (spill mode: shingles held before writing) and
+    ``chunk_tokens`` (tokens per chunk of seeds) default to :data:`RUN_SHINGLES`
+    and :data:`CHUNK_TOKENS`.
+    """
+    run_shingles = run_shingles or RUN_SHINGLES
+    chunk_tokens = chunk_tokens or CHUNK_TOKENS
     if spill is None:
         return _in_memory(texts, ngram, jobs, chunk_tokens)
     return _spilled(texts, ngram, jobs, Path(spill), run_shingles, chunk_tokens)
@@ -304,7 +312,7 @@ def _read_all(texts: Sequence[str], ngram: int, jobs: int) -> tuple[np.ndarray, 
     # pages of the allocation are never committed, and CJK-heavy input grows it.
     keys = np.empty(sum(len(t) for t in texts) // 3 + 1024, dtype=np.uint64)
     n_keys = 0
-    for hashes, _ in _shingle_stream(texts, ngram, jobs, doc_tokens):
+    for hashes, _, _ in _shingle_stream(texts, ngram, jobs, doc_tokens):
         if n_keys + len(hashes) > len(keys):
             grown = np.empty(max(2 * len(keys), n_keys + len(hashes)), dtype=np.uint64)
             grown[:n_keys] = keys[:n_keys]
@@ -319,7 +327,7 @@ def _read_all(texts: Sequence[str], ngram: int, jobs: int) -> tuple[np.ndarray, 
 def _in_memory(texts: Sequence[str], ngram: int, jobs: int, chunk_tokens: int) -> SeedStream:
     keys, token_bounds = _read_all(texts, ngram, jobs)
     total = int(token_bounds[-1])
-    links = np.full(total, NO_SHINGLE, dtype=_links_dtype(total))
+    links: np.ndarray = np.full(total, NO_SHINGLE, dtype=_links_dtype(total))
     if len(keys):
         bits = max(1, total.bit_length())
         _pack(keys, token_bounds, ngram, bits)
@@ -385,12 +393,18 @@ def _spill_into(
     doc_tokens = np.zeros(len(texts), dtype=np.int64)
     run = np.empty(run_shingles, dtype=_RECORD)
     filled = 0
-    for hashes, first in _shingle_stream(texts, ngram, jobs, doc_tokens):
+    for hashes, first, counts in _shingle_stream(texts, ngram, jobs, doc_tokens):
+        if counts is None:
+            positions = np.arange(first, first + len(hashes), dtype=np.int64)
+        else:
+            local = np.zeros(len(counts) + 1, dtype=np.int64)
+            np.cumsum(counts, out=local[1:])
+            positions = _full_positions(local, ngram) + first
         done = 0
         while done < len(hashes):
             take = min(len(hashes) - done, run_shingles - filled)
             run["h"][filled : filled + take] = hashes[done : done + take]
-            run["p"][filled : filled + take] = np.arange(first + done, first + done + take)
+            run["p"][filled : filled + take] = positions[done : done + take]
             filled += take
             done += take
             if filled == run_shingles:
@@ -429,7 +443,7 @@ def _spill_into(
 
     def chunks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for c, (lo, hi) in enumerate(zip(cuts[:-1].tolist(), cuts[1:].tolist())):
-            links = np.full(hi - lo, NO_SHINGLE, dtype=np.int64)
+            links: np.ndarray = np.full(hi - lo, NO_SHINGLE, dtype=np.int64)
             mult = np.zeros(hi - lo, dtype=np.int32)
             path = chunk_path(c)
             if path.exists():
@@ -470,3 +484,14 @@ def _mem_available() -> int:
     except OSError:
         pass
     return 1 << 62
+
+
+def seed_arrays(texts: Sequence[str], ngram: int, jobs: int = 1) -> tuple[np.ndarray, ...]:
+    """All seeds as flat arrays ``(original, repeat, token_bounds, multiplicity)`` (in memory;
+    for comparing engines: ``multiplicity`` is dense, one int per token)."""
+    with find_seeds(texts, ngram, jobs) as seeds:
+        pairs = list(seeds.chunks())
+        original = np.concatenate([p[0] for p in pairs]) if pairs else np.zeros(0, dtype=np.int64)
+        repeat = np.concatenate([p[1] for p in pairs]) if pairs else np.zeros(0, dtype=np.int64)
+        multiplicity = seeds.multiplicity[0 : int(seeds.token_bounds[-1])]
+        return original, repeat, seeds.token_bounds, multiplicity

@@ -1,0 +1,228 @@
+"""The passage finder's compiled kernels give what their numpy / Python references give, and the
+spilled, pieced and in-memory seed paths give the same matches."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dedup
+from dedup import _kernels, _passage_kernels, passage_seeds, passages
+
+needs_numba = pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+
+
+@pytest.fixture(scope="module")
+def kernels():
+    """The compiled kernels (small test inputs would stay on the reference path)."""
+    if not _kernels.AVAILABLE:
+        pytest.skip("numba is not installed")
+    loaded = _passage_kernels.compiled(_kernels.MIN_WORK)
+    assert loaded is not None
+    return loaded
+
+
+def rows(a: np.ndarray) -> list[tuple[int, ...]]:
+    return sorted(map(tuple, np.asarray(a).tolist()))
+
+
+@st.composite
+def seeds(draw):
+    """Token bounds of a few documents and seeds (one per repeat token, original earlier)."""
+    sizes = draw(st.lists(st.integers(0, 60), min_size=1, max_size=5))
+    bounds = np.zeros(len(sizes) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=bounds[1:])
+    total = int(bounds[-1])
+    if total < 2:
+        return bounds, np.zeros(0, np.int64), np.zeros(0, np.int64)
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    repeats, originals = [], []
+    shift = rng.randint(1, total - 1)
+    for r in range(1, total):
+        if rng.random() < draw(st.sampled_from([0.3, 0.9])):
+            continue
+        # Mostly runs along one diagonal (copied passages), sometimes a jump.
+        if rng.random() < 0.1:
+            shift = rng.randint(1, r)
+        originals.append(max(0, r - min(shift, r)))
+        repeats.append(r)
+    return bounds, np.array(originals, dtype=np.int64), np.array(repeats, dtype=np.int64)
+
+
+@needs_numba
+@settings(max_examples=150, deadline=None)
+@given(seeds(), st.integers(1, 6))
+def test_chains_kernel_equals_numpy_reference(kernels, data, ngram) -> None:
+    bounds, original, repeat = data
+    got = kernels.chains_from_pairs(original, repeat, bounds, ngram, passages._DIAGONAL_BIN, passages._CHAIN_GAP)
+    assert rows(got) == rows(passages.chains_reference(original, repeat, bounds, ngram))
+
+
+@needs_numba
+@settings(max_examples=150, deadline=None)
+@given(seeds(), st.integers(1, 6), st.sampled_from([0.5, 0.8, 0.95]))
+def test_merge_kernel_equals_python_reference(kernels, data, ngram, threshold) -> None:
+    bounds, original, repeat = data
+    chains = passages.chains_reference(original, repeat, bounds, ngram)
+    order = np.lexsort((chains[:, 2], chains[:, 4], chains[:, 1], chains[:, 0]))
+    chains = np.ascontiguousarray(chains[order])
+    got = kernels.merge_chains(chains, ngram, threshold, passages._MERGE_GAP)
+    assert rows(got) == rows(passages.merge_reference(chains, ngram, threshold))
+
+
+@needs_numba
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 80), st.integers(1, 30), st.integers(1, 50)), max_size=40))
+def test_overlap_choice_kernel_equals_python_reference(kernels, items) -> None:
+    bounds = np.array([0, 120, 240, 360], dtype=np.int64)
+    # Distinct repeat starts per document, as merged chains have.
+    seen, kept = set(), []
+    for doc, lo, length, covered in items:
+        if (doc, lo) not in seen:
+            seen.add((doc, lo))
+            kept.append((doc, bounds[doc] + lo, bounds[doc] + lo + length, covered))
+    arr = np.array(kept, dtype=np.int64).reshape(-1, 4)
+    zero = np.zeros(len(arr), dtype=np.int64)
+    c = passages.Candidates(zero, arr[:, 0], zero, zero, arr[:, 1], arr[:, 2], arr[:, 3], zero.astype(float))
+    order = np.lexsort((c.r_lo, -c.covered, c.doc_r))
+    got = kernels.choose_repeats(c.doc_r, c.r_lo, c.r_end, order, bounds[c.doc_r], bounds[c.doc_r + 1])
+    assert got.tolist() == passages.choose_reference(c).tolist()
+
+
+@needs_numba
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(1, 9), min_size=1, max_size=12),
+    st.integers(0, 2**32),
+    st.integers(2, 4),
+    st.integers(5, 12),
+)
+def test_trim_kernel_equals_reference(kernels, line_lengths, seed, ngram, min_words) -> None:
+    """Boilerplate edges from line breaks around the span equal the whole-document reference."""
+    rng = random.Random(seed)
+    token_line = np.repeat(np.arange(len(line_lengths)), line_lengths)
+    n = len(token_line)
+    base = rng.randint(0, 50)
+    mult = np.zeros(base + n + 5, dtype=np.int64)
+    mult[base : base + n - ngram + 1] = [rng.choice([1, 2, 2, 3, 9]) for _ in range(max(0, n - ngram + 1))]
+    lo = base + rng.randint(0, n - 1)
+    end = rng.randint(lo + 1, base + n)
+    expected = passages.boilerplate_edges_reference(token_line, base, lo, end, mult, ngram, min_words)
+
+    def brk(t: int) -> bool:
+        return t <= base or t >= base + n or token_line[t - base] != token_line[t - 1 - base]
+
+    head = np.array([[brk(min(lo + j, end - 1)) for j in range(min_words)]])
+    tail = np.array([[brk(max(end - min_words + j, lo) if j < min_words else end) for j in range(min_words + 1)]])
+    for fn in (kernels.trim_edges, _passage_kernels.python().trim_edges):
+        cut_lo, cut_hi = fn(
+            mult[lo:end],
+            np.array([0, end - lo]),
+            np.array([lo]),
+            np.array([end]),
+            head,
+            tail,
+            np.array([base + n]),
+            ngram,
+            min_words,
+        )
+        assert (int(cut_lo[0]), int(cut_hi[0])) == expected
+
+
+@needs_numba
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=6), st.integers(1, 5), st.integers(0, 2**32))
+def test_links_kernel_equals_numpy_reference(kernels, sizes, ngram, seed) -> None:
+    rng = np.random.default_rng(seed)
+    bounds = np.zeros(len(sizes) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=bounds[1:])
+    n_keys = int(np.maximum(np.diff(bounds) - ngram + 1, 0).sum())
+    hashes = rng.integers(0, 6, size=n_keys).astype(np.uint64) << np.uint64(60)  # many equal shingles
+    total = int(bounds[-1])
+    bits = max(1, total.bit_length())
+    packed = hashes.copy()
+    kernels.pack_keys(packed, bounds, ngram, bits)
+    reference = hashes >> np.uint64(bits) << np.uint64(bits) | passage_seeds._full_positions(bounds, ngram).astype(
+        np.uint64
+    )
+    assert packed.tolist() == reference.tolist()
+    packed.sort()
+    links = np.full(total, passage_seeds.NO_SHINGLE, dtype=np.int64)
+    kernels.links_from_sorted(packed, bits, links)
+    expected = np.full(total, passage_seeds.NO_SHINGLE, dtype=np.int64)
+    pos, link, _ = passage_seeds._link_numpy(packed, bits)
+    expected[pos] = link
+    assert links.tolist() == expected.tolist()
+
+
+def corpus(seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(400)]
+
+    def para(n: int) -> str:
+        return " ".join(rng.choice(vocab) for _ in range(n))
+
+    shared = [para(40) for _ in range(4)]
+    docs = []
+    for _ in range(12):
+        parts = [para(rng.randint(5, 60)) for _ in range(3)] + rng.sample(shared, 2)
+        rng.shuffle(parts)
+        docs.append("\n".join(parts))
+    docs.append("")
+    docs.append("\n".join(shared * 3))
+    return docs
+
+
+def as_tuples(matches) -> list[tuple]:
+    return [(m.original, m.repeat, m.similarity) for m in matches]
+
+
+def test_spilled_seeds_give_the_same_matches(tmp_path, monkeypatch) -> None:
+    docs = corpus()
+    expected = as_tuples(dedup.find_repeated_passages(docs, spill=False))
+    assert expected
+    # Tiny runs and chunks: many bucket files and many chunks.
+    monkeypatch.setattr(passage_seeds, "RUN_SHINGLES", 97)
+    monkeypatch.setattr(passage_seeds, "CHUNK_TOKENS", 150)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "keep.txt").write_text("not ours")
+    assert as_tuples(dedup.find_repeated_passages(docs, spill=work)) == expected
+    assert sorted(p.name for p in work.iterdir()) == ["keep.txt"]  # spill files removed, others kept
+    assert as_tuples(dedup.find_repeated_passages(docs, spill=True)) == expected
+    assert as_tuples(dedup.find_repeated_passages(docs, spill=tmp_path / "new")) == expected
+    assert not (tmp_path / "new").exists()
+
+
+def test_long_documents_read_in_pieces_give_the_same_matches(monkeypatch) -> None:
+    docs = corpus(1)
+    one = ["\n\n".join(docs)]
+    expected = [as_tuples(dedup.find_repeated_passages(d)) for d in (docs, one)]
+    monkeypatch.setattr(passage_seeds, "PIECE_CHARS", 50)
+    assert [as_tuples(dedup.find_repeated_passages(d)) for d in (docs, one)] == expected
+    spans = [m.repeat for m in dedup.find_repeated_passages(one)]
+    assert spans and all(one[0][s.start].isalnum() and one[0][s.end - 1].isalnum() for s in spans)
+
+
+def test_pieces_cut_before_spaces() -> None:
+    text = "alpha beta\ngamma delta epsilon " * 20
+    units = [u for batch in passage_seeds.pieces([text], piece_chars=16) for u in batch]
+    assert "".join(text[a:b] for _, a, b in units) == text
+    assert all(text[a] in " \n" for _, a, _ in units[1:])
+
+
+def test_spill_is_chosen_from_the_input_size() -> None:
+    assert passage_seeds.spill_needed(["x" * 1000], available=100)
+    assert not passage_seeds.spill_needed(["x" * 1000], available=1 << 30)
+
+
+@needs_numba
+def test_compiled_and_reference_paths_give_the_same_matches(kernels, monkeypatch) -> None:
+    docs = corpus(2)
+    compiled = as_tuples(dedup.find_repeated_passages(docs))
+    monkeypatch.setattr(_passage_kernels, "compiled", lambda work: None)
+    assert as_tuples(dedup.find_repeated_passages(docs)) == compiled
