@@ -199,7 +199,7 @@ def _repeats_fn(threshold: float, min_words: int, ngram: int):
             glob_o[later],
             glob_r[later],
             bounds,
-            Multiplicity(bounds, ngram, glob_r, cnt),  # type: ignore[arg-type]
+            Multiplicity(bounds, ngram, glob_r, cnt),
             threshold=threshold,
             min_words=min_words,
             ngram=ngram,
