@@ -96,6 +96,16 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _spill_dir(text: str) -> str:
+    """A work directory for spilled seeds: an existing directory, or one that can be made."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"not a directory: {text!r}")
+    if not path.exists() and not path.parent.resolve().is_dir():
+        raise argparse.ArgumentTypeError(f"parent directory does not exist: {text!r}")
+    return text
+
+
 def _int_at_least(least: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
@@ -221,6 +231,14 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     g = passages.add_argument_group("passages")
     g.add_argument(
         "--min-words", type=_int_at_least(1), default=20, help="shortest passage reported, in words (default: 20)"
+    )
+    g.add_argument(
+        "--spill",
+        metavar="DIR",
+        type=_spill_dir,
+        default=None,
+        help="keep the seeds in sorted files in DIR instead of memory (same results; default: only when "
+        "the input would take more than half the available memory, in a temporary directory)",
     )
 
     docs = _Parser(add_help=False)
@@ -541,7 +559,12 @@ def cmd_passages(args: argparse.Namespace) -> int:
         texts = corpus.texts
         with _working(args, f"searching {_plural(len(texts), 'document')} for repeated passages"):
             matches = find_repeated_passages(
-                texts, threshold=args.threshold, min_words=args.min_words, ngram=args.ngram, jobs=args.jobs
+                texts,
+                threshold=args.threshold,
+                min_words=args.min_words,
+                ngram=args.ngram,
+                jobs=args.jobs,
+                spill=args.spill,
             )
         lines = _Lines(corpus.docs)
         records = [
@@ -683,7 +706,12 @@ def cmd_clean(args: argparse.Namespace) -> int:
     sub = [texts[i] for i in remaining]
     with _working(args, f"searching {_plural(len(sub), 'document')} for repeated passages"):
         matches = find_repeated_passages(
-            sub, threshold=passage_threshold, min_words=args.min_words, ngram=args.ngram, jobs=args.jobs
+            sub,
+            threshold=passage_threshold,
+            min_words=args.min_words,
+            ngram=args.ngram,
+            jobs=args.jobs,
+            spill=args.spill,
         )
     plan = plan_removals(sub, matches, threshold=passage_threshold)
     cleaned = apply_removals(sub, plan)

@@ -1,8 +1,9 @@
-"""The passage finder's compiled kernels give what their numpy / Python references give, and the
-spilled, pieced and in-memory seed paths give the same matches."""
+"""Passages at scale: the compiled kernels give what their numpy / Python references give; the
+spilled, pieced and in-memory seed paths give the same matches, from the library and the CLI."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import numpy as np
@@ -226,3 +227,22 @@ def test_compiled_and_reference_paths_give_the_same_matches(kernels, monkeypatch
     compiled = as_tuples(dedup.find_repeated_passages(docs))
     monkeypatch.setattr(_passage_kernels, "compiled", lambda work: None)
     assert as_tuples(dedup.find_repeated_passages(docs)) == compiled
+
+
+def test_cli_spill_gives_the_same_report(tmp_path, seed_path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copyfile(seed_path, tmp_path / "page.txt")
+
+    def run(*extra: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "dedup", "passages", "page.txt", "--format", "json", *extra]
+        return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=False)
+
+    plain, spilled = run(), run("--spill", "work")
+    assert plain.returncode == spilled.returncode == 0
+    assert json.loads(spilled.stdout)["matches"] == json.loads(plain.stdout)["matches"] != []
+    assert not (tmp_path / "work").exists()
+    bad = run("--spill", "page.txt")
+    assert bad.returncode == 2 and "not a directory" in bad.stderr and "Traceback" not in bad.stderr
