@@ -246,3 +246,16 @@ def test_cli_spill_gives_the_same_report(tmp_path, seed_path) -> None:
     assert not (tmp_path / "work").exists()
     bad = run("--spill", "page.txt")
     assert bad.returncode == 2 and "not a directory" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@needs_numba
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 5000), st.integers(1, 12), st.integers(0, 2**32))
+def test_radix_partition_then_bucket_sorts_sort(kernels, n, bucket_bits, seed) -> None:
+    keys = np.random.default_rng(seed).integers(0, 2**63, size=n, dtype=np.uint64) * np.uint64(2)
+    got = keys.copy()
+    bounds = kernels.partition_top_bits(got, bucket_bits)
+    assert bounds[0] == 0 and bounds[-1] == n and len(bounds) == (1 << bucket_bits) + 1
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        got[lo:hi].sort()
+    assert got.tolist() == np.sort(keys).tolist()

@@ -36,6 +36,7 @@ _loaded: SimpleNamespace | None = None
 _NAMES = (
     "_similarity",
     "pack_keys",
+    "partition_top_bits",
     "links_from_sorted",
     "chains_from_pairs",
     "merge_chains",
@@ -75,6 +76,33 @@ def pack_keys(keys, token_bounds, ngram, bits):
             keys[k] = (keys[k] >> b << b) | np.uint64(lo + j)
             k += 1
     return k
+
+
+def partition_top_bits(keys, bucket_bits):
+    """Reorder ``keys`` in place so that they are grouped by their top ``bucket_bits`` bits
+    (an in-place MSD radix pass); returns the bucket bounds. Sorting each bucket then sorts
+    the whole array, in cache-sized pieces."""
+    shift = np.uint64(64 - bucket_bits)
+    n_buckets = 1 << bucket_bits
+    counts = np.zeros(n_buckets + 1, dtype=np.int64)
+    for i in range(keys.shape[0]):
+        counts[np.int64(keys[i] >> shift) + 1] += 1
+    bounds = np.cumsum(counts)
+    heads = bounds[:-1].copy()
+    for b in range(n_buckets):
+        end = bounds[b + 1]
+        while heads[b] < end:
+            v = keys[heads[b]]
+            d = np.int64(v >> shift)
+            while d != b:  # follow the cycle: put v in its bucket, pick up what was there
+                w = keys[heads[d]]
+                keys[heads[d]] = v
+                heads[d] += 1
+                v = w
+                d = np.int64(v >> shift)
+            keys[heads[b]] = v
+            heads[b] += 1
+    return bounds
 
 
 def links_from_sorted(keys, bits, links):

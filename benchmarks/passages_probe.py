@@ -1,0 +1,86 @@
+"""Speed and peak memory of one ``find_repeated_passages`` run, in this (fresh) process.
+
+    python benchmarks/passages_probe.py SOURCE SHAPE MODE [ROUNDS]
+
+``SOURCE`` is a generated corpus directory (``docs.jsonl``) or a ``.jsonl.gz`` file of
+``{"text": ...}`` records (debian-copyright); ``SHAPE`` is ``docs`` (one text per record),
+``one`` (all records joined into one string) or ``lines`` (one text, one record per line);
+``MODE`` is ``memory`` or ``spill`` (seeds in a temporary work directory).
+
+Prints JSON: input megabytes (UTF-8), the best CPU time of ``ROUNDS`` rounds and MB/s per
+core, the RSS before loading the texts, with the texts loaded, and the peak during the
+first round (VmHWM reset after loading), so ``peak_rss_mb / mb`` is what a user sees per
+input byte with the texts held, and ``(peak - loaded) / mb`` what the run adds.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+import time
+from pathlib import Path
+
+import dedup
+from dedup import synth
+from memory_probe import peak_mb, reset_peak, rss_mb
+
+
+def load(source: str, shape: str) -> list[str]:
+    path = Path(source)
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            texts = [json.loads(line)["text"] for line in f]
+    else:
+        texts = list(synth.iter_texts(path))
+    if shape == "one":
+        return ["\n\n".join(texts)]
+    if shape == "lines":
+        return ["\n".join(line for t in texts for line in t.splitlines())]
+    return texts
+
+
+def main(source: str, shape: str, mode: str, rounds: int = 1) -> None:
+    warm = "warm up the compiled kernels of dedup once per process " * 50_000
+    dedup.find_repeated_passages(warm[:2_000_000])  # compiled kernels loaded before measuring
+    del warm
+    base = rss_mb()
+    texts = load(source, shape)
+    mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
+    loaded = rss_mb()
+    reset_peak()
+    best = float("inf")
+    peak = 0.0
+    matches = 0
+    for r in range(rounds):
+        t0 = time.process_time()
+        found = dedup.find_repeated_passages(texts, spill=(mode == "spill") or False)
+        best = min(best, time.process_time() - t0)
+        if r == 0:
+            peak = peak_mb()
+        matches = len(found)
+        del found
+    print(
+        json.dumps(
+            {
+                "source": Path(source).name,
+                "shape": shape,
+                "mode": mode,
+                "mb": round(mb, 1),
+                "texts": len(texts),
+                "matches": matches,
+                "cpu_s": round(best, 3),
+                "mb_per_s": round(mb / best, 1) if best > 0 else None,
+                "rss_base_mb": round(base, 1),
+                "rss_loaded_mb": round(loaded, 1),
+                "peak_rss_mb": round(peak, 1),
+                "peak_per_byte": round(peak / mb, 2) if mb else None,
+                "peak_above_base_per_byte": round((peak - base) / mb, 2) if mb else None,
+                "added_per_byte": round((peak - loaded) / mb, 2) if mb else None,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 1)

@@ -1,0 +1,79 @@
+"""Passages at scale: the table and the plot of docs/passages.md.
+
+    python benchmarks/passages_scale.py [SIZES] [ROUNDS]
+
+Runs ``passages_probe.py`` in a fresh process for every generated corpus size (default
+``10MB,100MB``, written with seed 0 into ``DEDUP_BENCH_DATA``), in memory and spilled, for
+the records as documents and joined into one string; for debian-copyright (from
+``../shared/evalsets``); and for one text of tiny lines. Writes
+``benchmarks/results/passages-scale.json`` and ``docs/passages_memory.png`` (peak RSS
+against input size, both modes).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import HERE, corpus_dir
+from dedup import synth
+
+ROOT = HERE.parent
+DEBIAN = ROOT.parent / "shared" / "evalsets" / "debian-copyright" / "docs.jsonl.gz"
+
+
+def probe(source: Path, shape: str, mode: str, n_rounds: int) -> dict:
+    cmd = [sys.executable, str(HERE / "passages_probe.py"), str(source), shape, mode, str(n_rounds)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    result = json.loads(out.stdout)
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def main(sizes: list[str], n_rounds: int) -> None:
+    results = []
+    for size in sizes:
+        rounds_here = n_rounds if synth.parse_size(size) <= 200_000_000 else 1
+        for mode in ("memory", "spill"):
+            for shape in ("docs", "one"):
+                results.append(dict(probe(corpus_dir(size), shape, mode, rounds_here), size=size))
+    results.append(dict(probe(corpus_dir(sizes[0]), "lines", "memory", n_rounds), size=sizes[0]))
+    if DEBIAN.exists():
+        for mode in ("memory", "spill"):
+            results.append(dict(probe(DEBIAN, "docs", mode, n_rounds), size="debian-copyright"))
+    out = HERE / "results" / "passages-scale.json"
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    plot(results, ROOT / "docs" / "passages_memory.png")
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for mode, marker in (("memory", "o"), ("spill", "s")):
+        for shape, style in (("docs", "-"), ("one", ":")):
+            pts = sorted((r["mb"], r["peak_rss_mb"]) for r in results if r["mode"] == mode and r["shape"] == shape)
+            if pts:
+                ax.plot(
+                    *zip(*pts), style, marker=marker, label=f"{mode}, {'records' if shape == 'docs' else 'one string'}"
+                )
+    top = max(r["mb"] for r in results)
+    ax.plot([0, top], [0, 4 * top], "k--", linewidth=0.8, label="4 bytes per input byte")
+    ax.set_xlabel("input (MB of UTF-8 text)")
+    ax.set_ylabel("peak RSS (MB), texts included")
+    ax.set_title("find_repeated_passages: peak memory")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    main(
+        (sys.argv[1] if len(sys.argv) > 1 else "10MB,100MB").split(","),
+        int(sys.argv[2]) if len(sys.argv) > 2 else 3,
+    )
