@@ -45,7 +45,34 @@ def main(sizes: list[str], n_rounds: int) -> None:
             results.append(dict(probe(DEBIAN, "docs", mode, n_rounds), size="debian-copyright"))
     out = HERE / "results" / "passages-scale.json"
     out.write_text(json.dumps(results, indent=1) + "\n")
+    write_tables(results)
     plot(results, ROOT / "docs" / "passages_memory.png")
+
+
+def table(results: list[dict]) -> str:
+    shapes = {"docs": "records", "one": "one string", "lines": "one string of short lines"}
+    rows = [
+        "| input | shape | MB | mode | CPU s (best) | MB/s per core | peak RSS MB | peak RSS / input byte "
+        "| RSS before loading MB | added by the run / byte | matches |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        rows.append(
+            f"| {r['size']} | {shapes[r['shape']]} | {r['mb']} | {r['mode']} | {r['cpu_s']} | {r['mb_per_s']} "
+            f"| {r['peak_rss_mb']:.0f} | {r['peak_per_byte']} | {r['rss_base_mb']:.0f} | {r['added_per_byte']} "
+            f"| {r['matches']:,} |"
+        )
+    return "\n".join(rows)
+
+
+def write_tables(results: list[dict]) -> None:
+    """Replace the ``passages_scale`` block of docs/passages.md and docs/benchmarks.md."""
+    begin, end = "<!-- BEGIN passages_scale -->", "<!-- END passages_scale -->"
+    for page in (ROOT / "docs" / "passages.md", ROOT / "docs" / "benchmarks.md"):
+        text = page.read_text(encoding="utf-8")
+        if begin in text and end in text:
+            head, rest = text.split(begin, 1)
+            page.write_text(f"{head}{begin}\n{table(results)}\n{end}{rest.split(end, 1)[1]}", encoding="utf-8")
 
 
 def plot(results: list[dict], path: Path) -> None:
