@@ -3,6 +3,7 @@ spilled, pieced and in-memory seed paths give the same matches, from the library
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 
@@ -256,6 +257,6 @@ def test_radix_partition_then_bucket_sorts_sort(kernels, n, bucket_bits, seed) -
     got = keys.copy()
     bounds = kernels.partition_top_bits(got, bucket_bits)
     assert bounds[0] == 0 and bounds[-1] == n and len(bounds) == (1 << bucket_bits) + 1
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in itertools.pairwise(bounds):
         got[lo:hi].sort()
     assert got.tolist() == np.sort(keys).tolist()

@@ -25,6 +25,7 @@ exactly those of the in-memory path.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -333,7 +334,7 @@ def _sort(kernels: SimpleNamespace, keys: np.ndarray) -> None:
         keys.sort()
         return
     bounds = kernels.partition_top_bits(keys, bucket_bits).tolist()
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in itertools.pairwise(bounds):
         if hi - lo > 1:
             keys[lo:hi].sort()
 
