@@ -36,7 +36,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import _passage_kernels
-from .internal import BATCH_CHARS, BATCH_DOCS
+from .internal import BATCH_DOCS
 from .parallel import can_share, ordered_map, shared_texts
 from .text import TokenBatch, shingle, tokenize
 
@@ -44,15 +44,17 @@ __all__ = ["NO_SHINGLE", "SeedStream", "find_seeds", "pieces", "seed_arrays", "s
 
 NO_SHINGLE = _passage_kernels.NO_SHINGLE
 
-#: A document longer than this many characters is tokenised in pieces (cut
-#: before a space or newline), so one huge line costs what many short ones do.
-PIECE_CHARS = BATCH_CHARS
+#: Characters per batch of work: short documents are tokenised together up to
+#: this many, a longer one in pieces of about this size (cut before a space or
+#: newline), so one huge line costs what many short ones do. The tokenizer holds
+#: about 30 bytes per character of a batch, so batches stay small.
+PIECE_CHARS = 1 << 18
 
 #: Seeds are handed on in chunks of whole documents of about this many tokens.
-CHUNK_TOKENS = 1 << 20
+CHUNK_TOKENS = 1 << 18
 
 #: Spill mode: shingles held in memory before they go to the bucket files.
-RUN_SHINGLES = 1 << 23
+RUN_SHINGLES = 1 << 21
 
 _U64 = np.uint64
 _RECORD = np.dtype([("h", "<u8"), ("p", "<i8")])
@@ -99,7 +101,7 @@ def pieces(texts: Sequence[str], piece_chars: int | None = None) -> Iterator[lis
             continue
         batch.append((d, 0, len(text)))
         chars += len(text)
-        if chars >= BATCH_CHARS or len(batch) >= BATCH_DOCS:
+        if chars >= piece_chars or len(batch) >= BATCH_DOCS:
             yield batch
             batch, chars = [], 0
     if batch:
