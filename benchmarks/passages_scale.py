@@ -1,13 +1,14 @@
 """Passages at scale: the table and the plot of docs/passages.md.
 
-    python benchmarks/passages_scale.py [SIZES] [ROUNDS]
+    python benchmarks/passages_scale.py [SIZES] [ROUNDS] [--append | --tables]
 
 Runs ``passages_probe.py`` in a fresh process for every generated corpus size (default
 ``10MB,100MB``, written with seed 0 into ``DEDUP_BENCH_DATA``), in memory and spilled, for
 the records as documents and joined into one string; for debian-copyright (from
 ``../shared/evalsets``); and for one text of tiny lines. Writes
 ``benchmarks/results/passages-scale.json`` and ``docs/passages_memory.png`` (peak RSS
-against input size, both modes).
+against input size, both modes). ``--append`` adds the rows of SIZES (records only, e.g. a
+1 GB point) to the existing results; ``--tables`` only rewrites the tables and the plot.
 """
 
 from __future__ import annotations
@@ -32,7 +33,23 @@ def probe(source: Path, shape: str, mode: str, n_rounds: int) -> dict:
     return result
 
 
-def main(sizes: list[str], n_rounds: int) -> None:
+RESULTS = HERE / "results" / "passages-scale.json"
+
+
+def main(sizes: list[str], n_rounds: int, flag: str = "") -> None:
+    if flag == "--tables":
+        results = json.loads(RESULTS.read_text())
+        write_tables(results)
+        plot(results, ROOT / "docs" / "passages_memory.png")
+        return
+    if flag == "--append":
+        results = json.loads(RESULTS.read_text())
+        for size in sizes:
+            for mode in ("memory", "spill"):
+                results.append(dict(probe(corpus_dir(size), "docs", mode, n_rounds), size=size))
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        main(sizes, n_rounds, "--tables")
+        return
     results = []
     for size in sizes:
         rounds_here = n_rounds if synth.parse_size(size) <= 200_000_000 else 1
@@ -43,8 +60,7 @@ def main(sizes: list[str], n_rounds: int) -> None:
     if DEBIAN.exists():
         for mode in ("memory", "spill"):
             results.append(dict(probe(DEBIAN, "docs", mode, n_rounds), size="debian-copyright"))
-    out = HERE / "results" / "passages-scale.json"
-    out.write_text(json.dumps(results, indent=1) + "\n")
+    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     write_tables(results)
     plot(results, ROOT / "docs" / "passages_memory.png")
 
@@ -52,14 +68,14 @@ def main(sizes: list[str], n_rounds: int) -> None:
 def table(results: list[dict]) -> str:
     shapes = {"docs": "records", "one": "one string", "lines": "one string of short lines"}
     rows = [
-        "| input | shape | MB | mode | CPU s (best) | MB/s per core | peak RSS MB | peak RSS / input byte "
-        "| RSS before loading MB | added by the run / byte | matches |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| input | shape | MB | mode | CPU s (best) | MB/s per core | peak RSS MB | RSS before loading MB "
+        "| (peak − before loading) per input byte | matches |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         rows.append(
             f"| {r['size']} | {shapes[r['shape']]} | {r['mb']} | {r['mode']} | {r['cpu_s']} | {r['mb_per_s']} "
-            f"| {r['peak_rss_mb']:.0f} | {r['peak_per_byte']} | {r['rss_base_mb']:.0f} | {r['added_per_byte']} "
+            f"| {r['peak_rss_mb']:.0f} | {r['rss_base_mb']:.0f} | {r['peak_above_base_per_byte']} "
             f"| {r['matches']:,} |"
         )
     return "\n".join(rows)
@@ -84,15 +100,22 @@ def plot(results: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for mode, marker in (("memory", "o"), ("spill", "s")):
         for shape, style in (("docs", "-"), ("one", ":")):
-            pts = sorted((r["mb"], r["peak_rss_mb"]) for r in results if r["mode"] == mode and r["shape"] == shape)
+            pts = sorted(
+                (r["mb"], r["peak_rss_mb"] - r["rss_base_mb"])
+                for r in results
+                if r["mode"] == mode and r["shape"] == shape
+            )
             if pts:
                 ax.plot(
                     *zip(*pts), style, marker=marker, label=f"{mode}, {'records' if shape == 'docs' else 'one string'}"
                 )
     top = max(r["mb"] for r in results)
-    ax.plot([0, top], [0, 4 * top], "k--", linewidth=0.8, label="4 bytes per input byte")
+    low = min(r["mb"] for r in results)
+    ax.plot([low, top], [4 * low, 4 * top], "k--", linewidth=0.8, label="4 bytes per input byte")
     ax.set_xlabel("input (MB of UTF-8 text)")
-    ax.set_ylabel("peak RSS (MB), texts included")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylabel("peak RSS above the loaded interpreter (MB)")
     ax.set_title("find_repeated_passages: peak memory")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -100,7 +123,10 @@ def plot(results: list[dict], path: Path) -> None:
 
 
 if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    flags = [a for a in sys.argv[1:] if a.startswith("--")]
     main(
-        (sys.argv[1] if len(sys.argv) > 1 else "10MB,100MB").split(","),
-        int(sys.argv[2]) if len(sys.argv) > 2 else 3,
+        (args[0] if args else "10MB,100MB").split(","),
+        int(args[1]) if len(args) > 1 else 3,
+        flags[0] if flags else "",
     )

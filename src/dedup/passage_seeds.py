@@ -382,6 +382,13 @@ def _bucket_of(h: np.ndarray, bucket_bits: int) -> np.ndarray:
 
 def _append_grouped(records: np.ndarray, group: np.ndarray, n_groups: int, path_of: Callable[[int], Path]) -> None:
     """Append ``records`` to one file per group (``path_of(g)``), in their order within each group."""
+    if n_groups == 1:
+        if len(records):
+            with open(path_of(0), "ab") as f:
+                records.tofile(f)
+        return
+    if n_groups <= 1 << 16:
+        group = group.astype(np.uint16)  # a stable sort of 16-bit keys is a radix sort
     order = np.argsort(group, kind="stable")
     records, group = records[order], group[order]
     bounds = np.searchsorted(group, np.arange(n_groups + 1))
