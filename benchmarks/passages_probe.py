@@ -16,9 +16,11 @@ input byte with the texts held, and ``(peak - loaded) / mb`` what the run adds.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import dedup
@@ -26,18 +28,30 @@ from dedup import synth
 from memory_probe import peak_mb, reset_peak, rss_mb
 
 
-def load(source: str, shape: str) -> list[str]:
+def records(source: str) -> Iterator[str]:
     path = Path(source)
     if path.suffix == ".gz":
         with gzip.open(path, "rt", encoding="utf-8") as f:
-            texts = [json.loads(line)["text"] for line in f]
+            for line in f:
+                yield json.loads(line)["text"]
     else:
-        texts = list(synth.iter_texts(path))
-    if shape == "one":
-        return ["\n\n".join(texts)]
-    if shape == "lines":
-        return ["\n".join(line for t in texts for line in t.splitlines())]
-    return texts
+        yield from synth.iter_texts(path)
+
+
+def load(source: str, shape: str) -> list[str]:
+    if shape == "docs":
+        return list(records(source))
+    # One string, built without holding the records too (as a user reading one big file would).
+    out = io.StringIO()
+    for k, text in enumerate(records(source)):
+        if shape == "one":
+            out.write("\n\n" if k else "")
+            out.write(text)
+        else:
+            for line in text.splitlines():
+                out.write(line)
+                out.write("\n")
+    return [out.getvalue()]
 
 
 def main(source: str, shape: str, mode: str, rounds: int = 1) -> None:

@@ -69,14 +69,14 @@ def table(results: list[dict]) -> str:
     shapes = {"docs": "records", "one": "one string", "lines": "one string of short lines"}
     rows = [
         "| input | shape | MB | mode | CPU s (best) | MB/s per core | peak RSS MB | RSS before loading MB "
-        "| (peak − before loading) per input byte | matches |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| RSS with texts MB | (peak − before loading) / input byte | (peak − with texts) / input byte | matches |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         rows.append(
             f"| {r['size']} | {shapes[r['shape']]} | {r['mb']} | {r['mode']} | {r['cpu_s']} | {r['mb_per_s']} "
-            f"| {r['peak_rss_mb']:.0f} | {r['rss_base_mb']:.0f} | {r['peak_above_base_per_byte']} "
-            f"| {r['matches']:,} |"
+            f"| {r['peak_rss_mb']:.0f} | {r['rss_base_mb']:.0f} | {r['rss_loaded_mb']:.0f} "
+            f"| {r['peak_above_base_per_byte']} | {r['added_per_byte']} | {r['matches']:,} |"
         )
     return "\n".join(rows)
 
