@@ -8,12 +8,14 @@ this machine cannot give (e.g. a non-root user) is skipped with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -197,3 +199,328 @@ def test_3_plan_removals_rejects_matches_of_other_texts() -> None:
     match = Match(Span(0, 0, 5), Span(3, 0, 5), 1.0)
     with pytest.raises(ValueError, match="not among the 1 texts"):
         plan_removals(["hello world"], [match])
+
+
+# ---------------------------------------------------------------- 2: --jobs, fork failures, orphans
+
+
+class ProcessLimit:
+    """Run children under a limit of ``n`` processes and threads (a pids cgroup of their own).
+
+    cgroup v1 or v2, whichever this machine has writable; a non-root user
+    gets ``RLIMIT_NPROC`` instead (counted over the user's own processes).
+    ``None`` when neither is possible.
+    """
+
+    def __init__(self, path: Path | None, nproc: int | None) -> None:
+        self.path, self.nproc = path, nproc
+
+    @classmethod
+    def make(cls, n: int) -> ProcessLimit | None:
+        name = f"dedup-test-{os.getpid()}-{random.randrange(1 << 30)}"
+        for root in (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup")):
+            try:
+                if not (root / "cgroup.procs").exists():
+                    continue
+                path = root / name
+                path.mkdir()
+            except OSError:
+                continue
+            try:
+                (path / "pids.max").write_text(str(n))
+                return cls(path, None)
+            except OSError:
+                path.rmdir()
+        if os.geteuid() != 0:
+            mine = sum(1 for p in Path("/proc").glob("[0-9]*/task/*") if _owner(p) == os.geteuid())
+            return cls(None, mine + n)
+        return None
+
+    def enter(self) -> None:
+        """In the child, before exec."""
+        if self.path is not None:
+            (self.path / "cgroup.procs").write_text(str(os.getpid()))
+        else:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NPROC, (self.nproc, self.nproc))
+
+    def run(self, argv: list[str], timeout: float, env: dict[str, str]) -> Run:
+        proc = subprocess.run(argv, capture_output=True, timeout=timeout, env=env, preexec_fn=self.enter)
+        return Run(proc)
+
+    def close(self) -> None:
+        if self.path is None:
+            return
+        import signal
+        import time
+
+        for _ in range(50):
+            pids = (self.path / "cgroup.procs").read_text().split()
+            if not pids:
+                break
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+            time.sleep(0.1)
+        self.path.rmdir()
+
+
+def _owner(path: Path) -> int:
+    try:
+        return path.stat().st_uid
+    except OSError:
+        return -1
+
+
+@pytest.fixture()
+def process_limit():
+    made: list[ProcessLimit] = []
+
+    def make(n: int) -> ProcessLimit:
+        limit = ProcessLimit.make(n)
+        if limit is None:
+            pytest.skip("no way to limit processes here (no writable pids cgroup, and root ignores RLIMIT_NPROC)")
+        made.append(limit)
+        return limit
+
+    yield make
+    for limit in made:
+        limit.close()
+
+
+def corpus_of_batches(root: Path) -> Path:
+    """Files holding more than one batch of text (so ``--jobs 2`` really starts workers)."""
+    rng = random.Random(2)
+    root.mkdir(parents=True, exist_ok=True)
+    shared = words(rng, 80)
+    for i in range(8):
+        body = f"{words(rng, 20_000)}\n{shared}\n" if i % 3 == 0 else words(rng, 20_000)  # ~250 kB each
+        (root / f"{i:03d}.txt").write_text(body, encoding="utf-8")
+    return root
+
+
+def test_2_worker_count_is_capped_at_cpus_and_tasks() -> None:
+    from dedup.parallel import usable_cpus, worker_count
+
+    cpus = usable_cpus()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert worker_count(10**6, tasks=1) == 1
+    assert worker_count(2, tasks=0) == 1
+    assert worker_count(1) == 1
+    assert 1 <= worker_count(cpus) == cpus
+
+
+def test_2_huge_jobs_is_capped_and_said_once(tmp_path: Path, process_limit) -> None:
+    """``-j 1000000`` under a limit of a few processes: capped at the CPUs, one warning, no hang."""
+    from dedup.parallel import usable_cpus
+
+    corpus_of_batches(tmp_path / "c")
+    expected = dedup_run("passages", "c", "-f", "json", "-q", cwd=tmp_path).json()
+    limit = process_limit(usable_cpus() + 2)
+    cmd = [sys.executable, "-m", "dedup", "passages", "c", "-f", "json", "-q", "-j", "1000000"]
+    proc = subprocess.run(
+        cmd,
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=300,
+        env=env_with_src(OPENBLAS_NUM_THREADS="1"),
+        preexec_fn=limit.enter,
+    )
+    run = Run(proc)
+    assert run.code == 0, run.err
+    cpus = usable_cpus()
+    assert run.err.splitlines() == [
+        f"dedup: warning: jobs=1000000 is more than the {cpus} CPUs available; using {cpus}"
+    ]
+    assert run.json()["matches"] == expected["matches"]
+
+
+def test_2_library_warns_once_about_a_huge_jobs(process_limit) -> None:
+    """Under a process limit, as the uncapped code forked until the machine was full."""
+    from dedup.parallel import usable_cpus
+
+    code = """
+        import warnings
+        import dedup
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(3):
+                assert dedup.find_duplicates(["a b c d e f g", "a b c d e f g"], jobs=10**6) == [[0, 1]]
+        print(len(caught), caught[0].category.__name__, caught[0].filename)
+        """
+    limit = process_limit(usable_cpus() + 2)
+    cmd = [sys.executable, "-c", textwrap.dedent(code)]
+    proc = subprocess.run(
+        cmd, capture_output=True, timeout=120, env=env_with_src(OPENBLAS_NUM_THREADS="1"), preexec_fn=limit.enter
+    )
+    run = Run(proc)
+    assert run.code == 0, run.err
+    count, category, where = run.out.split()
+    assert (count, category, where) == ("1", "RuntimeWarning", "<string>")  # said once, about the caller's line
+
+
+REFUSED = """
+    import json, sys, warnings
+    import dedup
+    rng_words = [f"w{i}" for i in range(5000)]
+    texts = [" ".join(rng_words[(i * 7 + k) % 5000] for k in range(12)) for i in range(5000)]  # 2 batches
+    texts += texts[:30]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        a = dedup.find_duplicates(texts, jobs=2)
+        b = dedup.find_duplicates(texts, jobs=2)  # does not try (or warn) again
+        m = dedup.find_repeated_passages(texts[:100] * 60, jobs=2)
+    print(json.dumps([str(w.message) for w in caught]))
+    assert a == b == dedup.find_duplicates(texts, jobs=1), "different result"
+    assert m == dedup.find_repeated_passages(texts[:100] * 60, jobs=1), "different result"
+"""
+
+
+@pytest.mark.parametrize("pids", [1, 2])
+def test_2_refused_fork_falls_back_to_this_process(process_limit, pids: int) -> None:
+    """The system refuses workers (a process limit): one warning, the same results, no hang.
+
+    With a limit of 1 no worker starts; with 2 one of the two does. Before the
+    fix the first ``BlockingIOError`` left the run waiting forever.
+    """
+    limit = process_limit(pids)
+    cmd = [sys.executable, "-c", textwrap.dedent(REFUSED)]
+    proc = subprocess.run(
+        cmd, capture_output=True, timeout=300, env=env_with_src(OPENBLAS_NUM_THREADS="1"), preexec_fn=limit.enter
+    )
+    run = Run(proc)
+    assert run.code == 0, run.err
+    warned = json.loads(run.out.strip().splitlines()[-1])
+    assert len(warned) == 1 and "cannot start 2 worker processes" in warned[0], warned
+    assert warned[0].endswith(f"using {pids - 1}")
+
+
+def test_2_cli_with_refused_fork_says_so_and_finishes(tmp_path: Path, process_limit) -> None:
+    corpus_of_batches(tmp_path / "c")
+    expected = dedup_run("passages", "c", "-f", "json", "-q", cwd=tmp_path).json()
+    limit = process_limit(1)
+    cmd = [sys.executable, "-m", "dedup", "passages", "c", "-f", "json", "-q", "-j", "2"]
+    proc = subprocess.run(
+        cmd,
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=300,
+        env=env_with_src(OPENBLAS_NUM_THREADS="1"),
+        preexec_fn=limit.enter,
+    )
+    run = Run(proc)
+    assert run.code == 0, run.err
+    assert run.err.splitlines() == [
+        "dedup: warning: cannot start 2 worker processes (Resource temporarily unavailable); using 0"
+    ]
+    assert run.json()["matches"] == expected["matches"]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for a reaper that may never come counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+SLOW_MAP = """
+    import sys, time
+    from dedup.parallel import ordered_map
+    def slow(x):
+        time.sleep(0.2)
+        return x
+    print("started", flush=True)
+    for r in ordered_map(slow, range(10_000), 2):
+        pass
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to find the worker processes")
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM", "SIGINT"])
+def test_2_workers_die_with_their_parent(sig: str) -> None:
+    import signal
+    import time
+
+    if usable_cpus_for_test() < 2:
+        pytest.skip("one CPU: no workers are started")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(SLOW_MAP)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env_with_src(),
+    )
+    workers: list[int] = []
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"started\n"
+        for _ in range(200):  # until both workers are forked
+            workers = _children(proc.pid)
+            if len(workers) == 2:
+                break
+            time.sleep(0.05)
+        assert len(workers) == 2, workers
+        proc.send_signal(getattr(signal, sig))
+        proc.wait(timeout=60)
+        for _ in range(600):  # a worker finishes its task (0.2 s), then finds its parent gone
+            if not any(_alive(w) for w in workers):
+                break
+            time.sleep(0.05)
+        assert not any(_alive(w) for w in workers), "workers outlived their parent"
+    finally:
+        proc.kill()
+        proc.wait()
+        for w in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(w, signal.SIGKILL)
+
+
+def usable_cpus_for_test() -> int:
+    from dedup.parallel import usable_cpus
+
+    return usable_cpus()
+
+
+def test_2_a_killed_worker_does_not_lose_results(tmp_path: Path) -> None:
+    """A worker killed by a real SIGKILL mid-run: its task runs again, the results are complete."""
+    from dedup.parallel import ordered_map
+
+    if usable_cpus_for_test() < 2:
+        pytest.skip("one CPU: no workers are started")
+    marker = tmp_path / "killed"
+    with pytest.warns(RuntimeWarning, match="a worker process stopped \\(killed by signal 9\\); 1 left"):
+        out = list(ordered_map(_square_or_die, range(40), 2, str(marker)))
+    assert marker.exists()
+    assert out == [x * x for x in range(40)]
+
+
+def _square_or_die(x: int, marker: str) -> int:
+    import signal
+
+    if x == 7 and not os.path.exists(marker):
+        Path(marker).touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x * x
+
+
+def test_2_errors_in_workers_reach_the_caller() -> None:
+    from dedup.parallel import ordered_map
+
+    if usable_cpus_for_test() < 2:
+        pytest.skip("one CPU: no workers are started")
+    with pytest.raises(ZeroDivisionError):
+        list(ordered_map(_inverse, [3, 2, 1, 0, 5], 2))
+
+
+def _inverse(x: int) -> float:
+    return 1 / x

@@ -22,6 +22,7 @@ import os
 import sys
 import textwrap
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -396,12 +397,18 @@ def _skip(args: argparse.Namespace, problem: InputError | str) -> None:
 
 def _progress(args: argparse.Namespace, total: int, desc: str, unit: str = "B") -> Any:
     """A tqdm bar on stderr, only on a terminal and without --quiet."""
+    if args.quiet or not sys.stderr.isatty():
+        return _NoBar()  # not even a disabled tqdm: it would start a monitor thread
     from tqdm import tqdm
 
-    show = not args.quiet and sys.stderr.isatty()
-    return tqdm(
-        total=total, unit=unit, unit_scale=unit == "B", desc=desc, file=sys.stderr, disable=not show, leave=False
-    )
+    return tqdm(total=total, unit=unit, unit_scale=unit == "B", desc=desc, file=sys.stderr, leave=False)
+
+
+class _NoBar(contextlib.nullcontext):
+    """The progress bar when none is shown."""
+
+    def update(self, n: float = 1) -> None:
+        pass
 
 
 @contextlib.contextmanager
@@ -924,8 +931,19 @@ def cmd_synth(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- entry point
 
 
+def _show_warning(message: Warning | str, *_: Any, **__: Any) -> None:
+    """Library warnings (e.g. ``jobs`` capped at the CPUs) as one-line ``dedup: warning:`` messages."""
+    _warn(internal.one_line(message))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``dedup`` command; returns the exit status (never raises, never prints a traceback)."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -21,7 +21,7 @@ from .internal import batches, check_params, jaccard_sorted, ranges, shingle_set
 from .lsh import RECALL_MARGIN as RECALL_MARGIN  # re-exported: it used to live here
 from .lsh import LSHIndex
 from .minhash import jaccard_estimate, minhash
-from .parallel import can_share, ordered_map, shared_texts
+from .parallel import can_share, ordered_map, shared_texts, worker_count
 from .text import ShingleMode, shingle, tokenize
 
 __all__ = [
@@ -137,7 +137,7 @@ def _verify(texts: Sequence[str], pairs: np.ndarray, ngram: int, mode: ShingleMo
     """Exact Jaccard of candidate pairs, split over ``jobs`` forked workers when possible."""
     if jobs == 1 or len(pairs) < 64 or not can_share():
         return _verify_exact(texts, pairs, ngram, mode)
-    chunks = np.array_split(pairs, 4 * jobs)
+    chunks = np.array_split(pairs, 4 * worker_count(jobs))
     return np.concatenate(list(ordered_map(_verify_chunk, chunks, jobs, ngram, mode, shared=texts)))
 
 
