@@ -404,8 +404,14 @@ def _progress(args: argparse.Namespace, total: int, desc: str, unit: str = "B") 
     return tqdm(total=total, unit=unit, unit_scale=unit == "B", desc=desc, file=sys.stderr, leave=False)
 
 
-class _NoBar(contextlib.nullcontext):
+class _NoBar:
     """The progress bar when none is shown."""
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
 
     def update(self, n: float = 1) -> None:
         pass
