@@ -259,9 +259,17 @@ def test_clean_docs_drops_duplicate_documents(tmp_path: Path) -> None:
     # `docs` reports the same cluster (each file is a document), here as CSV.
     rows = list(csv.DictReader(io.StringIO(dedup("docs", "in", "--format", "csv", cwd=tmp_path).out)))
     assert rows == [
-        {"cluster": "1", "path": "in/a.txt", "record": "", "id": "", "kept": "true"},
-        {"cluster": "1", "path": "in/b.txt", "record": "", "id": "", "kept": "false"},
+        {"cluster": "1", "path": "in/a.txt", "record": "", "id": "", "kept": "true", "similarity": "1.0"},
+        {
+            "cluster": "1",
+            "path": "in/b.txt",
+            "record": "",
+            "id": "",
+            "kept": "false",
+            "similarity": rows[1]["similarity"],
+        },
     ]
+    assert 0.8 <= float(rows[1]["similarity"]) < 1
 
 
 # ---------------------------------------------------------------- options
@@ -444,11 +452,13 @@ def test_jsonl_docs_with_bad_lines(tmp_path: Path) -> None:
     run = dedup("docs", "data.jsonl", "--jsonl", "--id-field", "id", "--format", "json", cwd=tmp_path)
     assert run.code == 0
     report = run.json()
+    similarity = report["clusters"][0]["members"][1]["similarity"]
+    assert 0.8 <= similarity < 1  # to the kept member
     assert report["clusters"] == [
         {
             "members": [
-                {"path": "data.jsonl", "record": 1, "id": "a"},
-                {"path": "data.jsonl", "record": 5, "id": "d"},
+                {"path": "data.jsonl", "record": 1, "id": "a", "similarity": 1.0},
+                {"path": "data.jsonl", "record": 5, "id": "d", "similarity": similarity},
             ],
             "kept": {"path": "data.jsonl", "record": 1, "id": "a"},
         }

@@ -600,20 +600,6 @@ def _member(doc: Document) -> dict[str, Any]:
     return report.member_record(doc.path, doc.record, doc.id)
 
 
-def _clusters(args: argparse.Namespace, texts: list[str]) -> tuple[list[list[int]], list[int]]:
-    """Clusters of near-duplicate documents and the member kept in each."""
-    import numpy as np
-
-    from .clusters import choose_kept, clusters_from_pairs
-    from .documents import find_duplicate_pairs
-
-    pairs = find_duplicate_pairs(texts, args.threshold, ngram=args.ngram, num_perm=args.num_perm, jobs=args.jobs)
-    edges = np.array([(i, j) for i, j, _ in pairs], dtype=np.int64).reshape(-1, 2)
-    clusters = clusters_from_pairs(len(texts), edges)
-    kept = choose_kept(clusters, args.keep, lengths=[len(t) for t in texts])
-    return clusters, kept
-
-
 def cmd_docs(args: argparse.Namespace) -> int:
     """``dedup docs``: clusters of near-duplicate documents and the member kept in each."""
     kind = _records_kind(args)
@@ -623,13 +609,18 @@ def cmd_docs(args: argparse.Namespace) -> int:
     else:
         start = time.perf_counter()
         corpus = load(args, kind)
+        from .keep import which_to_keep
+
         with _working(args, f"comparing {_plural(len(corpus.docs), 'document')}"):
-            clusters, kept = _clusters(args, corpus.texts)
-        records = [
-            {"members": [_member(corpus.docs[i]) for i in c], "kept": _member(corpus.docs[k])}
-            for c, k in zip(clusters, kept)
-        ]
-        duplicates = sum(len(c) - 1 for c in clusters)
+            decision = which_to_keep(
+                corpus.texts, args.threshold, keep=args.keep, ngram=args.ngram, num_perm=args.num_perm, jobs=args.jobs
+            )
+        records = []
+        for c in decision.clusters:
+            kept = next(i for i in c if decision.keep[i])
+            members = [{**_member(corpus.docs[i]), "similarity": float(decision.similarity[i])} for i in c]
+            records.append({"members": members, "kept": _member(corpus.docs[kept])})
+        duplicates = sum(len(c) - 1 for c in decision.clusters)
         summary = corpus.summary(time.perf_counter() - start, clusters=len(records), duplicates=duplicates)
     _stdout_for(args.format)
     report.write_docs(sys.stdout, args.format, records, summary)

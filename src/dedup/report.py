@@ -164,8 +164,13 @@ def write_passages(
 def write_docs(out: TextIO, fmt: str, clusters: Sequence[dict[str, Any]], summary: dict[str, Any]) -> None:
     """Render document clusters (``{"members": [...], "kept": member}`` records).
 
-    ``csv`` has one row per member: ``cluster, path, record, id, kept``.
+    ``csv`` has one row per member: ``cluster, path, record, id, kept`` (and
+    ``similarity`` to the kept member when the members carry it).
     """
+
+    def is_kept(m: dict[str, Any], c: dict[str, Any]) -> bool:
+        return all(m.get(k) == v for k, v in c["kept"].items())
+
     if fmt == "json":
         write_json(out, {"clusters": list(clusters), "summary": summary})
     elif fmt == "jsonl":
@@ -173,15 +178,17 @@ def write_docs(out: TextIO, fmt: str, clusters: Sequence[dict[str, Any]], summar
             write_json(out, c, indent=None)
     elif fmt == "csv":
         w = _csv_writer(out)
-        w.writerow(["cluster", "path", "record", "id", "kept"])
+        scored = any("similarity" in m for c in clusters for m in c["members"])
+        w.writerow(["cluster", "path", "record", "id", "kept"] + (["similarity"] if scored else []))
         for k, c in enumerate(clusters, 1):
             for m in c["members"]:
-                w.writerow([k, m["path"], m["record"], m["id"], "true" if m == c["kept"] else "false"])
+                row = [k, m["path"], m["record"], m["id"], "true" if is_kept(m, c) else "false"]
+                w.writerow(row + ([m.get("similarity")] if scored else []))
     else:
         for k, c in enumerate(clusters, 1):
             out.write(f"cluster {k}: {len(c['members'])} documents\n")
             for m in c["members"]:
-                out.write(f"  {'keep' if m == c['kept'] else 'drop'}  {member_label(m)}\n")
+                out.write(f"  {'keep' if is_kept(m, c) else 'drop'}  {member_label(m)}\n")
 
 
 _REMOVAL_COLUMNS = ["kind", "path", "output", "start_line", "end_line", "start", "end"]
