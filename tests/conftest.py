@@ -7,10 +7,13 @@ and the reference code stays deliberately simple and independent of dedup.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from dedup import backend as dedup_backend
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_PATH = REPO / "seeds" / "000_928f36d820405ba3.txt"
@@ -28,6 +31,21 @@ settings.register_profile(
 )
 settings.register_profile("thorough", max_examples=500, deadline=None)
 settings.load_profile("dedup")
+
+
+@pytest.fixture(autouse=True)
+def _backend_from_environment() -> Iterator[None]:
+    """Every test starts on the backend ``DEDUP_BACKEND`` names; none leaks its choice to the next."""
+    dedup_backend.set_backend(None)
+    yield
+    dedup_backend.set_backend(None)
+
+
+@pytest.fixture(params=["numba", "numpy"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Run the test once on the compiled kernels and once on the numpy reference."""
+    dedup_backend.set_backend(request.param)
+    return request.param
 
 
 @pytest.fixture(scope="session")

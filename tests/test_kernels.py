@@ -7,17 +7,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup import _kernels
+from dedup import _kernels, backend
 from dedup import minhash as minhash_module
 from dedup import text as text_module
 
 pytestmark = pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def load_kernels():
-    """Small test inputs would stay on the numpy path: load the compiled kernels now."""
-    assert _kernels.compiled(_kernels.MIN_WORK) is not None
+def test_numba_backend_loads_the_kernels_for_any_input():
+    with backend.use_backend("numba"):
+        assert backend.kernels(1) is not None
+    with backend.use_backend("numpy"):
+        assert backend.kernels(1 << 40) is None
 
 
 # Characters from every class the tokenizer knows: ASCII, Latin-1 accents, combining marks,
@@ -32,18 +33,21 @@ alphabet = st.one_of(
 
 def numpy_reference(fn, *args, **kwargs):
     """Call ``fn`` with the compiled kernels switched off."""
-    text_module._FORCE_NUMPY = minhash_module._FORCE_NUMPY = True
-    try:
+    with backend.use_backend("numpy"):
         return fn(*args, **kwargs)
-    finally:
-        text_module._FORCE_NUMPY = minhash_module._FORCE_NUMPY = False
+
+
+def compiled(fn, *args, **kwargs):
+    """Call ``fn`` on the compiled kernels, however small the input."""
+    with backend.use_backend("numba"):
+        return fn(*args, **kwargs)
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.text(alphabet, max_size=60), max_size=6), st.sampled_from(["word", "char"]))
 def test_tokenize_kernel_matches_numpy(texts: list[str], mode: str) -> None:
     expected = numpy_reference(text_module.tokenize, texts, mode=mode, offsets=True)
-    got = text_module.tokenize(texts, mode=mode, offsets=True)
+    got = compiled(text_module.tokenize, texts, mode=mode, offsets=True)
     for field in ("hashes", "bounds", "starts", "ends"):
         assert np.array_equal(getattr(got, field), getattr(expected, field)), field
 
@@ -58,7 +62,7 @@ def test_minhash_kernel_matches_numpy(docs: list[list[int]], num_perm: int, seed
     hashes = np.array([h for d in docs for h in d], dtype=np.uint32)
     bounds = np.concatenate([[0], np.cumsum([len(d) for d in docs])]).astype(np.int64)
     expected = numpy_reference(minhash_module.minhash, hashes, bounds, num_perm=num_perm, seed=seed)
-    got = minhash_module.minhash(hashes, bounds, num_perm=num_perm, seed=seed)
+    got = compiled(minhash_module.minhash, hashes, bounds, num_perm=num_perm, seed=seed)
     assert np.array_equal(got, expected)
 
 
@@ -67,7 +71,7 @@ def test_minhash_kernel_matches_numpy(docs: list[list[int]], num_perm: int, seed
 def test_shingle_kernel_matches_numpy(texts: list[str], ngram: int) -> None:
     tokens = text_module.tokenize(texts)
     expected = numpy_reference(text_module.shingle, tokens, ngram)
-    got = text_module.shingle(tokens, ngram)
+    got = compiled(text_module.shingle, tokens, ngram)
     for field in ("hashes", "bounds", "first_token"):
         assert np.array_equal(getattr(got, field), getattr(expected, field)), field
 
@@ -76,7 +80,7 @@ def test_tokenize_kernel_with_one_token_per_character() -> None:
     # Every CJK character is a token: as many tokens as characters.
     texts = ["東京は晴れ" * 2000, "🙂" * 500 + " word " * 100]
     expected = numpy_reference(text_module.tokenize, texts, offsets=True)
-    got = text_module.tokenize(texts, offsets=True)
+    got = compiled(text_module.tokenize, texts, offsets=True)
     assert got.counts().tolist() == [10000, 600]
     for field in ("hashes", "bounds", "starts", "ends"):
         assert np.array_equal(getattr(got, field), getattr(expected, field)), field

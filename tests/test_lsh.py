@@ -259,3 +259,37 @@ def test_index_bands_like_find_duplicates_by_default():
     # datasketch's banding for the threshold itself stays one argument away.
     exact = LSHIndex(threshold=0.8, num_perm=128, recall_margin=0.0)
     assert (exact.bands, exact.rows) == optimal_bands(0.8, 128) == (9, 13)
+
+
+def test_empty_index_answers_nothing():
+    index = LSHIndex(num_perm=32)
+    probe = signatures(["a b c d e f g"], num_perm=32)[0]
+    assert index.query(probe) == []
+    assert index.candidate_pairs().shape == (0, 2)
+    index.add(np.zeros((0, 32), np.uint32))
+    assert index.query(probe) == []
+
+
+@given(
+    st.lists(st.lists(st.integers(0, 2), min_size=8, max_size=8), min_size=1, max_size=30),
+    st.lists(st.integers(0, 2), min_size=8, max_size=8),
+    st.integers(1, 4),
+)
+def test_query_equals_a_scan_of_every_band(rows_, probe_row, batch):
+    """Bisection in the sorted band keys finds exactly the ids a full scan finds, across added batches."""
+    sig = np.array(rows_, dtype=np.uint32)
+    probe = np.array(probe_row, dtype=np.uint32)
+    index = LSHIndex(num_perm=8, bands=4, rows=2)
+    for lo in range(0, len(sig), batch):
+        index.add(sig[lo : lo + batch])
+        index.query(probe)  # a query between adds must not hide later batches
+    keys = band_keys(sig, 4, 2)
+    want = np.flatnonzero((keys == band_keys(probe[None, :], 4, 2)).any(axis=1)).tolist()
+    assert index.query(probe) == want
+
+
+def test_query_rejects_a_signature_of_another_length():
+    index = LSHIndex(num_perm=32)
+    index.add(signatures(["a b c d e f g"], num_perm=32))
+    with pytest.raises(ValueError, match="32"):
+        index.query(np.zeros(16, np.uint32))

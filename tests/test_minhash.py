@@ -19,8 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import dedup
-import dedup.minhash as minhash_module
 from dedup import EMPTY, from_datasketch, jaccard_estimate, shingle, signatures, to_datasketch, tokenize
+from dedup.backend import use_backend
 from dedup.minhash import minhash, permutations
 
 U32 = st.integers(0, 2**32 - 1)
@@ -47,19 +47,11 @@ def shingle_hashes32(text: str, ngram: int = 5) -> np.ndarray:
 
 def minhash_every_path(hashes, bounds, **kwargs) -> list[np.ndarray]:
     """``minhash`` through each implementation the library has (compiled kernel, numpy)."""
-    from dedup import _kernels
-
-    if _kernels.AVAILABLE:
-        _kernels.compiled(_kernels.MIN_WORK)  # small inputs would otherwise stay on numpy
-    saved = minhash_module._FORCE_NUMPY
-    try:
-        results = []
-        for force_numpy in (False, True):
-            minhash_module._FORCE_NUMPY = force_numpy
+    results = []
+    for name in ("numba", "numpy"):
+        with use_backend(name):
             results.append(minhash(hashes, bounds, **kwargs))
-        return results
-    finally:
-        minhash_module._FORCE_NUMPY = saved
+    return results
 
 
 def pack(docs: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -94,16 +86,16 @@ def test_signatures_bit_identical_to_datasketch(docs, num_perm, seed):
             assert np.array_equal(row, exp)
 
 
-def test_large_batch_crossing_internal_blocks_matches_datasketch():
-    """Many documents of very different sizes, some empty, >20k shingles in total."""
+def test_large_batch_crossing_internal_blocks_matches_datasketch(backend):
+    """Many documents of very different sizes, some empty, >20k shingles in total (each backend)."""
     rng = np.random.default_rng(7)
     sizes = [0, 1, 9000, 0, 3, 12000, 0, 0, 50, 1] + rng.integers(0, 300, 40).tolist() + [0]
     docs = [rng.integers(0, 2**32, s, dtype=np.uint64).tolist() for s in sizes]
     flat, bounds = pack(docs)
     expected = [datasketch_minhash(hashes, 64, 3).hashvalues for hashes in docs]
-    for sigs in minhash_every_path(flat, bounds, num_perm=64, seed=3):
-        for d, hashes in enumerate(docs):
-            assert np.array_equal(sigs[d], expected[d]), f"document {d} ({len(hashes)} shingles)"
+    sigs = minhash(flat, bounds, num_perm=64, seed=3)
+    for d, hashes in enumerate(docs):
+        assert np.array_equal(sigs[d], expected[d]), f"document {d} ({len(hashes)} shingles)"
 
 
 def test_text_signatures_equal_datasketch_fed_dedups_shingle_hashes():

@@ -11,7 +11,7 @@ Two questions, one small API:
   >>> dedup.find_duplicates(docs)
   [[0, 1]]
   >>> dedup.find_duplicate_pairs(docs)
-  [(0, 1, 1.0)]
+  [Pair(i=0, j=1, similarity=1.0)]
 
 * Which passages repeat, inside one document or across documents?
 
@@ -30,12 +30,15 @@ batch, compatible with datasketch), :class:`LSHIndex`, :func:`optimal_bands`,
 :func:`tokenize`/:func:`shingle`/:func:`normalize`, and
 :func:`connected_components`. :func:`which_to_keep` says which records of a
 dataset to keep (a boolean mask for pandas, pyarrow or Hugging Face datasets).
+Which implementation of the hot loops runs (compiled numba kernels or numpy)
+is set with ``DEDUP_BACKEND`` or :func:`set_backend`.
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .backend import get_backend, set_backend, use_backend
 from .clusters import choose_kept, clusters_from_pairs, connected_components
-from .documents import exact_jaccard, find_duplicate_pairs, find_duplicates, iter_signatures, signatures
+from .documents import Pair, exact_jaccard, find_duplicate_pairs, find_duplicates, iter_signatures, signatures
 from .keep import KeepDecision, which_to_keep
 from .lsh import LSHIndex, collision_probability, optimal_bands
 from .minhash import EMPTY, from_datasketch, jaccard_estimate, to_datasketch
@@ -52,6 +55,7 @@ __all__ = [
     "KeepDecision",
     "LSHIndex",
     "Match",
+    "Pair",
     "Span",
     "__version__",
     "choose_kept",
@@ -63,14 +67,17 @@ __all__ = [
     "find_duplicates",
     "find_repeated_passages",
     "from_datasketch",
+    "get_backend",
     "iter_signatures",
     "jaccard_estimate",
     "normalize",
     "optimal_bands",
     "remove_repeated_passages",
+    "set_backend",
     "shingle",
     "signatures",
     "to_datasketch",
     "tokenize",
+    "use_backend",
     "which_to_keep",
 ]

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import __version__, internal, report
+from . import __version__, backend, internal, report
 from . import formats as dio
 from .formats import STDIN, Corpus, Document, InputError
 
@@ -944,6 +944,10 @@ def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        try:
+            backend.get_backend()  # a bad DEDUP_BACKEND is a usage error, found before any work
+        except ValueError as e:
+            raise CliError(str(e)) from None
         if args.command is None:
             parser.print_help(sys.stderr)
             return 2

@@ -12,7 +12,7 @@ import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from .parallel import can_share, ordered_map, shared_texts, worker_count
 from .text import ShingleMode, shingle, tokenize
 
 __all__ = [
+    "Pair",
     "Verify",
     "exact_jaccard",
     "find_duplicate_pairs",
@@ -34,6 +35,21 @@ __all__ = [
 ]
 
 Verify = Literal["auto", "exact", "estimate"]
+
+
+class Pair(NamedTuple):
+    """A verified near-duplicate pair: documents ``i < j`` and their ``similarity``.
+
+    A tuple, so ``i, j, s = pair`` and comparisons with plain tuples keep working.
+
+    >>> p = Pair(0, 3, 0.9)
+    >>> p.j, p == (0, 3, 0.9)
+    (3, True)
+    """
+
+    i: int
+    j: int
+    similarity: float
 
 
 def _sign_batch(batch: list[str], ngram: int, num_perm: int, seed: int, mode: ShingleMode) -> np.ndarray:
@@ -200,8 +216,8 @@ def find_duplicate_pairs(
     verify: Verify = "auto",
     shingle_mode: ShingleMode = "word",
     jobs: int = 1,
-) -> list[tuple[int, int, float]]:
-    """Verified near-duplicate pairs ``(i, j, similarity)`` with ``i < j``, sorted.
+) -> list[Pair]:
+    """Verified near-duplicate pairs :class:`Pair` ``(i, j, similarity)`` with ``i < j``, sorted.
 
     These are the edges behind :func:`find_duplicates`. ``similarity`` is the
     exact Jaccard similarity of the two shingle sets when ``verify`` is
@@ -217,10 +233,10 @@ def find_duplicate_pairs(
     through the neighbours they share.
 
     >>> find_duplicate_pairs(["the cat sat on the mat today", "the cat sat on the mat today!", "dogs bark"])
-    [(0, 1, 1.0)]
+    [Pair(i=0, j=1, similarity=1.0)]
     """
     run = _find(texts, threshold, ngram, num_perm, seed, bands, rows, verify, shingle_mode, jobs)
-    return [(int(i), int(j), float(s)) for (i, j), s in zip(run.pairs.tolist(), run.similarity)]
+    return [Pair(int(i), int(j), float(s)) for (i, j), s in zip(run.pairs.tolist(), run.similarity.tolist())]
 
 
 def find_duplicates(

@@ -258,21 +258,41 @@ class LSHIndex:
         self._keys: list[np.ndarray] = []
         self._empty: list[np.ndarray] = []
         self._size = 0
+        # Per band, the keys sorted and the ids in that order: built by the first query after an add.
+        self._lookup: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return self._size
 
     def add(self, signatures: np.ndarray) -> None:
-        """Add a ``(n, num_perm)`` batch of signatures; they get the next ``n`` ids."""
+        """Add a batch of signatures; they get the next ids.
+
+        Parameters
+        ----------
+        signatures : numpy.ndarray
+            ``(n, num_perm)`` uint32 MinHash signatures, as from :func:`dedup.signatures`.
+
+        Raises
+        ------
+        ValueError
+            When the shape does not match ``num_perm``.
+        """
         signatures = np.asarray(signatures, dtype=np.uint32)
         if signatures.ndim != 2 or signatures.shape[1] != self.num_perm:
             raise ValueError(f"expected signatures of shape (n, {self.num_perm}), got {signatures.shape}")
         self._keys.append(band_keys(signatures, self.bands, self.rows))
         self._empty.append((signatures == EMPTY).all(axis=1))
         self._size += len(signatures)
+        self._lookup = None
 
     def keys(self) -> np.ndarray:
-        """All band keys, ``(len(self), bands)``."""
+        """All band keys.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(self), bands)`` uint64 keys, row ``i`` for document ``i``.
+        """
         if not self._keys:
             return np.zeros((0, self.bands), dtype=np.uint64)
         if len(self._keys) > 1:
@@ -281,18 +301,61 @@ class LSHIndex:
         return self._keys[0]
 
     def candidate_pairs(self) -> np.ndarray:
-        """Candidate pairs among everything added, as :func:`candidate_pairs`."""
+        """Candidate pairs among everything added.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(m, 2)`` int64 pairs ``i < j``, sorted, as :func:`candidate_pairs`;
+            documents without shingles are left out.
+        """
         pairs = candidate_pairs(self.keys(), window=self.window)
         if len(pairs) and self._empty[0].any():
             pairs = pairs[~self._empty[0][pairs].any(axis=1)]
         return pairs
 
     def query(self, signature: np.ndarray) -> list[int]:
-        """Ids of added documents sharing at least one bucket with ``signature``."""
-        signature = np.asarray(signature, dtype=np.uint32).reshape(1, -1)
-        if (signature == EMPTY).all():
+        """Ids of added documents sharing at least one bucket with ``signature``.
+
+        Each band is looked up by bisection in that band's sorted keys, so a
+        query costs ``O(bands * log n)`` plus the size of the buckets it hits,
+        not a scan of the index. The sorted keys are built by the first query
+        after an :meth:`add`.
+
+        Parameters
+        ----------
+        signature : numpy.ndarray
+            One signature of ``num_perm`` uint32 values.
+
+        Returns
+        -------
+        list of int
+            Sorted ids; ``[]`` for an empty index or a signature without shingles.
+
+        Raises
+        ------
+        ValueError
+            When ``signature`` does not hold ``num_perm`` values.
+        """
+        signature = np.asarray(signature, dtype=np.uint32).reshape(-1)
+        if len(signature) != self.num_perm:
+            raise ValueError(f"expected a signature of {self.num_perm} values, got {len(signature)}")
+        if self._size == 0 or (signature == EMPTY).all():
             return []
-        probe = band_keys(signature, self.bands, self.rows)[0]
-        keys = self.keys()
-        hit = (keys == probe[None, :]).any(axis=1) & ~self._empty[0]
-        return np.flatnonzero(hit).tolist()
+        probe = band_keys(signature[None, :], self.bands, self.rows)[0]
+        sorted_keys, order = self._sorted_keys()
+        lo = [np.searchsorted(sorted_keys[b], probe[b], side="left") for b in range(self.bands)]
+        hi = [np.searchsorted(sorted_keys[b], probe[b], side="right") for b in range(self.bands)]
+        hits = [order[b, lo[b] : hi[b]] for b in range(self.bands) if hi[b] > lo[b]]
+        if not hits:
+            return []
+        ids = np.unique(np.concatenate(hits))
+        return ids[~self._empty[0][ids]].tolist()
+
+    def _sorted_keys(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(bands, n)`` keys sorted within each band, and the ``(bands, n)`` ids in that order."""
+        if self._lookup is None:
+            keys = self.keys().T
+            order = np.argsort(keys, axis=1, kind="stable")
+            self._lookup = (np.take_along_axis(keys, order, axis=1), order)
+        return self._lookup

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import _kernels
+from . import backend
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasketch
@@ -38,9 +38,6 @@ __all__ = [
 
 #: Value of every slot of the signature of a document without shingles.
 EMPTY = np.uint32(0xFFFFFFFF)
-
-#: Tests set this to compare the compiled kernel with the numpy reference.
-_FORCE_NUMPY = False
 
 # Shingles per block: block x num_perm uint32 stays within a few MB (cache-friendly).
 _BLOCK = 8192
@@ -104,7 +101,7 @@ def minhash(hashes: np.ndarray, bounds: np.ndarray, *, num_perm: int = 128, seed
     if total == 0:
         return out
     mixed = _fmix32(np.asarray(hashes, dtype=np.uint32)[:total])
-    kernels = None if _FORCE_NUMPY else _kernels.compiled(total * num_perm // 16)
+    kernels = backend.kernels(total * num_perm // 16)
     if kernels is not None:
         kernels.minhash_block(mixed, bounds, a, b, out)
         return out

@@ -32,7 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
-from . import _kernels
+from . import backend
 
 __all__ = ["can_share", "ordered_map", "shared_texts", "usable_cpus", "worker_count"]
 
@@ -133,7 +133,7 @@ def ordered_map(
         for task in tasks:
             yield _with_shared(shared, fn, task, *args)
         return
-    _kernels.compiled(_kernels.MIN_WORK)
+    backend.preload()
     if not can_share():  # no fork (Windows): the standard pool, which spawns workers and pickles tasks
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             yield from pool.map(fn, tasks, *[itertools.repeat(a) for a in args])

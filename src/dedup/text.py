@@ -39,7 +39,7 @@ from typing import Literal
 import numpy as np
 import xxhash
 
-from . import _kernels
+from . import backend
 
 __all__ = [
     "ShingleBatch",
@@ -257,7 +257,7 @@ def tokenize(texts: Sequence[str], *, mode: ShingleMode = "word", offsets: bool 
     doc_starts = np.zeros(n_docs, dtype=np.int64)
     np.cumsum(lengths[:-1] + 1, out=doc_starts[1:])
 
-    kernels = None if _FORCE_NUMPY else _kernels.compiled(len(cps))
+    kernels = backend.kernels(len(cps))
     if kernels is not None:
         hashes, first_pos, end_pos = _tokenize_compiled(kernels, cps, mode)
     else:
@@ -274,10 +274,6 @@ def tokenize(texts: Sequence[str], *, mode: ShingleMode = "word", offsets: bool 
         starts = first_pos - doc_offset
         ends = np.minimum(end_pos - doc_offset, lengths[token_doc])
     return TokenBatch(hashes, bounds, starts, ends)
-
-
-#: Tests set this to compare the compiled kernel with the numpy reference.
-_FORCE_NUMPY = False
 
 
 def _tokenize_compiled(kernels, cps: np.ndarray, mode: ShingleMode) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -345,7 +341,7 @@ def shingle(tokens: TokenBatch, ngram: int = 5) -> ShingleBatch:
     if isinstance(ngram, bool) or not isinstance(ngram, (int, np.integer)) or ngram < 1:
         raise ValueError(f"ngram must be an integer >= 1, got {ngram!r}")
     ngram = int(ngram)
-    kernels = None if _FORCE_NUMPY else _kernels.compiled(len(tokens.hashes) * ngram)
+    kernels = backend.kernels(len(tokens.hashes) * ngram)
     if kernels is not None:
         hashes, first, bounds = kernels.shingle_tokens(tokens.hashes, tokens.bounds, ngram)
         return ShingleBatch(hashes, bounds, first, ngram)
