@@ -66,7 +66,7 @@ def main(path: str, mode: str) -> None:
     wall = time.perf_counter() - t0
     summary = json.loads((Path(path) / "summary.json").read_text())
     docs = summary["documents"]
-    bands, rows = dedup.optimal_bands(0.8 - RECALL_MARGIN, 128)
+    bands, _rows = dedup.optimal_bands(0.8 - RECALL_MARGIN, 128)
     # Band keys and an empty flag per document; the signatures too when verifying on estimates.
     held = bands * 8 + 1 + (128 * 4 if mode == "stream" else 0)
     print(

@@ -41,7 +41,8 @@ def sections(bench: dict, quality: dict | None) -> dict[str, str]:
     mi = bench.get("machine_info", {})
     cpu = mi.get("cpu", {})
     out["machine"] = (
-        f"- CPU: {cpu.get('brand_raw', '?')}, **{cpu.get('count', '?')} cores** (shared with other jobs during the run)\n"
+        f"- CPU: {cpu.get('brand_raw', '?')}, **{cpu.get('count', '?')} cores**"
+        " (shared with other jobs during the run)\n"
         f"- Python {mi.get('python_version', '?')}, {mi.get('system', '')} {mi.get('release', '')}\n"
         f"- run started {bench.get('datetime', '?')}, dedup commit `{bench.get('commit_info', {}).get('id', '?')[:10]}`"
     )
@@ -310,7 +311,7 @@ def fill(doc: str, parts: dict[str, str]) -> str:
         pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
         if not pattern.search(doc):
             raise SystemExit(f"docs page has no <!-- BEGIN {name} --> ... <!-- END {name} --> block")
-        doc = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), doc)
+        doc = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), doc)
     return doc
 
 

@@ -15,15 +15,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from dedup import collision_probability, optimal_bands
+from dedup.lsh import default_bands
 
 NUM_PERM = 128
 THRESHOLD = 0.8
+OUT = Path(__file__).resolve().parent / "s_curve.png"
 
 
-def main(out: Path = Path(__file__).resolve().parent / "s_curve.png") -> None:
+def main(out: Path = OUT) -> None:
     s = np.linspace(0.0, 1.0, 501)
     curves = [
-        ("dedup find_duplicates(threshold=0.8)", optimal_bands(THRESHOLD - 0.1, NUM_PERM), "C0", "-"),
+        ("dedup find_duplicates(threshold=0.8)", default_bands(THRESHOLD, NUM_PERM), "C0", "-"),
         ("datasketch MinHashLSH(threshold=0.8)", optimal_bands(THRESHOLD, NUM_PERM), "C1", "--"),
         ("datasketch MinHashLSH() (threshold=0.9)", optimal_bands(0.9, NUM_PERM), "C2", ":"),
     ]

@@ -80,7 +80,7 @@ TEXT = st.lists(WORDS, min_size=1, max_size=25).map(" ".join)
 def test_identical_texts_always_cluster(others, copies, streamed):
     """A text and its copies (also re-cased or re-punctuated) are always in one cluster,
     whatever else is in the corpus, with exact or estimated verification."""
-    texts = list(others) + ["lonely text"]  # empty texts mixed in; at least one real one
+    texts = [*others, "lonely text"]  # empty texts mixed in; at least one real one
     tracked = []  # (index of source, index of copy), fixed after all insertions
     for src_pick, pos_pick, style in copies:
         candidates = [t for t in texts if t.strip(" ?!")]  # empty texts never match (tested below)
@@ -220,7 +220,7 @@ def test_seed_dump_repeated_article_lines_cluster(seed_lines):
     assert [7, 8, 159] in clusters
     # Every cluster is made of lines that really are near-duplicates of each other.
     for cluster in clusters:
-        for i, j in zip(cluster, cluster[1:]):
+        for i, j in itertools.pairwise(cluster):
             assert exact_jaccard(seed_lines[i], seed_lines[j]) >= 0.8
 
 
@@ -270,7 +270,7 @@ def test_empty_documents_are_never_duplicates():
     assert find_duplicates(texts) == []
     assert find_duplicate_pairs(texts) == []
     assert find_duplicate_pairs(iter(texts)) == []
-    assert find_duplicates(texts + ["real words here", "real words here"]) == [[6, 7]]
+    assert find_duplicates([*texts, "real words here", "real words here"]) == [[6, 7]]
 
 
 def test_no_texts():

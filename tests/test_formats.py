@@ -70,8 +70,10 @@ def test_decoding_keeps_line_ends_and_refuses_what_is_not_text() -> None:
         b"": "x: empty file",
         b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR": "x: binary file (NUL bytes), not text",
         "hi".encode("utf-16"): "x: looks like UTF-16 (byte order mark); use --encoding utf-16",
-        b"line one\nline two\n\xc3\x28 three": "x:3: not valid utf-8 (invalid continuation byte, byte 0xc3 at offset 18);"
-        " use --encoding ENC or --errors replace",
+        b"line one\nline two\n\xc3\x28 three": (
+            "x:3: not valid utf-8 (invalid continuation byte, byte 0xc3 at offset 18);"
+            " use --encoding ENC or --errors replace"
+        ),
     }
     for data, message in cases.items():
         with pytest.raises(InputError) as err:

@@ -89,7 +89,7 @@ def test_signatures_bit_identical_to_datasketch(docs, num_perm, seed):
 def test_large_batch_crossing_internal_blocks_matches_datasketch(backend):
     """Many documents of very different sizes, some empty, >20k shingles in total (each backend)."""
     rng = np.random.default_rng(7)
-    sizes = [0, 1, 9000, 0, 3, 12000, 0, 0, 50, 1] + rng.integers(0, 300, 40).tolist() + [0]
+    sizes = [0, 1, 9000, 0, 3, 12000, 0, 0, 50, 1, *rng.integers(0, 300, 40).tolist(), 0]
     docs = [rng.integers(0, 2**32, s, dtype=np.uint64).tolist() for s in sizes]
     flat, bounds = pack(docs)
     expected = [datasketch_minhash(hashes, 64, 3).hashvalues for hashes in docs]

@@ -150,7 +150,7 @@ def test_copy_with_a_paragraph_added_is_one_match() -> None:
     rng = random.Random(4)
     article = document(rng, 8)
     paragraphs = article.split("\n")
-    copy = "\n".join(paragraphs[:5] + [paragraph(rng, 60)] + paragraphs[5:])
+    copy = "\n".join([*paragraphs[:5], paragraph(rng, 60), *paragraphs[5:]])
     (m,) = dedup.find_repeated_passages([article, copy])
     assert m.original.start == 0 and m.repeat.start == 0
     assert m.repeat.end > len(copy) - 5

@@ -28,8 +28,8 @@ from dedup.documents import RECALL_MARGIN, signatures
 from dedup.lsh import LSHIndex, optimal_bands
 
 spark_mod = pytest.importorskip("dedup.spark")
-from dedup.spark import passages as spark_passages  # noqa: E402
-from dedup.spark import session as spark_session  # noqa: E402
+from dedup.spark import passages as spark_passages
+from dedup.spark import session as spark_session
 
 pytestmark = pytest.mark.spark
 
@@ -358,7 +358,7 @@ def test_distributed_seeds_equal_the_local_seeds(spark, tmp_path, hot):
 
 def test_sparse_multiplicity_equals_the_local_array():
     """The driver-side multiplicity rebuilt from the seeds equals the local dense array."""
-    docs = _passage_corpus()[:6] + ["one two", "", "a b c d e f g h a b c d e f g h"]
+    docs = [*_passage_corpus()[:6], "one two", "", "a b c d e f g h a b c d e f g h"]
     _, _, bounds, dense = local_passages._seeds(docs, 5, 1)
     where = np.flatnonzero(dense > 1)
     sparse = spark_passages.Multiplicity(bounds, 5, where, dense[where])

@@ -24,7 +24,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
-from typing import Literal, cast
+from typing import Literal
 
 from . import _kernels
 
@@ -49,7 +49,7 @@ _chosen: Backend | None = None
 def _check(name: str, where: str) -> Backend:
     if name not in BACKENDS:
         raise ValueError(f"{where} must be one of auto, numba, numpy; got {name!r}")
-    return cast(Backend, name)
+    return name
 
 
 def get_backend() -> Backend:

@@ -195,7 +195,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _parents() -> dict[str, argparse.ArgumentParser]:
+def _parents() -> dict[str, _Parser]:
     """Option groups shared by several commands, as argparse parent parsers."""
     inputs = _Parser(add_help=False)
     g = inputs.add_argument_group("input")
@@ -324,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Report passages that repeat, exactly or nearly, inside a file or across files: "
         "path:lines of the repeat and of its original, similarity, and an excerpt. "
         "With --jsonl / --parquet each record is a document.",
-        epilog="examples:\n  dedup passages seeds/\n  dedup passages dump/ -r --glob '*.txt' --format json > matches.json\n"
+        epilog="examples:\n  dedup passages seeds/\n"
+        "  dedup passages dump/ -r --glob '*.txt' --format json > matches.json\n"
         "  dedup passages page.txt --min-words 10 --threshold 0.9\n",
         formatter_class=raw,
     )

@@ -192,12 +192,13 @@ def _find(
         if not exact:
             kept_sigs.append(sig)
     pairs = index.candidate_pairs()
+    sims: np.ndarray
     if exact:
         sims = _verify(texts, pairs, ngram, shingle_mode, jobs)  # type: ignore[arg-type]
         keep = sims >= threshold
     else:
         sig = np.concatenate(kept_sigs) if kept_sigs else np.zeros((0, num_perm), np.uint32)
-        sims = jaccard_estimate(sig[pairs[:, 0]], sig[pairs[:, 1]]) if len(pairs) else np.zeros(0)
+        sims = np.asarray(jaccard_estimate(sig[pairs[:, 0]], sig[pairs[:, 1]]) if len(pairs) else np.zeros(0))
         # Two standard errors of the estimate at the threshold: pairs at the threshold are kept.
         margin = 2.0 * math.sqrt(threshold * (1.0 - threshold) / num_perm)
         keep = sims >= threshold - margin

@@ -71,16 +71,16 @@ def optimal_bands(
         for r in range(1, num_perm // b + 1):
             bands.append(b)
             rows.append(r)
-    b = np.array(bands, dtype=float)[:, None]
-    r = np.array(rows, dtype=float)[:, None]
+    b_col = np.array(bands, dtype=float)[:, None]
+    r_col = np.array(rows, dtype=float)[:, None]
     # Simpson's rule on a fine grid: smooth integrands, error far below the gaps between candidates.
     n = 400
     lo = np.linspace(0.0, threshold, 2 * n + 1)
     hi = np.linspace(threshold, 1.0, 2 * n + 1)
     w = np.ones(2 * n + 1)
     w[1:-1:2], w[2:-1:2] = 4.0, 2.0
-    fp = (1.0 - (1.0 - lo[None, :] ** r) ** b) @ w * (threshold / (6 * n))
-    fn = ((1.0 - hi[None, :] ** r) ** b) @ w * ((1.0 - threshold) / (6 * n))
+    fp = (1.0 - (1.0 - lo[None, :] ** r_col) ** b_col) @ w * (threshold / (6 * n))
+    fn = ((1.0 - hi[None, :] ** r_col) ** b_col) @ w * ((1.0 - threshold) / (6 * n))
     error = fp * false_positive_weight + fn * false_negative_weight
     best = int(np.argmin(error))
     return bands[best], rows[best]

@@ -650,10 +650,14 @@ def _derive(
             while add_at and add_at[0] == p:
                 add_at.pop(0)
                 w, f = _new_paragraph(rng, vocab, src.lang)
-                w_parts.append(w), f_parts.append(f), o_parts.append(np.full(len(w), -1))
+                w_parts.append(w)
+                f_parts.append(f)
+                o_parts.append(np.full(len(w), -1))
             if p < n_para and keep[p]:
                 a, b = bounds[p], bounds[p + 1]
-                w_parts.append(src.words[a:b]), f_parts.append(src.flags[a:b]), o_parts.append(origin_all[a:b])
+                w_parts.append(src.words[a:b])
+                f_parts.append(src.flags[a:b])
+                o_parts.append(origin_all[a:b])
         words, flags, origin = np.concatenate(w_parts), np.concatenate(f_parts), np.concatenate(o_parts)
         rate = float(rng.choice(_NEAR_EDIT_RATES))
         words, flags, origin = _edit(rng, vocab, words, flags, origin, rate, src.lang)
@@ -671,6 +675,7 @@ def _derive(
     if fam.members[0][1] is None:
         fam.members[0] = (src.idx, _shingle_set(src.words))
     for member_idx, member_sh in fam.members:
+        assert member_sh is not None  # only the root's set is computed lazily, just above
         rel = kind if member_idx == src.idx else "sibling"
         rec = {"type": "pair", "a": member_idx, "b": idx, "kind": rel, "jaccard": round(_jaccard(member_sh, sh), 6)}
         if rel != "sibling":
@@ -752,13 +757,13 @@ def _paste(
         return pos + (int(lengths[k - 1]) if k else 0)
 
     # Records made earlier for this host (a pasted passage, then an inner repeat) follow its tokens.
-    for p in passages:
-        if p.tgt is host:
-            p.t = (moved(p.t[0]), moved(p.t[1] - 1) + 1)
-        if p.src is host:
-            p.s = (moved(p.s[0]), moved(p.s[1] - 1) + 1)
+    for pending in passages:
+        if pending.tgt is host:
+            pending.t = (moved(pending.t[0]), moved(pending.t[1] - 1) + 1)
+        if pending.src is host:
+            pending.s = (moved(pending.s[0]), moved(pending.s[1] - 1) + 1)
     host.words, host.flags = np.concatenate(w_parts), np.concatenate(f_parts)
-    for donor, (s0, s1), t, rate, at in placed:
+    for donor, (s0, s1), t, rate, _at in placed:
         s = (moved(s0), moved(s1 - 1) + 1) if inner else (s0, s1)
         passages.append(_PendingPassage("inner" if inner else "cross", donor, s, host, t, rate))
     return host
@@ -876,10 +881,14 @@ def score_spans(truth: Truth, predicted: Iterable) -> dict[str, Any]:
     >>> r["precision"], r["recall"]
     (0.3333333333333333, 0.5)
     """
-    spans = []
+    spans: list[tuple[int, int, int]] = []
     for p in predicted:
         rep = getattr(p, "repeat", None)
-        spans.append((rep.doc, rep.start, rep.end) if rep is not None else tuple(int(x) for x in p[:3]))
+        if rep is not None:
+            spans.append((rep.doc, rep.start, rep.end))
+        else:
+            doc, start, end = (int(x) for x in p[:3])
+            spans.append((doc, start, end))
     gold = _merged(tuple(p["target"]) for p in truth.passages)
     pred = _merged(spans)
     inter = _overlap(gold, pred)

@@ -382,6 +382,7 @@ def normalize(text: str) -> str:
     '東 京 は 晴 れ'
     """
     batch = tokenize([text], offsets=True)
+    assert batch.starts is not None and batch.ends is not None  # offsets=True
     cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     folded, klass = _fold_and_classify(cps) if len(cps) else (cps, cps)
     words = []
