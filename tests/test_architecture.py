@@ -75,6 +75,51 @@ def test_the_private_import_check_can_fail(tmp_path: pathlib.Path) -> None:
     assert _private_attribute_uses(bad) == ["probe.py: dio._one_line"]
 
 
+def _dedup_imports(path: pathlib.Path) -> set[str]:
+    """Dotted names (``dedup.x``) of the dedup modules a module imports, anywhere in it."""
+    package = ["dedup", *path.relative_to(SRC).parent.parts]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            base = package[: len(package) - node.level + 1]
+            if node.module:
+                found.add(".".join([*base, node.module]))
+            else:  # from . import x: x is a module of the package
+                found.update(".".join([*base, alias.name]) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dedup."):
+            found.add(node.module or "")
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("dedup."))
+    return found
+
+
+#: The layers above the engines: reading and writing, rendering, the command line, Spark.
+_OUTER = ("dedup.cli", "dedup.report", "dedup.formats", "dedup.spark", "dedup.synth")
+
+
+@pytest.mark.parametrize("module", ["text", "minhash", "lsh", "clusters", "documents", "passages", "internal"])
+def test_the_core_never_imports_the_outer_layers(module: str) -> None:
+    """Text -> signatures -> LSH -> pairs/passages -> clusters is a library on its own: no I/O, no CLI."""
+    imports = _dedup_imports(SRC / f"{module}.py")
+    assert sorted(i for i in imports if i.startswith(_OUTER)) == []
+
+
+def test_spark_engine_modules_import_neither_cli_nor_report() -> None:
+    """Only the CLI adapter (spark/cli.py) and the package's re-exports may reach the command line's layers."""
+    engines = [p for p in sorted((SRC / "spark").glob("*.py")) if p.name not in ("cli.py", "__init__.py")]
+    assert len(engines) >= 2
+    found = {
+        p.name: sorted(i for i in _dedup_imports(p) if i.startswith(("dedup.cli", "dedup.report", "dedup.spark.cli")))
+        for p in engines
+    }
+    assert found == {p.name: [] for p in engines}
+
+
+def test_import_check_resolves_relative_imports(tmp_path: pathlib.Path) -> None:
+    assert "dedup.report" in _dedup_imports(SRC / "spark" / "cli.py")
+    assert "dedup.internal" in _dedup_imports(SRC / "documents.py")
+
+
 @pytest.mark.parametrize(
     ("text", "size"),
     [("2MiB", 2_097_152), ("2MB", 2_000_000), ("1.5GB", 1_500_000_000), ("64kB", 64_000), ("1KiB", 1024), ("512", 512)],

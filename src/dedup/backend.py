@@ -99,6 +99,11 @@ def use_backend(name: Backend | None) -> Iterator[None]:
     ----------
     name : {"auto", "numba", "numpy"} or None
         The backend inside the block.
+
+    Yields
+    ------
+    None
+        Control to the block.
     """
     saved = _chosen
     set_backend(name)

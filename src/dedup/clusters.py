@@ -26,6 +26,18 @@ KeepPolicy = Literal["first", "longest"]
 def connected_components(n: int, edges: np.ndarray) -> np.ndarray:
     """Label of every node ``0..n-1``: the smallest node index of its component.
 
+    Parameters
+    ----------
+    n : int
+        Number of nodes.
+    edges : numpy.ndarray
+        ``(m, 2)`` integer pairs of nodes; order and repeats do not matter.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` int64 labels, independent of the order of the edges.
+
     >>> connected_components(5, np.array([[3, 4], [1, 3]])).tolist()
     [0, 1, 2, 1, 1]
     """
@@ -53,6 +65,18 @@ def connected_components(n: int, edges: np.ndarray) -> np.ndarray:
 def clusters_from_pairs(n: int, pairs: np.ndarray) -> list[list[int]]:
     """Clusters of size >= 2 as sorted lists of indices, ordered by first index.
 
+    Parameters
+    ----------
+    n : int
+        Number of documents.
+    pairs : numpy.ndarray
+        ``(m, 2)`` integer pairs of documents (the edges).
+
+    Returns
+    -------
+    list of list of int
+        The connected components with two or more members.
+
     >>> clusters_from_pairs(6, np.array([[4, 5], [0, 2]]))
     [[0, 2], [4, 5]]
     """
@@ -74,6 +98,25 @@ def choose_kept(
     ``keep="first"`` keeps the smallest index (the earliest document);
     ``keep="longest"`` keeps the member with the largest ``lengths`` value,
     the earliest one on ties. Every other member is a duplicate to drop.
+
+    Parameters
+    ----------
+    clusters : Sequence[Sequence[int]]
+        Clusters of document indices, as from :func:`clusters_from_pairs`.
+    keep : {"first", "longest"}
+        The policy.
+    lengths : Sequence[int] or numpy.ndarray, optional
+        Length of every document, indexed like the clusters; needed for ``"longest"``.
+
+    Returns
+    -------
+    list of int
+        One kept index per cluster, in the clusters' order.
+
+    Raises
+    ------
+    ValueError
+        For another policy, or ``"longest"`` without ``lengths``.
 
     >>> choose_kept([[0, 2, 5]], "longest", lengths=[10, 0, 30, 0, 0, 30])
     [2]

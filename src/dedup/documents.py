@@ -42,6 +42,14 @@ class Pair(NamedTuple):
 
     A tuple, so ``i, j, s = pair`` and comparisons with plain tuples keep working.
 
+    Attributes
+    ----------
+    i, j : int
+        Indices of the two documents, ``i < j``.
+    similarity : float
+        Exact Jaccard similarity of their shingle sets, or the MinHash estimate
+        with ``verify="estimate"``.
+
     >>> p = Pair(0, 3, 0.9)
     >>> p.j, p == (0, 3, 0.9)
     (3, True)
@@ -70,7 +78,26 @@ def iter_signatures(
     shingle_mode: ShingleMode = "word",
     jobs: int = 1,
 ) -> Iterator[np.ndarray]:
-    """Signatures of a stream of texts, one ``(batch, num_perm)`` array per batch."""
+    """Signatures of a stream of texts, one ``(batch, num_perm)`` array per batch.
+
+    Parameters
+    ----------
+    texts : Iterable[str]
+        The texts, read once, batch by batch.
+    ngram : int
+        Words per shingle.
+    num_perm, seed : int
+        Signature length and seed.
+    shingle_mode : {"word", "char"}
+        Word or character shingles.
+    jobs : int
+        Processes used for shingling and signatures.
+
+    Yields
+    ------
+    numpy.ndarray
+        ``(batch, num_perm)`` uint32 signatures, in input order.
+    """
     check_params(None, ngram, num_perm, jobs)
     args = (ngram, num_perm, seed, shingle_mode)
     if jobs > 1:
@@ -99,6 +126,24 @@ def signatures(
     :mod:`dedup.minhash`). A text without any letter or digit gets an all-
     :data:`dedup.minhash.EMPTY` row.
 
+    Parameters
+    ----------
+    texts : Iterable[str]
+        The texts.
+    ngram : int
+        Words per shingle.
+    num_perm, seed : int
+        Signature length and seed.
+    shingle_mode : {"word", "char"}
+        Word or character shingles.
+    jobs : int
+        Processes used for shingling and signatures.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_docs, num_perm)`` uint32.
+
     >>> sig = signatures(["one two three four five six", "one two three four five six!"], num_perm=32)
     >>> sig.shape, bool((sig[0] == sig[1]).all())
     ((2, 32), True)
@@ -116,6 +161,20 @@ def exact_jaccard(a: str, b: str, *, ngram: int = 5, shingle_mode: ShingleMode =
 
     Shingles are compared by their 32-bit hashes, the values MinHash sees; a
     collision inside a pair of documents is vanishingly rare (~n**2 / 2**33).
+
+    Parameters
+    ----------
+    a, b : str
+        The two texts.
+    ngram : int
+        Words per shingle.
+    shingle_mode : {"word", "char"}
+        Word or character shingles.
+
+    Returns
+    -------
+    float
+        ``|A & B| / |A | B|`` of the two shingle sets.
 
     >>> exact_jaccard("a b c d e f", "a b c d e f g", ngram=3)
     0.8
@@ -233,6 +292,30 @@ def find_duplicate_pairs(
     buckets may be missing; its documents still usually end up in one cluster
     through the neighbours they share.
 
+    Parameters
+    ----------
+    texts : Iterable[str]
+        Any iterable of ``str``.
+    threshold : float
+        Least Jaccard similarity of a reported pair, in (0, 1].
+    ngram : int
+        Words per shingle.
+    num_perm, seed : int
+        MinHash signature length and seed.
+    bands, rows : int, optional
+        LSH banding, both or neither (default :func:`dedup.lsh.default_bands`).
+    verify : {"auto", "exact", "estimate"}
+        How candidates are checked, as for :func:`find_duplicates`.
+    shingle_mode : {"word", "char"}
+        Word or character shingles.
+    jobs : int
+        Processes used for shingling, signatures and verification.
+
+    Returns
+    -------
+    list of Pair
+        Sorted by ``(i, j)``.
+
     >>> find_duplicate_pairs(["the cat sat on the mat today", "the cat sat on the mat today!", "dogs bark"])
     [Pair(i=0, j=1, similarity=1.0)]
     """
@@ -257,24 +340,27 @@ def find_duplicates(
 
     Parameters
     ----------
-    texts:
+    texts : Iterable[str]
         Any iterable of ``str`` (a list, or a generator streaming a large dump).
-    threshold:
+    threshold : float
         Jaccard similarity of word ``ngram``-shingle sets above which two
         documents are near-duplicates, in (0, 1].
-    ngram:
+    ngram : int
         Words per shingle (characters inside CJK/Thai text, or everywhere
         with ``shingle_mode="char"``).
-    num_perm, seed:
+    num_perm, seed : int
         MinHash signature length and seed; the same seed gives the same result.
-    bands, rows:
-        LSH banding; by default tuned for ``threshold - 0.2`` so that pairs
-        at the threshold are found (see ``docs/lsh.md``).
-    verify:
+    bands, rows : int, optional
+        LSH banding, both or neither; by default :func:`dedup.lsh.default_bands`,
+        tuned for ``threshold - 0.2`` so that pairs at the threshold are found
+        (see ``docs/lsh.md``).
+    verify : {"auto", "exact", "estimate"}
         ``"exact"`` checks candidates on exact Jaccard (texts must be a
         sequence), ``"estimate"`` on the signatures, ``"auto"`` picks exact
         when it can.
-    jobs:
+    shingle_mode : {"word", "char"}
+        Word shingles, or character shingles that ignore spaces and punctuation.
+    jobs : int
         Processes used for shingling and signatures.
 
     Returns

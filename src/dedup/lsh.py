@@ -39,8 +39,21 @@ RECALL_MARGIN = 0.2
 _MIN_TUNED = 0.05
 
 
-def collision_probability(similarity, bands: int, rows: int):
-    """Probability that two documents of Jaccard ``similarity`` share a bucket."""
+def collision_probability(similarity: float | np.ndarray, bands: int, rows: int) -> float | np.ndarray:
+    """Probability that two documents of Jaccard ``similarity`` share a bucket.
+
+    Parameters
+    ----------
+    similarity : float or array_like
+        Jaccard similarity (element-wise on arrays).
+    bands, rows : int
+        The banding.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        ``1 - (1 - similarity**rows) ** bands``.
+    """
     s = np.asarray(similarity, dtype=float)
     return 1.0 - (1.0 - s**rows) ** bands
 

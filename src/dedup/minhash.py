@@ -130,6 +130,16 @@ def jaccard_estimate(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray | float
     Works on two signatures, or row-wise on two ``(n, num_perm)`` arrays.
     Two empty signatures estimate 0.0, not 1.0: an empty document is never
     a duplicate by accident of two empty sets.
+
+    Parameters
+    ----------
+    sig_a, sig_b : numpy.ndarray
+        Two signatures of equal length, or two ``(n, num_perm)`` arrays.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The estimate, or one estimate per row.
     """
     sig_a = np.asarray(sig_a)
     sig_b = np.asarray(sig_b)
@@ -138,12 +148,26 @@ def jaccard_estimate(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray | float
     return float(result) if np.ndim(result) == 0 else result
 
 
-def to_datasketch(signature: np.ndarray, *, seed: int = 1, lean: bool = False):
+def to_datasketch(signature: np.ndarray, *, seed: int = 1, lean: bool = False) -> datasketch.MinHash:
     """Convert one signature row into a ``datasketch.MinHash`` (or ``LeanMinHash``).
 
     The result can be inserted into a ``datasketch.MinHashLSH`` next to
     sketches made by datasketch itself with the same ``num_perm`` and
     ``seed`` (scheme ``"affine32"``, datasketch's default).
+
+    Parameters
+    ----------
+    signature : numpy.ndarray
+        One signature row of ``num_perm`` uint32 values, as from :func:`dedup.signatures`.
+    seed : int
+        The seed the signature was made with.
+    lean : bool
+        Return a ``datasketch.LeanMinHash`` (smaller, immutable).
+
+    Returns
+    -------
+    datasketch.MinHash
+        A ``MinHash`` (or ``LeanMinHash``) with exactly these hash values.
 
     >>> import datasketch
     >>> from dedup import signatures
@@ -166,7 +190,23 @@ def to_datasketch(signature: np.ndarray, *, seed: int = 1, lean: bool = False):
 
 
 def from_datasketch(m: datasketch.MinHash) -> np.ndarray:
-    """The signature row of a datasketch ``MinHash``/``LeanMinHash`` (scheme ``affine32``)."""
+    """The signature row of a datasketch ``MinHash``/``LeanMinHash`` (scheme ``affine32``).
+
+    Parameters
+    ----------
+    m : datasketch.MinHash
+        A ``MinHash`` or ``LeanMinHash`` with the ``"affine32"`` scheme.
+
+    Returns
+    -------
+    numpy.ndarray
+        A copy of its ``num_perm`` uint32 hash values.
+
+    Raises
+    ------
+    ValueError
+        For another scheme (its values would not be comparable).
+    """
     scheme = getattr(m, "scheme", "legacy")
     if scheme != "affine32":
         raise ValueError(f"only datasketch's 'affine32' scheme can be converted, got {scheme!r}")

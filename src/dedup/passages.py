@@ -69,21 +69,50 @@ _MERGE_GAP = 400
 
 @dataclass(frozen=True, order=True)
 class Span:
-    """Characters ``start:end`` (end exclusive) of document ``doc``."""
+    """Characters ``start:end`` (end exclusive) of document ``doc``.
+
+    Attributes
+    ----------
+    doc : int
+        Index of the document (0 for a single text).
+    start, end : int
+        Character offsets into that document's original text, ``end`` exclusive.
+    """
 
     doc: int
     start: int
     end: int
 
     def text(self, texts: str | Sequence[str]) -> str:
-        """The spanned text, from the same ``texts`` the span was found in."""
+        """The spanned text, from the same ``texts`` the span was found in.
+
+        Parameters
+        ----------
+        texts : str or Sequence[str]
+            The text(s) the span was found in.
+
+        Returns
+        -------
+        str
+            ``texts[doc][start:end]`` (``texts[start:end]`` for a single text).
+        """
         source = texts if isinstance(texts, str) else texts[self.doc]
         return source[self.start : self.end]
 
 
 @dataclass(frozen=True)
 class Match:
-    """``repeat`` repeats ``original`` (the earlier occurrence) with ``similarity``."""
+    """``repeat`` repeats ``original`` (the earlier occurrence) with ``similarity``.
+
+    Attributes
+    ----------
+    original : Span
+        The earlier occurrence.
+    repeat : Span
+        The later occurrence, the one a cleaner removes.
+    similarity : float
+        Share of the words of both spans covered by shared shingles (1.0 for an exact copy).
+    """
 
     original: Span
     repeat: Span
@@ -485,18 +514,18 @@ def find_repeated_passages(
 
     Parameters
     ----------
-    texts:
+    texts : str or Sequence[str]
         One text, or a sequence of texts (documents).
-    threshold:
+    threshold : float
         Least similarity of a reported match (share of words of both spans
         covered by shared ``ngram``-shingles), in (0, 1].
-    min_words:
+    min_words : int
         Least length of a reported passage, in words (tokens). Shorter
         repeats (bylines, common phrases) are ignored.
-    ngram:
+    ngram : int
         Words per shingle. Smaller finds shorter and more heavily edited
         repeats, and more coincidences.
-    jobs:
+    jobs : int
         Processes used for shingling.
     spill:
         Where the seeds go: ``None`` (default) keeps them in memory unless
@@ -736,6 +765,24 @@ def remove_repeated_passages(
     Where a repeat covers whole lines, the whole lines go, so no blank line
     is left behind. Text that does not repeat is never removed: what is kept
     plus what :func:`plan_removals` removes is exactly the input.
+
+    Parameters
+    ----------
+    texts : str or Iterable[str]
+        One text, or the texts of several documents (read once).
+    threshold : float
+        Least similarity of a removed repeat, in (0, 1].
+    min_words : int
+        Least length of a removed passage, in words.
+    ngram : int
+        Words per shingle.
+    jobs : int
+        Processes used for shingling.
+
+    Returns
+    -------
+    str or list of str
+        The cleaned text for a single ``str``, else one cleaned text per document.
 
     >>> remove_repeated_passages("one two three four five six. one two three four five six.", min_words=6)
     'one two three four five six. .'

@@ -231,6 +231,20 @@ def tokenize(texts: Sequence[str], *, mode: ShingleMode = "word", offsets: bool 
     ``mode="char"`` makes every letter or digit its own token, so that
     n-grams are character n-grams that ignore spaces and punctuation.
 
+    Parameters
+    ----------
+    texts : Sequence[str]
+        The documents of the batch.
+    mode : {"word", "char"}
+        Word tokens, or one token per letter or digit.
+    offsets : bool
+        Also compute each token's character offsets (``starts``, ``ends``).
+
+    Returns
+    -------
+    TokenBatch
+        Token hashes and per-document bounds (and offsets when asked for).
+
     >>> batch = tokenize(["Hello, World!", "hello world"], offsets=True)
     >>> batch.counts().tolist()
     [2, 2]
@@ -334,6 +348,18 @@ def shingle(tokens: TokenBatch, ngram: int = 5) -> ShingleBatch:
     shingle made of all its tokens, so short texts still have a signature;
     a document without tokens gets no shingle.
 
+    Parameters
+    ----------
+    tokens : TokenBatch
+        The tokens of a batch, from :func:`tokenize`.
+    ngram : int
+        Tokens per shingle.
+
+    Returns
+    -------
+    ShingleBatch
+        Shingle hashes, per-document bounds and each shingle's first token.
+
     >>> s = shingle(tokenize(["a b c d", "a b", ""]), ngram=3)
     >>> s.bounds.tolist()
     [0, 2, 3, 3]
@@ -375,6 +401,16 @@ def normalize(text: str) -> str:
     """The text as the hashing sees it: folded tokens joined by single spaces.
 
     Useful to understand why two texts match.
+
+    Parameters
+    ----------
+    text : str
+        Any text.
+
+    Returns
+    -------
+    str
+        Its tokens, folded (case, accents, width, ...), joined by single spaces.
 
     >>> normalize("“Déjà vu” — ＦＵＬＬ-width, CAPS!")
     'deja vu full width caps'
