@@ -102,9 +102,9 @@ def _remote_sources(spark: SparkSession, path: str, recursive: bool, glob: str |
     """``(path, bytes)`` of the files at a URL (``hdfs://``, ``s3a://``, ``file://``, ...), listed
     with Spark's own Hadoop file system (names only, sorted); a directory gives its files matching
     ``glob`` (default ``*``), with ``recursive`` its sub-directories' too, hidden names left out."""
-    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    jvm = spark.sparkContext._jvm
     assert jvm is not None
-    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
     root = jvm.org.apache.hadoop.fs.Path(path)
     fs = root.getFileSystem(conf)
     if not fs.exists(root):

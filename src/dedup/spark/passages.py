@@ -145,7 +145,7 @@ class _RepeatTexts(Sequence):
     def __len__(self) -> int:
         return len(self._counts)
 
-    def __getitem__(self, d):  # type: ignore[override]
+    def __getitem__(self, d):
         return self._text if d == self._repeat else _PLACEHOLDER_WORD * int(self._counts[d])
 
 
