@@ -223,11 +223,13 @@ def test_spill_is_chosen_from_the_input_size() -> None:
 
 
 @needs_numba
-def test_compiled_and_reference_paths_give_the_same_matches(kernels, monkeypatch) -> None:
+def test_compiled_and_reference_paths_give_the_same_matches(kernels) -> None:
     docs = corpus(2)
-    compiled = as_tuples(dedup.find_repeated_passages(docs))
-    monkeypatch.setattr(_passage_kernels, "compiled", lambda work: None)
-    assert as_tuples(dedup.find_repeated_passages(docs)) == compiled
+    with dedup.use_backend("numba"):
+        compiled = as_tuples(dedup.find_repeated_passages(docs))
+    with dedup.use_backend("numpy"):
+        assert _passage_kernels.compiled(1 << 40) is None
+        assert as_tuples(dedup.find_repeated_passages(docs)) == compiled
 
 
 def test_cli_spill_gives_the_same_report(tmp_path, seed_path) -> None:

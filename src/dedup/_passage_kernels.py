@@ -26,7 +26,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import _kernels
+from . import backend
 
 #: ``links`` value of a token where no full-width shingle starts.
 NO_SHINGLE = -(1 << 31)
@@ -46,9 +46,11 @@ _NAMES = (
 
 
 def compiled(work: int) -> SimpleNamespace | None:
-    """The compiled kernels, once :func:`dedup._kernels.compiled` says numba is worth loading."""
+    """The compiled kernels when the backend (:mod:`dedup.backend`) runs numba for ``work``, else ``None``."""
     global _loaded
-    if _loaded is None and _kernels.compiled(work) is not None:
+    if backend.kernels(work) is None:
+        return None
+    if _loaded is None:
         import numba
 
         module = globals()

@@ -527,7 +527,7 @@ def find_repeated_passages(
         repeats, and more coincidences.
     jobs : int
         Processes used for shingling.
-    spill:
+    spill : str, os.PathLike, bool or None
         Where the seeds go: ``None`` (default) keeps them in memory unless
         they would take more than half the available memory, ``False``
         always in memory, ``True`` a temporary work directory, or a work
