@@ -72,7 +72,7 @@ def which_to_keep(
         Least Jaccard similarity of two near-duplicates, in (0, 1].
     keep : {"first", "longest"}
         Which member of a cluster stays: the first in input order or the longest.
-    ngram, num_perm, jobs
+    ngram, num_perm, jobs : int
         As in :func:`dedup.find_duplicate_pairs`.
 
     Returns
