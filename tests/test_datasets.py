@@ -188,10 +188,26 @@ def test_a_corrupt_parquet_row_group_loses_only_its_rows(tmp_path: Path) -> None
     good = [d for d in docs if isinstance(d, dedup.formats.Document)]
     assert [d.record for d in good] == [r for r in range(1, 5001) if not 2001 <= r <= 2500]
     assert all(d.text.startswith(f"row {d.record - 1} ") for d in good)
-    # clean cannot copy the lost rows, so it refuses rather than writing a copy without them.
-    run = dedup_run("clean", "shard.parquet", "-o", "out", cwd=tmp_path)
-    assert run.code == 2 and "cannot copy" in run.err
-    assert not (tmp_path / "out" / "shard.parquet").exists()
+    # clean cannot copy the lost rows, so it refuses, before writing anything, rather than drop them.
+    pq.write_table(pa.table({"text": ["fine " + filler(1, 30)]}), tmp_path / "a-first.parquet")
+    run = dedup_run("clean", "a-first.parquet", "shard.parquet", "-o", "out", "-q", cwd=tmp_path)
+    assert run.code == 2 and "shard.parquet: cannot copy: part of the file is unreadable" in run.err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert len(run.err.splitlines()) <= 5 + 2  # five records, the count of the others, the error
+
+
+def test_quiet_counts_warnings_beyond_a_few(tmp_path: Path) -> None:
+    """-q: the first five skipped inputs are named, the others counted in one line."""
+    (tmp_path / "in").mkdir()
+    for k in range(8):
+        (tmp_path / "in" / f"bad{k}.jsonl.gz").write_bytes(gzip.compress(b'{"text": "x"}\n')[:-6])
+    (tmp_path / "in" / "good.jsonl").write_bytes(jsonl([{"text": filler(1, 30)}]))
+    run = dedup_run("docs", "in", "-q", cwd=tmp_path)
+    assert run.code == 0
+    lines = run.err.splitlines()
+    assert len(lines) == 6 and all("truncated or corrupt gzip data" in line for line in lines[:5])
+    assert lines[5] == "dedup: warning: 3 more inputs or records skipped (not shown with --quiet)"
+    assert len(dedup_run("docs", "in", cwd=tmp_path).err.splitlines()) == 8 + 1  # and the summary line
 
 
 def test_dictionary_encoded_and_empty_parquet(tmp_path: Path) -> None:

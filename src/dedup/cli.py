@@ -389,11 +389,25 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------- reading
 
 
+#: With --quiet, skipped inputs warned about one by one; the rest are counted in one line at the end.
+QUIET_WARNINGS = 5
+
+
 def _skip(args: argparse.Namespace, problem: InputError | str) -> None:
     """A bad input: a warning (it is skipped), or with --strict the end of the run."""
     if args.strict:
         raise CliError(f"{problem} (--strict)")
+    args.skip_warnings = getattr(args, "skip_warnings", 0) + 1
+    if getattr(args, "quiet", False) and args.skip_warnings > QUIET_WARNINGS:
+        return
     _warn(f"{problem}; skipped")
+
+
+def _more_skipped(args: argparse.Namespace) -> None:
+    """The count of skip warnings --quiet held back, in one line."""
+    hidden = getattr(args, "skip_warnings", 0) - QUIET_WARNINGS
+    if getattr(args, "quiet", False) and hidden > 0:
+        _warn(f"{hidden} more inputs or records skipped (not shown with --quiet)")
 
 
 def _progress(args: argparse.Namespace, total: int, desc: str, unit: str = "B") -> Any:
@@ -753,6 +767,10 @@ def cmd_clean(args: argparse.Namespace) -> int:
             changes[docs[i].path][docs[i].record] = text
 
     # Everything is decided before the first byte is written.
+    for path in corpus.damaged:
+        raise CliError(
+            f"{path}: cannot copy: part of the file is unreadable, its copy would lose rows; nothing written"
+        )
     t = time.perf_counter()
     records_out = bytes_out = written_files = records_in = 0
     removed_records: list[dict[str, Any]] = []
@@ -953,6 +971,7 @@ def _main(argv: list[str] | None) -> int:
             parser.print_help(sys.stderr)
             return 2
         code = args.func(args)
+        _more_skipped(args)
         sys.stdout.flush()  # a closed pipe shows up here, inside the handlers below
         return code
     except (CliError, dio.UsageError) as e:

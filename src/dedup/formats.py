@@ -51,6 +51,7 @@ __all__ = [
     "InputError",
     "NothingRead",
     "Source",
+    "UnreadablePart",
     "UsageError",
     "decode",
     "encode_text",
@@ -85,6 +86,10 @@ class InputError(Exception):
     def __str__(self) -> str:
         where = self.path if self.line is None else f"{self.path}:{self.line}"
         return f"{where}: {self.why}"
+
+
+class UnreadablePart(InputError):
+    """Records lost because part of a file (a Parquet row group) cannot be read: the file cannot be copied whole."""
 
 
 class UsageError(Exception):
@@ -497,9 +502,9 @@ def iter_parquet(
             values = table.to_pylist()
         except (pa.ArrowException, OSError, ValueError) as e:
             why = f"row group {group + 1} cannot be read ({one_line(e)}); its {rows} rows skipped"
-            yield InputError(path, why, record + 1)
+            yield UnreadablePart(path, why, record + 1)
             for lost in range(record + 2, record + rows + 1):
-                yield InputError(path, f"in unreadable row group {group + 1}", lost)
+                yield UnreadablePart(path, f"in unreadable row group {group + 1}", lost)
             record += rows
             continue
         for row in values:
@@ -516,6 +521,8 @@ class Corpus:
     nbytes: int = 0
     skipped_files: int = 0
     skipped_records: int = 0
+    #: Files with unreadable parts (their lost records are counted in ``skipped_records``).
+    damaged: set[str] = field(default_factory=set)
     #: The files read (in order) and the format each was read in (by path as shown).
     sources: list[Source] = field(default_factory=list)
     formats: dict[str, Format] = field(default_factory=dict)
@@ -659,6 +666,8 @@ def load(
                     bad = 0
                     for item in items:
                         if isinstance(item, InputError):
+                            if isinstance(item, UnreadablePart):
+                                corpus.damaged.add(src.path)
                             corpus.skipped_records += 1
                             bad += 1
                             if bad <= MAX_RECORD_WARNINGS:
