@@ -390,7 +390,9 @@ def _append_grouped(records: np.ndarray, group: np.ndarray, n_groups: int, path_
     if n_groups <= 1 << 16:
         group = group.astype(np.uint16)  # a stable sort of 16-bit keys is a radix sort
     order = np.argsort(group, kind="stable")
-    records, group = records[order], group[order]
+    # Taken as opaque bytes: fancy indexing of a structured array goes field by field (8x slower).
+    records = np.take(records.view(f"V{records.dtype.itemsize}"), order).view(records.dtype)
+    group = group[order]
     bounds = np.searchsorted(group, np.arange(n_groups + 1))
     for g in np.flatnonzero(np.diff(bounds)).tolist():
         with open(path_of(g), "ab") as f:
