@@ -60,8 +60,33 @@ def seeds(draw):
 @given(seeds(), st.integers(1, 6))
 def test_chains_kernel_equals_numpy_reference(kernels, data, ngram) -> None:
     bounds, original, repeat = data
-    got = kernels.chains_from_pairs(original, repeat, bounds, ngram, passages._DIAGONAL_BIN, passages._CHAIN_GAP)
-    assert rows(got) == rows(passages.chains_reference(original, repeat, bounds, ngram))
+    state, meta = _passage_kernels.new_chain_state()
+    got, _ = kernels.chains_from_pairs(
+        original, repeat, bounds, ngram, passages._DIAGONAL_BIN, passages._CHAIN_GAP, state, meta, True
+    )
+    expected = rows(passages.chains_reference(original, repeat, bounds, ngram))
+    assert rows(got) == expected
+    # In pieces, the open chains carried from one call to the next: the same chains.
+    cuts = sorted(random.Random(len(repeat)).sample(range(len(repeat) + 1), min(3, len(repeat) + 1)))
+    state, meta = _passage_kernels.new_chain_state()
+    parts = []
+    for lo, hi in zip([0, *cuts], [*cuts, len(repeat)]):
+        part, state = kernels.chains_from_pairs(
+            original[lo:hi],
+            repeat[lo:hi],
+            bounds,
+            ngram,
+            passages._DIAGONAL_BIN,
+            passages._CHAIN_GAP,
+            state,
+            meta,
+            False,
+        )
+        parts.append(part)
+    last, _ = kernels.chains_from_pairs(
+        original[:0], repeat[:0], bounds, ngram, passages._DIAGONAL_BIN, passages._CHAIN_GAP, state, meta, True
+    )
+    assert rows(np.concatenate([*parts, last])) == expected
 
 
 @needs_numba
@@ -189,7 +214,7 @@ def test_spilled_seeds_give_the_same_matches(tmp_path, monkeypatch) -> None:
     assert expected
     # Tiny runs and chunks: many bucket files and many chunks.
     monkeypatch.setattr(passage_seeds, "RUN_SHINGLES", 97)
-    monkeypatch.setattr(passage_seeds, "CHUNK_TOKENS", 150)
+    monkeypatch.setattr(passage_seeds, "CHUNK_TOKENS", 150)  # chunks end inside documents
     work = tmp_path / "work"
     work.mkdir()
     (work / "keep.txt").write_text("not ours")

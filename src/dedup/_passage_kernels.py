@@ -132,25 +132,29 @@ def _similarity(covered, o_lo, o_hi, r_lo, r_hi, ngram):
     return min(1.0, 2.0 * covered / (len_o + len_r))
 
 
-def chains_from_pairs(original, repeat, token_bounds, ngram, diagonal_bin, gap):
+def chains_from_pairs(original, repeat, token_bounds, ngram, diagonal_bin, gap, op, meta, final):
     """Chains of seeds, ``repeat`` ascending (each repeat token at most once).
 
     Returns an ``(n, 7)`` int64 array of ``doc_o, doc_r, o_lo, o_hi, r_lo,
     r_hi, covered``: the chains of at least two seeds that lie in the same
     diagonal bin ``(repeat - original) // diagonal_bin`` of the same pair of
     documents with at most ``gap`` tokens between consecutive repeats, as
-    the numpy reference :func:`dedup.passages.chains_reference` finds them.
+    the numpy reference :func:`dedup.passages.chains_reference` finds them;
+    and the array of open chains.
+
+    Seeds may come in consecutive pieces (``repeat`` ascending across them):
+    ``op`` (open chains: doc_o, bin, last repeat, o_lo, o_hi, r_lo, covered,
+    seeds; start with :func:`new_chain_state`) and ``meta`` (``n_open, doc_r,
+    doc_o``, updated in place) carry the state from one call to the next, and
+    the chains still open are returned only when ``final``.
     """
     n = original.shape[0]
-    cap = 64
-    # Open chains: doc_o, bin, last repeat, o_lo, o_hi, r_lo, covered, seeds.
-    op = np.zeros((cap, 8), dtype=np.int64)
-    n_open = 0
-    out = np.empty((max(16, n // 2 + 1), 7), dtype=np.int64)
+    n_open = meta[0]
+    out = np.empty((max(16, n // 2 + 1 + n_open), 7), dtype=np.int64)
     n_out = 0
     n_docs = token_bounds.shape[0] - 1
-    doc_r = -1
-    doc_o = 0
+    doc_r = meta[1]
+    doc_o = meta[2]
     for s in range(n):
         o = original[s]
         r = repeat[s]
@@ -211,17 +215,27 @@ def chains_from_pairs(original, repeat, token_bounds, ngram, diagonal_bin, gap):
             op[n_open, 6] = ngram
             op[n_open, 7] = 1
             n_open += 1
-    for i in range(n_open):
-        if op[i, 7] >= 2:
-            out[n_out, 0] = op[i, 0]
-            out[n_out, 1] = doc_r
-            out[n_out, 2] = op[i, 3]
-            out[n_out, 3] = op[i, 4]
-            out[n_out, 4] = op[i, 5]
-            out[n_out, 5] = op[i, 2]
-            out[n_out, 6] = op[i, 6]
-            n_out += 1
-    return out[:n_out].copy()
+    if final:
+        for i in range(n_open):
+            if op[i, 7] >= 2:
+                out[n_out, 0] = op[i, 0]
+                out[n_out, 1] = doc_r
+                out[n_out, 2] = op[i, 3]
+                out[n_out, 3] = op[i, 4]
+                out[n_out, 4] = op[i, 5]
+                out[n_out, 5] = op[i, 2]
+                out[n_out, 6] = op[i, 6]
+                n_out += 1
+        n_open = 0
+    meta[0] = n_open
+    meta[1] = doc_r
+    meta[2] = doc_o
+    return out[:n_out].copy(), op
+
+
+def new_chain_state() -> tuple[np.ndarray, np.ndarray]:
+    """Empty state for :func:`chains_from_pairs`: open chains and ``n_open, doc_r, doc_o``."""
+    return np.zeros((64, 8), dtype=np.int64), np.array([0, -1, 0], dtype=np.int64)
 
 
 def merge_chains(chains, ngram, threshold, merge_gap):

@@ -4,8 +4,8 @@ A *seed* pairs a later occurrence of a word ``ngram``-shingle with its first
 occurrence: ``(original, repeat)`` in global token positions (tokens of
 document ``d`` are ``token_bounds[d]:token_bounds[d + 1]``). Pairing every
 occurrence with the first one keeps the work linear however often a shingle
-repeats. Seeds come out in ``repeat`` order, in chunks of whole documents, so
-that the chaining downstream is one streaming pass.
+repeats. Seeds come out in ``repeat`` order, in chunks of a bounded number of
+tokens, so that the chaining downstream is one streaming pass.
 
 **In memory** (:func:`find_seeds` without ``spill``): one ``uint64`` per
 shingle packs the top bits of its hash above its token position; the keys are
@@ -230,18 +230,10 @@ class FileMultiplicity:
         return np.fromfile(self._path, dtype=np.int32, count=count, offset=4 * start).astype(np.int64)
 
 
-def _doc_chunks(token_bounds: np.ndarray, chunk_tokens: int) -> np.ndarray:
-    """Token bounds of chunks of whole documents of about ``chunk_tokens`` tokens."""
-    total = int(token_bounds[-1])
-    cuts = [0]
-    while cuts[-1] < total:
-        want = cuts[-1] + chunk_tokens
-        i = int(np.searchsorted(token_bounds, want, side="right")) - 1
-        nxt = int(token_bounds[i])
-        if nxt <= cuts[-1]:  # one document longer than a chunk: it is a chunk of its own
-            nxt = int(token_bounds[i + 1]) if i + 1 < len(token_bounds) else total
-        cuts.append(min(nxt, total))
-    return np.array(cuts, dtype=np.int64)
+def _chunks(total: int, chunk_tokens: int) -> np.ndarray:
+    """Token bounds of consecutive chunks of ``chunk_tokens`` tokens (a long document spans
+    several: the chaining downstream carries its open chains from one chunk to the next)."""
+    return np.append(np.arange(0, total, chunk_tokens, dtype=np.int64), np.int64(total))
 
 
 def _links_dtype(total: int) -> type:
@@ -357,7 +349,7 @@ def _in_memory(texts: Sequence[str], ngram: int, jobs: int, chunk_tokens: int) -
             pos, link, _ = _link_numpy(keys, bits)
             links[pos] = link
     del keys
-    return SeedStream(token_bounds, LinkMultiplicity(links), _pairs(links, _doc_chunks(token_bounds, chunk_tokens)))
+    return SeedStream(token_bounds, LinkMultiplicity(links), _pairs(links, _chunks(total, chunk_tokens)))
 
 
 def _spilled(
@@ -443,7 +435,7 @@ def _spill_into(
     np.cumsum(doc_tokens, out=token_bounds[1:])
     total = int(token_bounds[-1])
     bits = max(1, total.bit_length())
-    cuts = _doc_chunks(token_bounds, chunk_tokens)
+    cuts = _chunks(total, chunk_tokens)
 
     def chunk_path(c: int) -> Path:
         return Path(f"{prefix}.c{c}")

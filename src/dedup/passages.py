@@ -229,12 +229,24 @@ def chains_reference(original: np.ndarray, repeat: np.ndarray, token_bounds: np.
     return np.stack([c[keep] for c in columns], axis=1).astype(np.int64)
 
 
-def _chain(original: np.ndarray, repeat: np.ndarray, token_bounds: np.ndarray, ngram: int) -> np.ndarray:
-    """Chains of seeds given in ``repeat`` order."""
-    kernels = _passage_kernels.compiled(len(original))
+def _chain(pairs: Iterable[tuple[np.ndarray, np.ndarray]], token_bounds: np.ndarray, ngram: int) -> list[np.ndarray]:
+    """Chains of seeds given in consecutive pieces, ``repeat`` ascending across them."""
+    kernels = _passage_kernels.compiled(int(token_bounds[-1]))
     if kernels is None:
-        return chains_reference(original, repeat, token_bounds, ngram)
-    return kernels.chains_from_pairs(original, repeat, token_bounds, ngram, _DIAGONAL_BIN, _CHAIN_GAP)
+        got = list(pairs)
+        original = np.concatenate([p[0] for p in got]) if got else np.zeros(0, dtype=np.int64)
+        repeat = np.concatenate([p[1] for p in got]) if got else np.zeros(0, dtype=np.int64)
+        return [chains_reference(original, repeat, token_bounds, ngram)]
+    state, meta = _passage_kernels.new_chain_state()
+    out = []
+    empty = np.zeros(0, dtype=np.int64)
+    for original, repeat in pairs:
+        chains, state = kernels.chains_from_pairs(
+            original, repeat, token_bounds, ngram, _DIAGONAL_BIN, _CHAIN_GAP, state, meta, False
+        )
+        out.append(chains)
+    last, _ = kernels.chains_from_pairs(empty, empty, token_bounds, ngram, _DIAGONAL_BIN, _CHAIN_GAP, state, meta, True)
+    return [*out, last]
 
 
 def merge_reference(chains: np.ndarray, ngram: int, threshold: float) -> np.ndarray:
@@ -550,7 +562,7 @@ def find_repeated_passages(
         spill = spill_needed(docs)
     work = tempfile.TemporaryDirectory(prefix="dedup-spill-") if spill is True else nullcontext(spill)
     with work as where, find_seeds(docs, ngram, jobs, None if where is False else where) as seeds:
-        chains = [_chain(o, r, seeds.token_bounds, ngram) for o, r in seeds.chunks()]
+        chains = _chain(seeds.chunks(), seeds.token_bounds, ngram)
         return _matches_from_chains(docs, chains, seeds.token_bounds, seeds.multiplicity, threshold, min_words, ngram)
 
 
@@ -596,7 +608,7 @@ def matches_from_seeds(
     original = np.asarray(original, dtype=np.int64)
     repeat = np.asarray(repeat, dtype=np.int64)
     order = np.argsort(repeat, kind="stable")
-    chains = [_chain(original[order], repeat[order], np.asarray(token_bounds, dtype=np.int64), ngram)]
+    chains = _chain([(original[order], repeat[order])], np.asarray(token_bounds, dtype=np.int64), ngram)
     return _matches_from_chains(docs, chains, token_bounds, multiplicity, threshold, min_words, ngram)
 
 
