@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import __version__, backend, internal, report
+from . import __version__, backend, htmlreport, internal, report
 from . import formats as dio
 from .formats import STDIN, Corpus, Document, InputError
 
@@ -218,7 +218,13 @@ def _parents() -> dict[str, _Parser]:
 
     output = _Parser(add_help=False)
     g = output.add_argument_group("output")
-    g.add_argument("-f", "--format", choices=report.FORMATS, default="text", help="report format (default: text)")
+    g.add_argument(
+        "-f",
+        "--format",
+        choices=(*report.FORMATS, "html"),
+        default="text",
+        help="report format; html is one self-contained page to check matches by eye (default: text)",
+    )
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary line")
     g.add_argument("--exit-code", action="store_true", help="exit with status 1 when duplicates were found")
 
@@ -577,6 +583,7 @@ def cmd_passages(args: argparse.Namespace) -> int:
     """``dedup passages``: repeated passages inside and across files."""
     kind = _records_kind(args)
     if args.engine == "spark":
+        _no_html(args)
         result = _spark("cli_passages", args)
         records, summary, excerpts = result["matches"], result["summary"], result.get("excerpts", [])
     else:
@@ -606,7 +613,11 @@ def cmd_passages(args: argparse.Namespace) -> int:
         excerpts = [report.excerpt(texts[m.repeat.doc], m.repeat.start, m.repeat.end) for m in matches]
         summary = corpus.summary(time.perf_counter() - start, matches=len(matches))
     _stdout_for(args.format)
-    report.write_passages(sys.stdout, args.format, records, summary, excerpts)
+    if args.format == "html":
+        names, links = _html_names(corpus.docs)
+        sys.stdout.write(htmlreport.passages_html(texts, matches, names=names, links=links, summary=summary))
+    else:
+        report.write_passages(sys.stdout, args.format, records, summary, excerpts)
     _finish(args, summary, _plural(summary.get("matches", len(records)), "match"))
     return 1 if args.exit_code and summary.get("matches", len(records)) else 0
 
@@ -619,6 +630,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
     """``dedup docs``: clusters of near-duplicate documents and the member kept in each."""
     kind = _records_kind(args)
     if args.engine == "spark":
+        _no_html(args)
         result = _spark("cli_docs", args)
         records, summary = result["clusters"], result["summary"]
     else:
@@ -638,7 +650,14 @@ def cmd_docs(args: argparse.Namespace) -> int:
         duplicates = sum(len(c) - 1 for c in decision.clusters)
         summary = corpus.summary(time.perf_counter() - start, clusters=len(records), duplicates=duplicates)
     _stdout_for(args.format)
-    report.write_docs(sys.stdout, args.format, records, summary)
+    if args.format == "html":
+        names, links = _html_names(corpus.docs)
+        page = htmlreport.docs_html(
+            corpus.texts, clusters, kept, ngram=args.ngram, names=names, links=links, summary=summary
+        )
+        sys.stdout.write(page)
+    else:
+        report.write_docs(sys.stdout, args.format, records, summary)
     duplicates = summary.get("duplicates", sum(len(c["members"]) - 1 for c in records))
     found = f"{_plural(summary.get('clusters', len(records)), 'cluster')} ({_plural(duplicates, 'duplicate')})"
     _finish(args, summary, found)
@@ -853,6 +872,10 @@ def cmd_clean(args: argparse.Namespace) -> int:
         print(f"{found} ({chars_removed} characters of passages)")
         extra = f", removed records: {out / 'removed.jsonl'}" if args.docs else ""
         print(f"written to {out}/ (manifest: {manifest}{extra})")
+    elif args.format == "html":
+        removed, kinds = _removed_matches(corpus.docs, removals)
+        names, links = _html_names(corpus.docs)
+        sys.stdout.write(htmlreport.clean_html(texts, removed, kinds, names=names, links=links, summary=summary))
     else:
         report.write_removals(sys.stdout, args.format, removals, summary)
     _finish(args, summary, f"{found}, {written_files} written to {out}")
@@ -903,6 +926,29 @@ def _stats(
         "skipped_records": corpus.skipped_records,
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
     }
+
+
+def _no_html(args: argparse.Namespace) -> None:
+    if args.format == "html":
+        raise CliError("--format html needs the texts: use it with --engine local")
+
+
+def _html_names(docs: list[Document]) -> tuple[list[str], list[str | None]]:
+    """Labels (``path`` or ``path#record (id)``) and file links of the documents, for the HTML report."""
+    names = [d.path if d.record is None else f"{d.path}#{d.record}" + (f" ({d.id})" if d.id else "") for d in docs]
+    return names, [htmlreport.file_link(d.path) for d in docs]
+
+
+def _removed_matches(docs: list[Document], removals: list[dict[str, Any]]) -> tuple[list[Any], list[str]]:
+    """The manifest records of ``clean`` as (original, removed) span pairs, and their kinds."""
+    from .passages import Match, Span
+
+    where = {(d.path, d.record): i for i, d in enumerate(docs)}
+
+    def span(rec: dict[str, Any]) -> Span:
+        return Span(where[rec["path"], rec.get("record")], rec["start"], rec["end"])
+
+    return [Match(span(r["original"]), span(r), r["similarity"]) for r in removals], [r["kind"] for r in removals]
 
 
 def _manifest_order(rec: dict[str, Any]) -> dict[str, Any]:
