@@ -418,6 +418,40 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--encoding", type=_encoding, default="utf-8", help="text encoding (default: utf-8)")
     cmd.add_argument("--errors", type=_errors, default="strict", help="undecodable bytes, as in Python")
     cmd.set_defaults(func=cmd_explain)
+
+    cmd = sub.add_parser(
+        "calibrate",
+        parents=[p["inputs"], p["records"]],
+        help="measured recall and precision of a threshold and LSH banding on your corpus",
+        description="Sample pairs of documents across the whole similarity range, compute their exact "
+        "Jaccard similarity, and report the candidate recall and precision of the threshold and "
+        "bands/rows with 95% confidence intervals, the measured S-curve against the theoretical one, "
+        "and (with --target-recall or --target-precision) the bands/rows/num_perm that reach the target.",
+        epilog="examples:\n  dedup calibrate corpus/ -r\n"
+        "  dedup calibrate data.jsonl --jsonl -t 0.7 --plot s.png --plot s.svg\n"
+        "  dedup calibrate corpus/ --target-recall 0.95 --format json\n",
+        formatter_class=raw,
+    )
+    cmd.add_argument("-f", "--format", choices=("text", "json"), default="text", help="report format (default: text)")
+    cmd.add_argument(
+        "-t", "--threshold", type=_fraction, default=0.8, help="least similarity, in (0, 1] (default: 0.8)"
+    )
+    cmd.add_argument("--ngram", type=_int_at_least(1), default=5, help="words per shingle (default: 5)")
+    cmd.add_argument("--num-perm", type=_int_at_least(2), default=128, help="MinHash permutations (default: 128)")
+    cmd.add_argument("--bands", type=_int_at_least(1), help="LSH bands (default: those of dedup docs)")
+    cmd.add_argument("--rows", type=_int_at_least(1), help="LSH rows per band (with --bands)")
+    cmd.add_argument(
+        "--per-bin", type=_int_at_least(1), default=300, help="pairs drawn per similarity bin (default: 300)"
+    )
+    cmd.add_argument("--seed", type=int, default=0, help="seed of the draw (default: 0)")
+    target = cmd.add_mutually_exclusive_group()
+    target.add_argument("--target-recall", type=_fraction, help="suggest settings reaching this candidate recall")
+    target.add_argument("--target-precision", type=_fraction, help="suggest settings reaching this candidate precision")
+    cmd.add_argument(
+        "--plot", action="append", default=[], metavar="FILE", help="write the S-curve plot (.png, .svg; repeatable)"
+    )
+    cmd.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary line")
+    cmd.set_defaults(func=cmd_calibrate)
     return parser
 
 
@@ -1045,6 +1079,40 @@ def cmd_explain(args: argparse.Namespace) -> int:
         report.write_json(sys.stdout, {"a": args.a, "b": args.b, **e.to_dict()})
     else:
         sys.stdout.write(format_explanation(e, args.a, args.b))
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """``dedup calibrate``: :func:`dedup.calibrate.calibrate` on the documents read."""
+    from .calibrate import calibrate, format_calibration, plot_s_curve
+
+    if (args.bands is None) != (args.rows is None):
+        raise CliError("give both --bands and --rows, or neither")
+    for plot in args.plot:
+        if Path(plot).suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise CliError(f"{plot}: --plot writes .png, .svg or .pdf files")
+    corpus = load(args, _records_kind(args))
+    with _working(args, f"sampling pairs of {_plural(len(corpus.docs), 'document')}"):
+        try:
+            c = calibrate(
+                corpus.texts, args.threshold, ngram=args.ngram, num_perm=args.num_perm, bands=args.bands,
+                rows=args.rows, per_bin=args.per_bin, sample_seed=args.seed, target_recall=args.target_recall,
+                target_precision=args.target_precision,
+            )  # fmt: skip
+        except ValueError as e:
+            raise CliError(str(e)) from None
+    for plot in args.plot:
+        try:
+            plot_s_curve(c, plot)
+        except ImportError as e:
+            raise CliError(str(e)) from None
+        except OSError as e:
+            raise CliError(f"{plot}: cannot write: {e.strerror or e}") from None
+    _stdout_for(args.format)
+    if args.format == "json":
+        report.write_json(sys.stdout, c.to_dict())
+    else:
+        sys.stdout.write(format_calibration(c))
     return 0
 
 
