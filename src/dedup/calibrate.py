@@ -432,7 +432,7 @@ def plot_s_curve(c: Calibration, path: str | Path, *, title: str | None = None) 
     ax.set_title(
         title or f"recall {rec.recall:.3f} [{rec.recall_ci[0]:.3f}, {rec.recall_ci[1]:.3f}], {c.sampled_pairs} pairs"
     )
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, metadata={"Date": None} if str(path).endswith(".svg") else None)
