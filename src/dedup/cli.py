@@ -23,7 +23,7 @@ import sys
 import textwrap
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -346,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  dedup docs corpus/ -r\n  dedup docs data.jsonl --jsonl --id-field url --format jsonl\n"
         "  dedup docs shards/ --parquet --text-field content --keep longest\n",
         formatter_class=raw,
+    )
+    cmd.add_argument(
+        "--containment",
+        action="store_true",
+        help="find documents contained in others instead: --threshold is then the share of the shorter "
+        "one's shingles found in the longer one; the longest member is kept (docs/containment.md)",
     )
     cmd.set_defaults(func=cmd_docs)
 
@@ -689,11 +695,32 @@ def _member(doc: Document) -> dict[str, Any]:
     return report.member_record(doc.path, doc.record, doc.id)
 
 
+def _contained_clusters(
+    args: argparse.Namespace, texts: list[str]
+) -> tuple[list[list[int]], list[int], Sequence[tuple[int, int, float]]]:
+    """``--containment``: clusters of documents contained in others, the longest kept, and the pairs.
+
+    The pairs are (part, whole, containment); the longest member is kept (it holds the others).
+    """
+    import numpy as np
+
+    from .clusters import choose_kept, clusters_from_pairs
+    from .documents import find_duplicate_pairs
+
+    pairs = find_duplicate_pairs(texts, args.threshold, ngram=args.ngram, measure="containment")
+    edges = np.array([(i, j) for i, j, _ in pairs], dtype=np.int64).reshape(-1, 2)
+    clusters = clusters_from_pairs(len(texts), edges)
+    kept = choose_kept(clusters, "longest", lengths=[len(t) for t in texts])
+    return clusters, kept, pairs
+
+
 def cmd_docs(args: argparse.Namespace) -> int:
     """``dedup docs``: clusters of near-duplicate documents and the member kept in each."""
     kind = _records_kind(args)
     if args.engine == "spark":
         _no_html(args)
+        if args.containment:
+            raise CliError("--containment needs the local engine")
         result = _spark("cli_docs", args)
         records, summary = result["clusters"], result["summary"]
     else:
@@ -702,15 +729,35 @@ def cmd_docs(args: argparse.Namespace) -> int:
         from .keep import which_to_keep
 
         with _working(args, f"comparing {_plural(len(corpus.docs), 'document')}"):
-            decision = which_to_keep(
-                corpus.texts, args.threshold, keep=args.keep, ngram=args.ngram, num_perm=args.num_perm, jobs=args.jobs
-            )
+            if args.containment:
+                clusters, kept, pairs = _contained_clusters(args, corpus.texts)
+            else:
+                decision = which_to_keep(
+                    corpus.texts,
+                    args.threshold,
+                    keep=args.keep,
+                    ngram=args.ngram,
+                    num_perm=args.num_perm,
+                    jobs=args.jobs,
+                )
+                clusters = decision.clusters
+                kept = [next(i for i in c if decision.keep[i]) for c in clusters]
         records = []
-        for c in decision.clusters:
-            kept = next(i for i in c if decision.keep[i])
-            members = [{**_member(corpus.docs[i]), "similarity": float(decision.similarity[i])} for i in c]
-            records.append({"members": members, "kept": _member(corpus.docs[kept])})
-        duplicates = sum(len(c) - 1 for c in decision.clusters)
+        for c, k in zip(clusters, kept):
+            if args.containment:
+                members = [_member(corpus.docs[i]) for i in c]
+            else:
+                members = [{**_member(corpus.docs[i]), "similarity": float(decision.similarity[i])} for i in c]
+            records.append({"members": members, "kept": _member(corpus.docs[k])})
+        if args.containment:  # which member is inside which, per cluster
+            where = {i: n for n, c in enumerate(clusters) for i in c}
+            for rec in records:
+                rec["contained"] = []
+            for part, whole, share in pairs:
+                records[where[part]]["contained"].append(
+                    {"part": _member(corpus.docs[part]), "whole": _member(corpus.docs[whole]), "containment": share}
+                )
+        duplicates = sum(len(c) - 1 for c in clusters)
         summary = corpus.summary(time.perf_counter() - start, clusters=len(records), duplicates=duplicates)
     _stdout_for(args.format)
     if args.format == "html":

@@ -276,8 +276,18 @@ def find_duplicate_pairs(
     verify: Verify = "auto",
     shingle_mode: ShingleMode = "word",
     jobs: int = 1,
+    measure: Literal["jaccard", "containment"] = "jaccard",
 ) -> list[Pair]:
     """Verified near-duplicate pairs :class:`Pair` ``(i, j, similarity)`` with ``i < j``, sorted.
+
+    With ``measure="containment"`` each pair says instead that at least
+    ``threshold`` of document ``i``'s shingles are in document ``j`` (a short
+    page inside a long one; ``i`` may be larger than ``j``), and
+    ``similarity`` is that containment, exact.
+    They come from :func:`dedup.containment.find_contained_pairs` (a sampled
+    shingle index, not the signatures: about 6x the time of the Jaccard
+    pipeline, see ``docs/containment.md``); ``num_perm``, ``seed``, ``bands``,
+    ``rows``, ``verify`` and ``jobs`` do not apply.
 
     These are the edges behind :func:`find_duplicates`. ``similarity`` is the
     exact Jaccard similarity of the two shingle sets when ``verify`` is
@@ -310,6 +320,8 @@ def find_duplicate_pairs(
         Word or character shingles.
     jobs : int
         Processes used for shingling, signatures and verification.
+    measure : {"jaccard", "containment"}
+        What ``threshold`` bounds: Jaccard similarity, or containment of ``i`` in ``j``.
 
     Returns
     -------
@@ -319,6 +331,12 @@ def find_duplicate_pairs(
     >>> find_duplicate_pairs(["the cat sat on the mat today", "the cat sat on the mat today!", "dogs bark"])
     [Pair(i=0, j=1, similarity=1.0)]
     """
+    if measure == "containment":
+        from .containment import find_contained_pairs
+
+        return [Pair(*c) for c in find_contained_pairs(texts, threshold, ngram=ngram, shingle_mode=shingle_mode)]
+    if measure != "jaccard":
+        raise ValueError(f"measure must be 'jaccard' or 'containment', got {measure!r}")
     run = _find(texts, threshold, ngram, num_perm, seed, bands, rows, verify, shingle_mode, jobs)
     return [Pair(int(i), int(j), float(s)) for (i, j), s in zip(run.pairs.tolist(), run.similarity.tolist())]
 

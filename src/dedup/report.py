@@ -189,6 +189,11 @@ def write_docs(out: TextIO, fmt: str, clusters: Sequence[dict[str, Any]], summar
             out.write(f"cluster {k}: {len(c['members'])} documents\n")
             for m in c["members"]:
                 out.write(f"  {'keep' if is_kept(m, c) else 'drop'}  {member_label(m)}\n")
+            for p in c.get("contained", ()):  # dedup docs --containment: which is inside which
+                out.write(
+                    f"    {member_label(p['part'])} is {100 * p['containment']:.0f}% contained in "
+                    f"{member_label(p['whole'])}\n"
+                )
 
 
 _REMOVAL_COLUMNS = ["kind", "path", "output", "start_line", "end_line", "start", "end"]
