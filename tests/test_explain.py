@@ -82,6 +82,9 @@ def test_cli_explains_two_records_as_json(tmp_path, capsys) -> None:
     by_number = json.loads(capsys.readouterr().out)
     assert by_number["jaccard"] == dedup.exact_jaccard(rows[0]["text"], rows[2]["text"], ngram=3)
     assert by_number["containment_a_in_b"] == 1.0 and by_number["a"] == f"{data}#1"
+    # JSON Lines are recognised by the file name too
+    assert cli.main(["explain", f"{data}#1", f"{data}#3", "--format", "json", "--ngram", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["jaccard"] == by_number["jaccard"]
     assert (
         cli.main(["explain", f"{data}#u1", f"{data}#u3", "--jsonl", "--id-field", "url", "-f", "json", "--ngram", "3"])
         == 0
@@ -93,13 +96,15 @@ def test_cli_explains_two_records_as_json(tmp_path, capsys) -> None:
 def test_cli_explain_errors_are_one_line(tmp_path, capsys) -> None:
     data = tmp_path / "d.jsonl"
     data.write_text('{"text": "one two"}\n', encoding="utf-8")
+    (tmp_path / "a.txt").write_text("one two", encoding="utf-8")
     cases = [
         (["explain", f"{data}#7", f"{data}#1", "--jsonl"], "no record 7"),
         (["explain", str(data), f"{data}#1", "--jsonl"], "name a record as PATH#N"),
         (["explain", str(tmp_path), str(data)], "is a directory"),
         (["explain", str(tmp_path / "missing.txt"), str(data)], "missing.txt"),
-        (["explain", str(data), str(data), "--bands", "4"], "give both --bands and --rows"),
-        (["explain", str(data), str(data), "--bands", "40", "--rows", "40"], "do not fit num_perm"),
+        (["explain", f"{data}#1", f"{data}#1", "--bands", "4"], "give both --bands and --rows"),
+        (["explain", f"{data}#1", f"{data}#1", "--bands", "40", "--rows", "40"], "do not fit num_perm"),
+        (["explain", f"{tmp_path / 'a.txt'}#2", f"{data}#1"], "a text file has no records"),
     ]
     for argv, message in cases:
         assert cli.main(argv) == 2

@@ -1080,16 +1080,20 @@ def _manifest_order(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _one_document(args: argparse.Namespace, spec: str, kind: str | None) -> Document:
-    """The document named ``spec``: a file, or ``PATH#N`` (a record) with --jsonl / --parquet."""
-    path, _, key = spec.rpartition("#") if kind is not None and "#" in spec else (spec, "", "")
+    """The document named ``spec``: a file, or ``PATH#N`` / ``PATH#ID`` (a record of a dataset)."""
+    path, key = spec, ""
+    if not os.path.exists(spec) and "#" in spec:
+        path, _, key = spec.rpartition("#")
     if os.path.isdir(path):
         raise CliError(f"{path}: is a directory; give one file")
     try:
-        corpus = dio.load([path], kind=kind, encoding=args.encoding, errors=args.errors,
+        corpus = dio.load([path], input_format=kind, encoding=args.encoding, errors=args.errors,
                           text_field=args.text_field, id_field=args.id_field, on_problem=_raise)  # fmt: skip
     except (InputError, dio.NothingRead) as e:
         raise CliError(str(e)) from None
-    if kind is None:
+    if corpus.docs[0].record is None:  # a text file: the whole file is the document
+        if key:
+            raise CliError(f"{path}: a text file has no records; give it without #{key}")
         return corpus.docs[0]
     if not key:
         raise CliError(
@@ -1112,7 +1116,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     if (args.bands is None) != (args.rows is None):
         raise CliError("give both --bands and --rows, or neither")
-    kind = "jsonl" if args.jsonl else "parquet" if args.parquet else None
+    kind = "jsonl" if args.jsonl else "parquet" if args.parquet else args.input_format
+    kind = None if kind == "auto" else kind  # by file name
     a, b = _one_document(args, args.a, kind), _one_document(args, args.b, kind)
     try:
         e = explain_pair(
