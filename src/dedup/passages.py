@@ -489,7 +489,7 @@ def _trim(
     while k < n:
         group: list[int] = []
         size = 0
-        while k + len(group) < n and (size < (1 << 22) or not group):
+        while k + len(group) < n and (size < (1 << 18) or not group):  # bounded memory
             j = k + len(group)
             group.append(j)
             size += int(c.r_end[j] - c.r_lo[j])
