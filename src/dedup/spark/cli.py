@@ -235,13 +235,15 @@ def _summary(inputs: dict, documents: int, spark: SparkSession, start: float, **
     return summary
 
 
-def _deliver(records: DataFrame, out_dir: str | None) -> list[dict[str, Any]]:
-    """Report records (one JSON text per row, column ``json``, in report order): collected, or
-    written by the executors as JSONL part files under ``out_dir`` (then nothing is collected)."""
+def _deliver(records: DataFrame, out_dir: str | None, extra: str | None = None) -> tuple[list[dict[str, Any]], list]:
+    """Report records (one JSON text per row, column ``json``, in report order) and the column
+    ``extra`` alongside: collected, or the records written by the executors as JSONL part files
+    under ``out_dir`` (then nothing is collected)."""
     if out_dir is None:
-        return [json.loads(r[0]) for r in records.select("json").collect()]
+        rows = records.select("json", *([extra] if extra else [])).collect()
+        return [json.loads(r[0]) for r in rows], [r[1] for r in rows] if extra else []
     records.select("json").write.mode("errorifexists").text(out_dir)
-    return []
+    return [], []
 
 
 _CLUSTER = "json string"
@@ -313,7 +315,7 @@ def cli_docs(args: Any) -> dict[str, Any]:
         .select("members")
         .mapInArrow(_cluster_records, _CLUSTER)
     )
-    out = _deliver(records, _arg(args, "spark_output"))
+    out, _ = _deliver(records, _arg(args, "spark_output"))
     clusters.unpersist()
     found.unpersist()
     docs.unpersist()
@@ -364,18 +366,16 @@ _SPANS_DDL = "ri long, r_start long, span string, excerpt string"
 def _match_records(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     for batch in batches:
         out = [
-            json.dumps(
-                {"original": json.loads(o), "repeat": json.loads(r), "similarity": s, "excerpt": e},
-                ensure_ascii=False,
-            )
-            for o, r, s, e in zip(
+            json.dumps({"original": json.loads(o), "repeat": json.loads(r), "similarity": s}, ensure_ascii=False)
+            for o, r, s in zip(
                 batch.column("o_span").to_pylist(),
                 batch.column("r_span").to_pylist(),
                 batch.column("similarity").to_pylist(),
-                batch.column("excerpt").to_pylist(),
             )
         ]
-        yield pa.RecordBatch.from_arrays([pa.array(out, pa.string())], names=["json"])
+        yield pa.RecordBatch.from_arrays(
+            [pa.array(out, pa.string()), batch.column("excerpt")], names=["json", "excerpt"]
+        )
 
 
 def cli_passages(args: Any) -> dict[str, Any]:
@@ -417,11 +417,10 @@ def cli_passages(args: Any) -> dict[str, Any]:
         .join(ranks, "ri")
         .orderBy("r_rank", "r_start")
         .select("o_span", "r_span", "similarity", "excerpt")
-        .mapInArrow(_match_records, _CLUSTER)
+        .mapInArrow(_match_records, "json string, excerpt string")
     )
     n_matches = matches.count()
-    out = _deliver(records, _arg(args, "spark_output"))
-    excerpts = [m.pop("excerpt") for m in out]
+    out, excerpts = _deliver(records, _arg(args, "spark_output"), "excerpt")
     matches.unpersist()
     ix.unpersist()
     docs.unpersist()

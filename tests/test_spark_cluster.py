@@ -1,0 +1,141 @@
+"""The Spark engine on a real multi-process cluster: a standalone master and two 1-core workers.
+
+The daemons are started with ``spark-class`` on 127.0.0.1 (:mod:`dedup.spark.standalone`), the
+``dedup`` command runs against ``spark://127.0.0.1:PORT`` in its own process, as a user would,
+and its reports are compared with the local engine's. Every process the fixture started is
+stopped by PID, and the test checks that none is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pyspark")
+standalone = pytest.importorskip("dedup.spark.standalone")
+
+import dedup  # noqa: E402
+from dedup import synth  # noqa: E402
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = standalone.start_standalone(workers=2, cores=1, memory="1g", work_dir=tmp_path_factory.mktemp("standalone"))
+    try:
+        yield c
+    finally:
+        c.stop()
+    assert not [pid for pid in c.pids if _alive(pid)], "a Spark daemon outlived the fixture"
+
+
+def _dedup(*args: object, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DEDUP_DEBUG": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "dedup", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=900
+    )
+
+
+def _on(cluster) -> list[str]:
+    # Executors must fit the 1 GB workers; 4 shuffle partitions for 2 cores.
+    return [
+        "--engine",
+        "spark",
+        "--spark-master",
+        cluster.master,
+        "--spark-partitions",
+        "4",
+        "--spark-conf",
+        "spark.executor.memory=768m",
+    ]
+
+
+def _part_records(out: Path) -> list[dict]:
+    return [json.loads(line) for part in sorted(out.glob("part-*")) for line in part.read_text().splitlines()]
+
+
+def test_documents_and_passages_on_a_cluster_equal_local(cluster, tmp_path):
+    data = tmp_path / "dump"
+    synth.write_dump(data, size_bytes=300_000, seed=3)
+    jsonl = data / "docs.jsonl"
+    common = [jsonl, "--jsonl", "--id-field", "id", "--format", "json"]
+
+    local = _dedup("docs", *common, cwd=tmp_path)
+    remote = _dedup("docs", *common, *_on(cluster), cwd=tmp_path)
+    assert local.returncode == 0 and remote.returncode == 0, remote.stderr[-3000:]
+    want, got = json.loads(local.stdout), json.loads(remote.stdout)
+    assert len(want["clusters"]) >= 5
+    assert got["clusters"] == want["clusters"]
+    assert got["summary"]["spark_master"] == cluster.master
+
+    # Passages: the executors write the records; the driver only prints the summary.
+    out = tmp_path / "matches"
+    local = _dedup("passages", jsonl, "--jsonl", "--id-field", "id", "--format", "jsonl", cwd=tmp_path)
+    remote = _dedup("passages", *common, *_on(cluster), "--spark-output", out, cwd=tmp_path)
+    assert local.returncode == 0 and remote.returncode == 0, remote.stderr[-3000:]
+    want_matches = [json.loads(line) for line in local.stdout.splitlines()]
+    assert len(want_matches) >= 5
+    assert _part_records(out) == want_matches
+    summary = json.loads(remote.stdout)["summary"]
+    assert json.loads(remote.stdout)["matches"] == []
+    assert (summary["matches"], summary["output"]) == (len(want_matches), str(out))
+
+
+def _repetitive_corpus(path: Path, docs: int = 2400, words: int = 330) -> list[str]:
+    """Articles in three copies each (a few words edited), shuffled: most tokens are seeds."""
+    rng = random.Random(9)
+    vocab = sorted(
+        {"".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9))) for _ in range(6000)}
+    )
+    texts = []
+    for _ in range(docs // 3):
+        base = [rng.choice(vocab) for _ in range(words)]
+        for _ in range(3):
+            copy = list(base)
+            for _ in range(3):
+                copy[rng.randrange(words)] = rng.choice(vocab)
+            texts.append(" ".join(copy))
+    rng.shuffle(texts)
+    path.write_text("".join(json.dumps({"id": k, "text": t}) + "\n" for k, t in enumerate(texts)), encoding="utf-8")
+    return texts
+
+
+def test_passages_with_a_small_driver(cluster, tmp_path):
+    """spark.driver.maxResultSize=16m and 512 MB of driver memory: enough, although the seeds
+    (about 61 bytes each when they were collected) and the texts holding them are far more."""
+    jsonl = tmp_path / "docs.jsonl"
+    texts = _repetitive_corpus(jsonl)
+    tokens = int(dedup.tokenize(texts).counts().sum())
+    seeds_bytes = tokens * 2 // 3 * 61  # two of every three copies are seeds
+    assert seeds_bytes + sum(map(len, texts)) > 2 * 16 * 2**20
+    args = [jsonl, "--jsonl", "--id-field", "id", "--format", "json"]
+    remote = _dedup(
+        "passages",
+        *args,
+        *_on(cluster),
+        "--spark-driver-memory",
+        "512m",
+        "--spark-conf",
+        "spark.driver.maxResultSize=16m",
+        cwd=tmp_path,
+    )
+    assert remote.returncode == 0, remote.stderr[-3000:]
+    local = _dedup("passages", *args, cwd=tmp_path)
+    want = json.loads(local.stdout)["matches"]
+    assert len(want) >= len(texts) // 2
+    assert json.loads(remote.stdout)["matches"] == want
