@@ -21,11 +21,11 @@ pyspark = pytest.importorskip("pyspark")
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-import dedup  # noqa: E402
-import dedup.formats  # noqa: E402
-from dedup import passages as local_passages  # noqa: E402
-from dedup.documents import RECALL_MARGIN, signatures  # noqa: E402
-from dedup.lsh import LSHIndex, optimal_bands  # noqa: E402
+import dedup
+import dedup.formats
+from dedup import passages as local_passages
+from dedup.documents import RECALL_MARGIN, signatures
+from dedup.lsh import LSHIndex, optimal_bands
 
 spark_mod = pytest.importorskip("dedup.spark")
 from dedup.spark import passages as spark_passages
