@@ -46,6 +46,7 @@ examples:
   dedup docs shards/ --parquet --keep longest --format csv
   dedup clean seeds/ -o cleaned/               cleaned copies + cleaned/manifest.jsonl
   dedup clean corpus/ -o out/ --docs --force   also drop duplicate documents
+  dedup clean shards/ -o out/ --docs           JSONL/Parquet shards (.gz, .zst too) in, same format out
   dedup passages corpus/ --exit-code --quiet   exit 1 when anything repeats (CI)
   dedup synth --size 10MB --seed 1 synthetic/  write a synthetic dump with known duplicates
 
@@ -363,7 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
         "stays), and with --docs without duplicate documents, plus a JSONL manifest of every removal. "
         "Inputs are never modified; every file is written atomically.",
         epilog="examples:\n  dedup clean seeds/ -o cleaned/\n  dedup clean corpus/ -r -o out/ --docs --keep longest\n"
-        "  dedup clean page.txt -o out/ --force --manifest removed.jsonl\n",
+        "  dedup clean page.txt -o out/ --force --manifest removed.jsonl\n"
+        "  dedup clean shards/ -o out/ --docs --id-field url     (*.jsonl.zst, *.parquet: same format out)\n"
+        "  zcat page.txt.gz | dedup clean - -o - --manifest m.jsonl > page.clean.txt\n",
         formatter_class=raw,
     )
     cmd.add_argument(
