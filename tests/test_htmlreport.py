@@ -192,6 +192,25 @@ def test_browser_pages_a_large_report_and_follows_page_links(tmp_path, open_page
     assert errors == []
 
 
+def test_browser_keeps_nearby_differences_in_one_row(tmp_path, open_page) -> None:
+    words = [f"w{k}" for k in range(60)]
+    edited = [*words]
+    edited[20], edited[23] = "EDIT1", "EDIT2"  # two edits, two equal words apart
+    texts = [" ".join(words), " ".join(edited)]
+    m = dedup.Match(dedup.Span(0, 0, len(texts[0])), dedup.Span(1, 0, len(texts[1])), 0.9)
+    path = tmp_path / "near.html"
+    path.write_text(passages_html(texts, [m], names=["a", "b"]), encoding="utf-8")
+    page, errors = open_page(path)
+    row = page.locator("#groups tr.m")
+    assert row.count() == 1  # both edits and the words between them: one row, read as text
+    left, right = row.locator("td").all()
+    assert [t.strip() for t in left.locator("mark.r").all_inner_texts()] == ["w20", "w23"]
+    assert [t.strip() for t in right.locator("mark.r").all_inner_texts()] == ["EDIT1", "EDIT2"]
+    assert " ".join(right.inner_text().split()) == "EDIT1 w21 w22 EDIT2"
+    assert page.locator("#groups tr").count() == 3  # equal, mixed, equal
+    assert errors == []
+
+
 def test_browser_shows_document_clusters_and_removals(tmp_path, open_page) -> None:
     base = " ".join(f"word{k}" for k in range(200))
     texts = [base, base.replace("word50 ", "other "), "something else entirely here", base, *[base] * 12]

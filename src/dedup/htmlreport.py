@@ -41,6 +41,8 @@ PAGE_GROUPS = 20
 #: Identical words kept around each difference in a document diff; a passage keeps more.
 DOC_CONTEXT = 30
 PASSAGE_CONTEXT = 300
+#: Equal words between two differences, at most, for both to be shown in one row.
+SHORT_EQUAL = 6
 #: Reports with more text than this carry it gzip-compressed (see :func:`_data_blocks`).
 COMPRESS_ABOVE = 1 << 20
 _TAGS = {"equal": "e", "replace": "r", "delete": "d", "insert": "i", "skip": "s"}
@@ -113,9 +115,43 @@ class _Lines:
         return [s.doc, first, last, s.start, s.end]
 
 
-def _rows(rows: list[AlignedRow]) -> list[list[Any]]:
+def _plain(r: AlignedRow) -> list[Any]:
     # 0 for a piece the same as the other side's: exact copies travel once.
-    return [[_TAGS[r.tag], r.a, 0 if r.b == r.a else r.b, r.a_line, r.b_line] for r in rows]
+    return [_TAGS[r.tag], r.a, 0 if r.b == r.a else r.b, r.a_line, r.b_line]
+
+
+def _mixed(group: list[AlignedRow]) -> list[Any]:
+    """Rows shown as one: each side a list of ``[class, text]`` segments."""
+    a = [["r" if r.tag == "replace" else "d" if r.tag == "delete" else "", r.a] for r in group if r.a]
+    b = [["r" if r.tag == "replace" else "i" if r.tag == "insert" else "", r.b] for r in group if r.b]
+    return ["m", a, b, group[0].a_line, group[0].b_line]
+
+
+def _rows(rows: list[AlignedRow]) -> list[list[Any]]:
+    """The rows of the page: differences separated by a few equal words share one row.
+
+    One row per difference would break the text at every edited word; the
+    differences stay aligned row by row, and the text reads on.
+    """
+    out: list[list[Any]] = []
+    group: list[AlignedRow] = []
+
+    def flush() -> None:
+        if len(group) == 1:
+            out.append(_plain(group[0]))
+        elif group:
+            out.append(_mixed(group))
+        group.clear()
+
+    for k, r in enumerate(rows):
+        inner = 0 < k < len(rows) - 1
+        if r.tag == "skip" or (r.tag == "equal" and not (inner and len(r.a.split()) <= SHORT_EQUAL)):
+            flush()
+            out.append(_plain(r))
+        else:
+            group.append(r)
+    flush()
+    return out
 
 
 def _item(texts: Sequence[str], lines: _Lines, m: Match, context: int, kind: str | None = None) -> dict[str, Any]:
@@ -203,8 +239,11 @@ def _page(
     e = html.escape
     summary = dict(summary or {})
     cells = "".join(f"<tr><th>{e(str(k))}</th><td>{e(_fmt(v))}</td></tr>" for k, v in summary.items())
+    count = "{} documents" if kind == "docs" else "×{}"
+    extra = 1 if kind == "docs" else 0  # a cluster counts its kept member too
     top = "".join(
-        f'<li><a href="#g-{k}">{e(g["t"]) or "(no words)"}</a> <span class="n">×{len(g["items"])}</span></li>'
+        f'<li><a href="#g-{k}">{e(g["t"]) or "(no words)"}</a> '
+        f'<span class="n">{count.format(len(g["items"]) + extra)}</span></li>'
         for k, g in enumerate(data["groups"][:10])
     )
     heading = {"passages": "Most repeated passages", "docs": "Largest clusters", "clean": "Most removed passages"}[kind]
@@ -420,9 +459,26 @@ function last(text,line){
   const n=text.split("\n").length-1;
   return text.endsWith("\n")?line+n-1:line+n;
 }
+function segs(parts,line,show){
+  // a side of a mixed row: equal words plain, differing ones marked
+  let out="", ln=line, first=show;
+  for(const [c,x] of parts){
+    out+=cell(x,ln,first,c);
+    ln+=x.split("\n").length-1;
+    first=x.endsWith("\n");  // the next segment starts a line: number it
+  }
+  return out;
+}
 function rows(item){
   let out="", la=-1, lb=-1;
   for(const [t,a,b0,na,nb] of item.rows){
+    if(t==="m"){
+      const ta=a.map(s=>s[1]).join(""), tb=b0.map(s=>s[1]).join("");
+      out+=`<tr class="m"><td>${segs(a,na,na!==la)}</td><td>${segs(b0,nb,nb!==lb)}</td></tr>`;
+      if(ta) la=last(ta,na);
+      if(tb) lb=last(tb,nb);
+      continue;
+    }
     const b=b0===0?a:b0;
     if(t==="s"){
       out+=`<tr><td class="s" colspan="2">… ${Number(a).toLocaleString()} identical words …</td></tr>`;
