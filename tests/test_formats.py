@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,13 @@ def test_excerpt_is_short_even_for_a_huge_span() -> None:
     cut = excerpt(text, 0, len(text))
     assert len(cut) <= 72 and cut.endswith("…")
     assert excerpt("short  passage\nhere", 0, 19) == "short passage here"
+
+
+def test_line_index_is_the_same_with_and_without_the_index() -> None:
+    """Short texts count newlines, long ones bisect an index: the same line numbers either way."""
+    rng = random.Random(5)
+    for n in (0, 3, 500, LineIndex.INDEX_FROM + 777):
+        text = "".join(rng.choice("ab\n") for _ in range(n))
+        index = LineIndex(text)
+        for offset in [0, 1, n, n + 1, *(rng.randrange(n + 1) for _ in range(50))]:
+            assert index.line(offset) == text.count("\n", 0, offset) + 1

@@ -43,12 +43,20 @@ _SPACES = re.compile(r"\s+")
 class LineIndex:
     """Line numbers of character offsets in one text (lines end at ``\\n``)."""
 
+    #: Texts shorter than this are not indexed: counting newlines in C is cheaper than building the index.
+    INDEX_FROM = 1 << 16
+
     def __init__(self, text: str) -> None:
-        self._newlines = [m.start() for m in re.finditer("\n", text)]
+        self._text = text
+        self._newlines = [m.start() for m in re.finditer("\n", text)] if len(text) >= self.INDEX_FROM else None
 
     def line(self, offset: int) -> int:
         """1-based line holding character ``offset``."""
-        return bisect_right(self._newlines, offset - 1) + 1 if offset > 0 else 1
+        if offset <= 0:
+            return 1
+        if self._newlines is None:
+            return self._text.count("\n", 0, offset) + 1
+        return bisect_right(self._newlines, offset - 1) + 1
 
     def lines(self, start: int, end: int) -> tuple[int, int]:
         """1-based first and last line (inclusive) of ``[start, end)``."""
