@@ -25,6 +25,17 @@ Two questions, one small API:
   Middle.
   End.
 
+* Which new documents duplicate ones seen in earlier runs? A persistent
+  :class:`Index` on disk remembers every batch added:
+
+  >>> import os, tempfile
+  >>> path = os.path.join(tempfile.mkdtemp(), "seen.idx")
+  >>> with dedup.Index(path) as index:
+  ...     index.add(["the old crawl had this page about the cat on the mat, word for word"], ids=["old-1"])
+  ...     index.add(["The old crawl had this page about the cat on the mat, word for word!"], ids=["new-1"])
+  [None]
+  [Duplicate(id='old-1', similarity=1.0)]
+
 Lower-level pieces are public too: :func:`signatures` (MinHash signatures of a
 batch, compatible with datasketch), :class:`LSHIndex`, :func:`optimal_bands`,
 :func:`tokenize`/:func:`shingle`/:func:`normalize`, and
@@ -39,6 +50,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .backend import get_backend, set_backend, use_backend
 from .clusters import choose_kept, clusters_from_pairs, connected_components
 from .documents import Pair, exact_jaccard, find_duplicate_pairs, find_duplicates, iter_signatures, signatures
+from .index import Duplicate, Index, IndexBusyError, IndexVersionError
 from .keep import KeepDecision, which_to_keep
 from .lsh import LSHIndex, collision_probability, optimal_bands
 from .minhash import EMPTY, from_datasketch, jaccard_estimate, to_datasketch
@@ -52,6 +64,10 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "EMPTY",
+    "Duplicate",
+    "Index",
+    "IndexBusyError",
+    "IndexVersionError",
     "KeepDecision",
     "LSHIndex",
     "Match",

@@ -1,0 +1,291 @@
+"""The persistent index (dedup.Index) on a real DuckDB file.
+
+What users rely on: building the index shard by shard finds the same
+duplicates as ``find_duplicate_pairs`` on the concatenation (a later document
+duplicates an earlier one); what was added survives closing, reopening and
+``kill -9``; one writer at a time, readers alongside; a clear error for an
+index from a newer dedup, for a file that is no index, and for bad arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import dedup
+from dedup import Duplicate, Index, IndexBusyError, IndexVersionError, find_duplicate_pairs, synth
+from dedup.index import IndexError_
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """A generated dump with many exact and near duplicates."""
+    out = tmp_path_factory.mktemp("synth")
+    synth.write_dump(out, size_bytes="400kB", seed=3, exact_rate=0.1, near_rate=0.3)
+    return list(synth.iter_texts(out))
+
+
+def expected_duplicates(texts: list[str], verify: str) -> dict[int, set[int]]:
+    """For each later document of a verified pair, the earlier documents it duplicates."""
+    found: dict[int, set[int]] = {}
+    for i, j, _ in find_duplicate_pairs(texts, verify=verify):  # type: ignore[arg-type]
+        found.setdefault(j, set()).add(i)
+    return found
+
+
+def build_by_shards(path: Path, texts: list[str], cuts: list[int], verify: str) -> list[Duplicate | None]:
+    results: list[Duplicate | None] = []
+    with Index(path, verify=verify) as index:  # type: ignore[arg-type]
+        for lo, hi in zip([0, *cuts], [*cuts, len(texts)]):
+            results += index.add(texts[lo:hi], ids=[str(k) for k in range(lo, hi)])
+    return results
+
+
+@pytest.mark.parametrize("verify", ["estimate", "exact"])
+def test_shard_by_shard_equals_find_duplicate_pairs_on_the_concatenation(
+    tmp_path: Path, corpus: list[str], verify: str
+) -> None:
+    expected = expected_duplicates(corpus, verify)
+    assert len(expected) > 10  # the corpus really has duplicates
+    cuts = sorted(random.Random(0).sample(range(1, len(corpus)), 6))
+    results = build_by_shards(tmp_path / "idx", corpus, cuts, verify)
+    got = {j for j, r in enumerate(results) if r is not None}
+    assert got == set(expected)
+    for j, r in enumerate(results):
+        if r is not None:
+            assert int(r.id) in expected[j]  # it names a real earlier duplicate
+            assert int(r.id) < j
+
+
+def test_exact_similarities_are_the_exact_jaccard(tmp_path: Path, corpus: list[str]) -> None:
+    results = build_by_shards(tmp_path / "idx", corpus, [len(corpus) // 3, len(corpus) * 2 // 3], "exact")
+    for j, r in enumerate(results):
+        if r is not None:
+            assert r.similarity == pytest.approx(dedup.exact_jaccard(corpus[int(r.id)], corpus[j]))
+
+
+def test_one_batch_equals_many_batches(tmp_path: Path, corpus: list[str]) -> None:
+    one = build_by_shards(tmp_path / "one", corpus, [], "estimate")
+    many = build_by_shards(tmp_path / "many", corpus, list(range(7, len(corpus), 7)), "estimate")
+    assert [r is None for r in one] == [r is None for r in many]
+
+
+def test_query_finds_stored_documents_and_adds_nothing(tmp_path: Path, corpus: list[str]) -> None:
+    path = tmp_path / "idx"
+    half = len(corpus) // 2
+    build_by_shards(path, corpus[:half], [], "estimate")
+    expected = expected_duplicates(corpus, "estimate")
+    with Index(path, read_only=True) as index:
+        found = index.query(corpus[half:])
+        assert len(index) == half
+    assert any(found)
+    for k, r in enumerate(found, half):
+        earlier_stored = {i for i in expected.get(k, set()) if i < half}
+        assert (r is not None) == bool(earlier_stored)
+        if r is not None:
+            assert int(r.id) in earlier_stored
+
+
+def test_reopened_index_remembers_and_keeps_parameters(tmp_path: Path) -> None:
+    path = tmp_path / "idx"
+    text = "one two three four five six seven eight nine ten eleven twelve"
+    with Index(path, threshold=0.7, num_perm=64) as index:
+        assert index.add([text], ids=["x"]) == [None]
+    with Index(path) as index:
+        assert index.params["threshold"] == 0.7 and index.params["num_perm"] == 64
+        assert index.add([text + "!"], ids=["y"]) == [Duplicate("x", 1.0)]
+        assert "x" in index and "z" not in index
+    with pytest.raises(IndexError_, match="num_perm=64, not 128"):
+        Index(path, num_perm=128)
+
+
+def test_remove_and_compact(tmp_path: Path, corpus: list[str]) -> None:
+    path = tmp_path / "idx"
+    texts = corpus[:60]
+    with Index(path) as index:
+        index.add(texts, ids=[f"d{k}" for k in range(60)])
+        assert index.remove(["d3", "d4", "nope"]) == 2
+        assert len(index) == 58 and "d3" not in index
+        # A removed document is no longer found.
+        assert index.query([texts[3]]) == [index.query([texts[3]])[0]]
+        hit = index.query([texts[3]])[0]
+        assert hit is None or hit.id not in ("d3", "d4")
+        sizes = index.compact()
+        assert set(sizes) == {"bytes_before", "bytes_after"}
+        assert len(index) == 58
+        assert index.query([texts[10]]) == [Duplicate("d10", 1.0)]
+        stats = index.stats()
+    assert stats["documents"] == 58 and stats["format_version"] == dedup.index.FORMAT_VERSION
+    assert stats["band_rows"] == 58 * stats["bands"] - 0  # every document here has shingles
+
+
+def test_empty_and_wordless_documents(tmp_path: Path) -> None:
+    with Index(tmp_path / "idx") as index:
+        assert index.add([], ids=[]) == []
+        assert index.add(["", "!!!", ""], ids=["a", "b", "c"]) == [None, None, None]
+        assert index.query([""]) == [None]
+        assert len(index) == 3
+
+
+def test_bad_arguments_are_clear_errors(tmp_path: Path) -> None:
+    with Index(tmp_path / "idx") as index:
+        with pytest.raises(ValueError, match="2 texts but 1 ids"):
+            index.add(["a b c", "d e f"], ids=["x"])
+        with pytest.raises(ValueError, match="distinct"):
+            index.add(["a b c", "d e f"], ids=["x", "x"])
+        index.add(["a b c"], ids=["x"])
+        with pytest.raises(ValueError, match="'x' is already in the index"):
+            index.add(["g h i"], ids=["x"])
+        with pytest.raises(TypeError, match="single str"):
+            index.add("a b c", ids=["y"])
+        assert len(index) == 1  # nothing of a refused batch was stored
+    with pytest.raises(ValueError, match="threshold"):
+        Index(tmp_path / "other", threshold=1.5)
+    with pytest.raises(IndexError_, match="no index here"):
+        Index(tmp_path / "missing", read_only=True)
+    with pytest.raises(IndexError_, match="read-only"):
+        Index(tmp_path / "idx", read_only=True).add(["a"], ids=["z"])
+
+
+def test_not_an_index_and_newer_version(tmp_path: Path) -> None:
+    junk = tmp_path / "junk"
+    junk.write_text("this is not a database")
+    with pytest.raises(IndexError_, match="not a dedup index"):
+        Index(junk)
+    other = tmp_path / "other.duckdb"
+    duckdb.connect(str(other)).close()
+    with pytest.raises(IndexError_, match="not a dedup index"):
+        Index(other)
+    path = tmp_path / "idx"
+    Index(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE meta SET value = '99' WHERE name = 'format_version'")
+    con.close()
+    with pytest.raises(IndexVersionError, match="version 99 is newer"):
+        Index(path, read_only=True)
+
+
+WRITER = """
+import sys, time
+from dedup import Index
+index = Index(sys.argv[1], timeout=0.1)
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+index.close()
+"""
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO / "src")}
+
+
+def test_one_writer_at_a_time_and_readers_alongside(tmp_path: Path) -> None:
+    path = tmp_path / "idx"
+    with Index(path) as index:
+        index.add(["the quick brown fox jumps over the lazy dog again"], ids=["a"])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), "30"], stdout=subprocess.PIPE, text=True, env=_env()
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        with pytest.raises(IndexBusyError, match="another process is writing"):
+            Index(path, timeout=0.2)
+        with Index(path, read_only=True) as reader:  # a reader is not blocked by the writer's lock
+            assert len(reader) == 1
+            assert reader.query(["The quick brown fox jumps over the lazy dog again!"]) == [Duplicate("a", 1.0)]
+    finally:
+        proc.kill()
+        proc.wait()
+    with Index(path, timeout=5) as index:  # the lock of a killed writer is gone
+        assert len(index) == 1
+
+
+def test_a_second_writer_waits_for_the_first(tmp_path: Path) -> None:
+    path = tmp_path / "idx"
+    Index(path).close()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), "1.0"], stdout=subprocess.PIPE, text=True, env=_env()
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        with Index(path, timeout=60) as index:
+            assert len(index) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+KILLER = """
+import os, random, signal, sys, time
+from dedup import Index
+
+path, kills = sys.argv[1], int(sys.argv[2])
+rng = random.Random(7)
+texts = [f"document {k} " + " ".join(f"w{k}x{m}" for m in range(12)) for k in range(4000)]
+
+
+def add_forever():
+    index = Index(path, num_perm=32, timeout=30)
+    b = index.stats()["batches"]
+    while True:
+        lo = (b * 25) % 4000
+        index.add(texts[lo : lo + 25], ids=[f"b{b}-{k}" for k in range(25)])
+        os.write(1, f"committed {b}\\n".encode())
+        b += 1
+
+
+with Index(path, num_perm=32) as index:  # create it and load the compiled kernels before forking
+    index.query(["warm up the kernels with a few words"])
+for _ in range(kills):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            add_forever()
+        finally:
+            os._exit(1)
+    time.sleep(rng.uniform(0.05, 1.2))
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    os.write(1, b"killed\\n")
+"""
+
+
+def test_kill_9_during_add_leaves_a_consistent_index(tmp_path: Path) -> None:
+    """20 ``kill -9`` at random moments of ``add``: every reported batch is there, whole; nothing partial."""
+    path = tmp_path / "idx"
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLER, str(path), "20"], capture_output=True, text=True, env=_env(), timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.split("\n")
+    assert lines.count("killed") == 20
+    committed = {int(line.split()[1]) for line in lines if line.startswith("committed")}
+    assert len(committed) >= 5, "too few batches committed between the kills"
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        batches = {
+            b: (first, n) for b, first, n in con.execute("SELECT batch, first_doc, n_docs FROM batches").fetchall()
+        }
+        docs = con.execute("SELECT doc, id FROM docs ORDER BY doc").fetchall()
+        bands = dict(con.execute("SELECT doc, count(*) FROM bands GROUP BY doc").fetchall())
+        meta = {k: json.loads(v) for k, v in con.execute("SELECT name, value FROM meta").fetchall()}
+    finally:
+        con.close()
+    assert committed <= set(batches)  # every batch reported committed survived
+    assert sorted(batches) == list(range(len(batches)))  # no gap, no partial batch
+    assert [d for d, _ in docs] == list(range(len(docs))) == list(range(meta["next_doc"]))
+    assert sum(n for _, n in batches.values()) == len(docs)
+    for b, (first, n) in batches.items():
+        assert [i for _, i in docs[first : first + n]] == [f"b{b}-{k}" for k in range(n)]
+    assert set(bands) == set(range(len(docs))) and set(bands.values()) == {meta["bands"]}
+    with Index(path) as index:  # and it still works
+        assert index.add(["a fresh text after all those crashes, long enough"], ids=["last"]) == [None]
