@@ -66,6 +66,24 @@ def test_shard_by_shard_equals_find_duplicate_pairs_on_the_concatenation(
             assert int(r.id) < j
 
 
+@pytest.mark.parametrize("verify", ["estimate", "exact"])
+def test_all_matches_are_the_pairs_of_find_duplicate_pairs(tmp_path: Path, corpus: list[str], verify: str) -> None:
+    expected = {(i, j): s for i, j, s in find_duplicate_pairs(corpus, verify=verify)}  # type: ignore[arg-type]
+    got = {}
+    with Index(tmp_path / "idx", verify=verify) as index:  # type: ignore[arg-type]
+        third = len(corpus) // 3
+        for lo, hi in ((0, third), (third, 2 * third), (2 * third, len(corpus))):
+            found = index.add(corpus[lo:hi], ids=range(lo, hi), all_matches=True)
+            for j, matches in enumerate(found, lo):
+                assert [m.similarity for m in matches] == sorted((m.similarity for m in matches), reverse=True)
+                got.update({(int(m.id), j): m.similarity for m in matches})
+        for k, matches in enumerate(index.query(corpus[:5], all_matches=True)):
+            assert Duplicate(str(k), 1.0) in matches  # a stored text finds itself
+    assert set(got) == set(expected)
+    for pair, s in got.items():
+        assert s == pytest.approx(expected[pair])
+
+
 def test_exact_similarities_are_the_exact_jaccard(tmp_path: Path, corpus: list[str]) -> None:
     results = build_by_shards(tmp_path / "idx", corpus, [len(corpus) // 3, len(corpus) * 2 // 3], "exact")
     for j, r in enumerate(results):

@@ -35,7 +35,6 @@ operation only, so they run between the writer's batches.
 from __future__ import annotations
 
 import fcntl
-import itertools
 import json
 import math
 import os
@@ -47,10 +46,11 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from .documents import RECALL_MARGIN, signatures
-from .lsh import band_keys, candidate_pairs, optimal_bands
+from .documents import signatures
+from .internal import check_params, jaccard_sorted, one_line, shingle_sets
+from .lsh import band_keys, candidate_pairs, resolve_bands
 from .minhash import EMPTY
-from .text import ShingleMode, shingle, tokenize
+from .text import ShingleMode
 
 __all__ = [
     "FORMAT_VERSION",
@@ -89,6 +89,13 @@ class Duplicate(NamedTuple):
     similarity: float
 
 
+class _Inside(NamedTuple):
+    """A match with an earlier row of the same batch (its id is known to the caller only)."""
+
+    row: int
+    similarity: float
+
+
 def _mixed_keys(keys: np.ndarray) -> np.ndarray:
     """One int64 per document and band, the band number mixed in (equal rows of two bands differ)."""
     band = np.arange(keys.shape[1], dtype=np.uint64)[None, :] + np.uint64(1)
@@ -96,23 +103,6 @@ def _mixed_keys(keys: np.ndarray) -> np.ndarray:
         k = (keys ^ (band * _GOLDEN)) * np.uint64(0xBF58476D1CE4E5B9)
     k ^= k >> np.uint64(31)
     return k.view(np.int64)
-
-
-def shingle_sets(texts: Sequence[str], ngram: int, mode: ShingleMode) -> list[np.ndarray]:
-    """Sorted unique 32-bit shingle hashes of each text, the sets exact Jaccard compares."""
-    batch = shingle(tokenize(list(texts), mode=mode), ngram)
-    doc = np.repeat(np.arange(len(texts), dtype=np.uint64), np.diff(batch.bounds))
-    keys = np.unique(doc << np.uint64(32) | batch.hashes32().astype(np.uint64))
-    cuts = np.searchsorted(keys >> np.uint64(32), np.arange(len(texts) + 1, dtype=np.uint64)).tolist()
-    values = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-    return [values[lo:hi] for lo, hi in itertools.pairwise(cuts)]
-
-
-def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    if len(a) == 0 or len(b) == 0:
-        return 0.0
-    inter = len(np.intersect1d(a, b, assume_unique=True))
-    return inter / (len(a) + len(b) - inter)
 
 
 _SCHEMA = """
@@ -235,7 +225,7 @@ class Index:
                 break
             except self._duckdb.IOException as e:
                 if "lock" not in str(e).lower():
-                    raise IndexError_(f"{self.path}: not a dedup index ({_one_line(e)})") from None
+                    raise IndexError_(f"{self.path}: not a dedup index ({one_line(e)})") from None
                 if time.monotonic() >= deadline:
                     raise IndexBusyError(
                         f"{self.path}: in use by another process (waited {self.timeout:g} s)"
@@ -243,7 +233,7 @@ class Index:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.2)
             except self._duckdb.Error as e:
-                raise IndexError_(f"{self.path}: not a dedup index ({_one_line(e)})") from None
+                raise IndexError_(f"{self.path}: not a dedup index ({one_line(e)})") from None
         try:
             yield con
         finally:
@@ -262,21 +252,12 @@ class Index:
         p["seed"] = 1 if p["seed"] is None else p["seed"]
         p["shingle_mode"] = p["shingle_mode"] or "word"
         p["verify"] = p["verify"] or "estimate"
-        if not 0.0 < p["threshold"] <= 1.0:
-            raise ValueError(f"threshold must be in (0, 1], got {p['threshold']!r}")
-        for name, least in (("ngram", 1), ("num_perm", 2)):
-            if not isinstance(p[name], int) or isinstance(p[name], bool) or p[name] < least:
-                raise ValueError(f"{name} must be an integer >= {least}, got {p[name]!r}")
+        check_params(p["threshold"], p["ngram"], p["num_perm"], 1)
         if p["verify"] not in ("estimate", "exact"):
             raise ValueError(f"verify must be 'estimate' or 'exact', got {p['verify']!r}")
         if p["shingle_mode"] not in ("word", "char"):
             raise ValueError(f"shingle_mode must be 'word' or 'char', got {p['shingle_mode']!r}")
-        if (p["bands"] is None) != (p["rows"] is None):
-            raise ValueError("give both bands and rows, or neither")
-        if p["bands"] is None:
-            p["bands"], p["rows"] = optimal_bands(max(p["threshold"] - RECALL_MARGIN, 0.05), p["num_perm"])
-        if p["bands"] < 1 or p["rows"] < 1 or p["bands"] * p["rows"] > p["num_perm"]:
-            raise ValueError(f"bands={p['bands']}, rows={p['rows']} do not fit num_perm={p['num_perm']}")
+        p["bands"], p["rows"] = resolve_bands(p["threshold"], p["num_perm"], p["bands"], p["rows"])
         # Written to a temporary file and renamed: a crash never leaves a half-made index.
         tmp = self.path.with_name(self.path.name + ".creating")
         for leftover in (tmp, Path(str(tmp) + ".wal")):
@@ -341,6 +322,17 @@ class Index:
         with self._connect() as con:
             return bool(con.execute("SELECT 1 FROM docs WHERE id = ? LIMIT 1", [str(doc_id)]).fetchall())
 
+    def known(self, ids: Sequence[object]) -> list[str]:
+        """The ids of ``ids`` already in the index (one join), in the order given."""
+        id_list = [str(i) for i in ids]
+        if not id_list:
+            return []
+        with self._connect() as con:
+            con.register("asked", {"id": np.array(id_list, dtype=object)})
+            found = {r[0] for r in con.execute("SELECT d.id FROM docs d JOIN asked a ON d.id = a.id").fetchall()}
+            con.unregister("asked")
+        return [i for i in id_list if i in found]
+
     def stats(self) -> dict[str, Any]:
         """Documents, band rows, batches, bytes on disk (and per document), format and parameters."""
         with self._connect() as con:
@@ -378,8 +370,8 @@ class Index:
 
     def _similar(
         self, con: Any, sig: np.ndarray, sets: list[np.ndarray] | None, keys: np.ndarray, live: np.ndarray, inside: bool
-    ) -> list[Duplicate | _Inside | None]:
-        """For each row of the batch, the best verified earlier document (stored, or earlier in the batch)."""
+    ) -> list[list[Duplicate | _Inside]]:
+        """For each row of the batch, its verified earlier documents (stored, or earlier in the batch), best first."""
         n = len(sig)
         p = self.params
         rows = np.flatnonzero(live)
@@ -438,35 +430,32 @@ class Index:
             keep = sims >= p["threshold"] - margin
         else:
             sims = np.array(
-                [_jaccard(old_sets[d], sets[r]) for d, r in zip(old_docs.tolist(), old_rows.tolist())]
-                + [_jaccard(sets[i], sets[j]) for i, j in zip(in_first.tolist(), in_second.tolist())],
+                [jaccard_sorted(old_sets[d], sets[r]) for d, r in zip(old_docs.tolist(), old_rows.tolist())]
+                + [jaccard_sorted(sets[i], sets[j]) for i, j in zip(in_first.tolist(), in_second.tolist())],
                 dtype=float,
             )
             keep = sims >= p["threshold"]
-        # The best match of each row: highest similarity, then the earliest document.
+        # Matches of each row, best first: highest similarity, then the earliest document.
         # Stored documents are earlier than every batch row: order them before it by a negative rank.
         earlier = np.concatenate([old_docs - (1 << 62), in_first])
         cand = np.flatnonzero(keep)
-        result: list[Duplicate | _Inside | None] = [None] * n
-        if len(cand):
-            order = np.lexsort((earlier[cand], -sims[cand], new_rows[cand]))
-            cand = cand[order]
-            first = np.ones(len(cand), dtype=bool)
-            first[1:] = new_rows[cand][1:] != new_rows[cand][:-1]
-            n_old = len(old_rows)
-            for k in cand[first].tolist():
-                row = int(new_rows[k])
-                if k < n_old:
-                    result[row] = Duplicate(old_ids[int(old_docs[k])], float(sims[k]))
-                else:
-                    result[row] = _Inside(int(in_first[k - n_old]), float(sims[k]))  # its id: the caller's
+        result: list[list[Duplicate | _Inside]] = [[] for _ in range(n)]
+        order = np.lexsort((earlier[cand], -sims[cand], new_rows[cand]))
+        n_old = len(old_rows)
+        for k in cand[order].tolist():
+            row = int(new_rows[k])
+            if k < n_old:
+                result[row].append(Duplicate(old_ids[int(old_docs[k])], float(sims[k])))
+            else:
+                result[row].append(_Inside(int(in_first[k - n_old]), float(sims[k])))  # its id: the caller's
         return result
 
-    def query(self, texts: Sequence[str]) -> list[Duplicate | None]:
+    def query(self, texts: Sequence[str], *, all_matches: bool = False) -> list[Any]:
         """For each text, the stored document it duplicates (most similar, then earliest), or ``None``.
 
         Nothing is added, and texts of the same call are not compared with
-        each other.
+        each other. With ``all_matches=True``, each text gets the list of
+        every stored document it duplicates, best first (empty for none).
         """
         sig, sets = self._prepare(texts)
         if not len(sig):
@@ -475,9 +464,10 @@ class Index:
         live = ~(sig == EMPTY).all(axis=1)
         with self._connect() as con:
             found = self._similar(con, sig, sets, keys, live, inside=False)
-        return [r if isinstance(r, Duplicate) else None for r in found]
+        matches = [[m for m in row if isinstance(m, Duplicate)] for row in found]
+        return matches if all_matches else [row[0] if row else None for row in matches]
 
-    def add(self, texts: Sequence[str], ids: Sequence[object]) -> list[Duplicate | None]:
+    def add(self, texts: Sequence[str], ids: Sequence[object], *, all_matches: bool = False) -> list[Any]:
         """Add a batch; for each new document, the earlier one it duplicates, or ``None``.
 
         "Earlier" means stored before this call, or earlier in ``texts``; of
@@ -486,6 +476,9 @@ class Index:
         too. ``ids`` (strings, or anything ``str()`` turns into one) must be
         new to the index and distinct. The batch is one transaction: when
         ``add`` returns it is on disk; a crash before leaves no part of it.
+        With ``all_matches=True``, each new document gets the list of every
+        earlier document it duplicates, best first (empty for none): the
+        edges :func:`dedup.find_duplicate_pairs` would report.
         """
         if self.read_only:
             raise IndexError_(f"{self.path}: opened read-only")
@@ -543,13 +536,10 @@ class Index:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-        out: list[Duplicate | None] = []
-        for r in result:
-            if isinstance(r, _Inside):
-                out.append(Duplicate(id_list[r.row], r.similarity))
-            else:
-                out.append(r)
-        return out
+        matches = [
+            [Duplicate(id_list[m.row], m.similarity) if isinstance(m, _Inside) else m for m in row] for row in result
+        ]
+        return matches if all_matches else [row[0] if row else None for row in matches]
 
     def remove(self, ids: Sequence[object]) -> int:
         """Remove documents by id; returns how many were found and removed."""
@@ -599,21 +589,12 @@ class Index:
         return {"bytes_before": before, "bytes_after": self.stats()["bytes"]}
 
 
-class _Inside(NamedTuple):
-    row: int
-    similarity: float
-
-
 def _count(con: Any, table: str) -> int:
     return int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
 
 
 def _sql_str(path: Path) -> str:
     return str(path).replace("'", "''")
-
-
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split())[:200]
 
 
 def _fsync(path: Path) -> None:
