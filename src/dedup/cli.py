@@ -461,7 +461,78 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmd.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary line")
     cmd.set_defaults(func=cmd_calibrate)
+
+    _index_parsers(sub, p)
+    for name in ("docs", "clean"):
+        sub.choices[name].add_argument(
+            "--against",
+            metavar="IDX",
+            help="also report (docs) or drop (clean --docs) documents that duplicate one stored in the "
+            "index IDX (see 'dedup index'), naming the old id",
+        )
     return parser
+
+
+def _index_parsers(sub: Any, p: dict[str, argparse.ArgumentParser]) -> None:
+    """``dedup index build|add|stats``: a persistent index of documents seen (:class:`dedup.Index`)."""
+    raw = argparse.RawDescriptionHelpFormatter
+    cmd = sub.add_parser(
+        "index",
+        help="build, grow and inspect a persistent index of documents seen",
+        description="A persistent index (one DuckDB file) remembers the documents given to it, so that later "
+        "data can be deduplicated against them with 'dedup docs --against IDX' or 'dedup clean --docs "
+        "--against IDX'. Texts are not stored: signatures (and with --verify exact shingle sets) are.",
+        epilog="examples:\n  dedup index build crawl-2024-05/ -r -o seen.idx\n"
+        "  dedup index add seen.idx crawl-2024-06.jsonl --jsonl --id-field url\n"
+        "  dedup index stats seen.idx\n  dedup docs crawl-2024-07/ -r --against seen.idx\n",
+        formatter_class=raw,
+    )
+    isub = cmd.add_subparsers(dest="index_command", metavar="ACTION", parser_class=_Parser, required=True)
+    report_opts = _Parser(add_help=False)
+    g = report_opts.add_argument_group("output")
+    g.add_argument("-f", "--format", choices=("text", "json", "jsonl"), default="text", help="report format")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary line")
+    shape = _Parser(add_help=False)
+    g = shape.add_argument_group("index parameters (fixed when the index is made)")
+    g.add_argument("-t", "--threshold", type=_fraction, default=0.8, help="least similarity, in (0, 1] (default: 0.8)")
+    g.add_argument("--ngram", type=_int_at_least(1), default=5, help="words per shingle (default: 5)")
+    g.add_argument("--num-perm", type=_int_at_least(2), default=128, help="MinHash permutations (default: 128)")
+    g.add_argument(
+        "--verify",
+        choices=("estimate", "exact"),
+        default="estimate",
+        help="check candidates on stored signatures (estimate, 512 bytes a document) or on stored shingle "
+        "sets (exact, about 4 bytes a word) (default: estimate)",
+    )
+    inputs = [p["inputs"], p["records"], report_opts]
+
+    b = isub.add_parser(
+        "build",
+        parents=[*inputs, shape],
+        help="make a new index from documents",
+        description="Make a new index holding the documents of PATH...; report each one that duplicates an "
+        "earlier one.",
+        formatter_class=raw,
+    )
+    b.add_argument("-o", "--output", required=True, metavar="IDX", help="the index file to create")
+    b.add_argument("--force", action="store_true", help="replace an existing IDX")
+    b.set_defaults(func=cmd_index_build)
+
+    target = _Parser(add_help=False)
+    target.add_argument("index", metavar="IDX", help="an index made by 'dedup index build'")
+    a = isub.add_parser(
+        "add",
+        parents=[target, *inputs],
+        help="add documents to an index",
+        description="Add the documents of PATH... to the index IDX; report each one that duplicates a stored "
+        "or an earlier new one. Ids (the path, path:record, or --id-field) must be new to the index.",
+        formatter_class=raw,
+    )
+    a.set_defaults(func=cmd_index_add)
+
+    st = isub.add_parser("stats", parents=[report_opts], help="what an index holds", formatter_class=raw)
+    st.add_argument("index", metavar="IDX", help="an index made by 'dedup index build'")
+    st.set_defaults(func=cmd_index_stats)
 
 
 # ---------------------------------------------------------------- reading
@@ -720,6 +791,9 @@ def _contained_clusters(
 def cmd_docs(args: argparse.Namespace) -> int:
     """``dedup docs``: clusters of near-duplicate documents and the member kept in each."""
     kind = _records_kind(args)
+    old: list[dict[str, Any]] = []
+    if args.engine == "spark" and args.against:
+        raise CliError("--against works with the local engine only")
     if args.engine == "spark":
         _no_html(args)
         if args.containment:
@@ -728,6 +802,8 @@ def cmd_docs(args: argparse.Namespace) -> int:
         records, summary = result["clusters"], result["summary"]
     else:
         start = time.perf_counter()
+        if args.against and args.format == "csv":
+            raise CliError("--against: the csv format cannot show old duplicates; use text, json or jsonl")
         corpus = load(args, kind)
         from .keep import which_to_keep
 
@@ -761,7 +837,20 @@ def cmd_docs(args: argparse.Namespace) -> int:
                     {"part": _member(corpus.docs[part]), "whole": _member(corpus.docs[whole]), "containment": share}
                 )
         duplicates = sum(len(c) - 1 for c in clusters)
-        summary = corpus.summary(time.perf_counter() - start, clusters=len(records), duplicates=duplicates)
+        counts = {"clusters": len(records), "duplicates": duplicates}
+        if args.against:
+            old += [
+                {
+                    "member": _member(doc),
+                    "index": args.against,
+                    "duplicate_of": hit.id,
+                    "similarity": round(hit.similarity, 4),
+                }
+                for doc, hit in zip(corpus.docs, _against(args, corpus.texts))
+                if hit is not None
+            ]
+            counts["old_duplicates"] = len(old)
+        summary = corpus.summary(time.perf_counter() - start, **counts)
     _stdout_for(args.format)
     if args.format == "html":
         names, links = _html_names(corpus.docs)
@@ -770,10 +859,14 @@ def cmd_docs(args: argparse.Namespace) -> int:
         )
         sys.stdout.write(page)
     else:
-        report.write_docs(sys.stdout, args.format, records, summary)
+        report.write_docs(sys.stdout, args.format, records, summary, old if args.against else None)
     duplicates = summary.get("duplicates", sum(len(c["members"]) - 1 for c in records))
     found = f"{_plural(summary.get('clusters', len(records)), 'cluster')} ({_plural(duplicates, 'duplicate')})"
+    if args.against:
+        found += f", {len(old)} of {args.against}"
     _finish(args, summary, found)
+    if args.against and old and args.exit_code:
+        return 1
     return 1 if args.exit_code and summary.get("clusters", len(records)) else 0
 
 
@@ -816,6 +909,8 @@ def cmd_clean(args: argparse.Namespace) -> int:
     manifest = Path(args.manifest) if args.manifest else out / "manifest.jsonl"
     if not to_stdout:
         _check_output_dir(out, args.force)
+    if args.against and not args.docs:
+        raise CliError("--against drops whole documents: it needs --docs")
     if args.manifest and manifest.exists() and not args.force:
         raise CliError(f"{manifest}: exists; use --force to overwrite")
     doc_threshold = args.doc_threshold or args.threshold
@@ -852,6 +947,18 @@ def cmd_clean(args: argparse.Namespace) -> int:
                 "kept": k,
             }
         seconds["documents"] = time.perf_counter() - t
+    if args.against:
+        # Documents that duplicate one stored in the index go too; the manifest names the old id.
+        for i, hit in enumerate(_against(args, texts)):
+            if hit is not None and i not in dropped:
+                dropped[i] = {
+                    "kind": "document",
+                    **lines.span(i, 0, len(texts[i])),
+                    "output": None,
+                    "original": {"index": args.against, "id": hit.id},
+                    "similarity": round(hit.similarity, 4),
+                    "kept": None,
+                }
     t = time.perf_counter()
     remaining = [i for i in range(len(texts)) if i not in dropped]
     sub = [texts[i] for i in remaining]
@@ -946,7 +1053,11 @@ def cmd_clean(args: argparse.Namespace) -> int:
                     i = by_record.get(record, first.get(src.path, 0))
                     rec = {
                         **_member(docs[i]),
-                        "duplicate_of": _member(docs[dropped[i]["kept"]]),
+                        "duplicate_of": (
+                            _member(docs[dropped[i]["kept"]])
+                            if dropped[i]["kept"] is not None
+                            else dropped[i]["original"]  # a document stored in the --against index
+                        ),
                         "similarity": dropped[i]["similarity"],
                     }
                     if record is not None:
@@ -1169,6 +1280,140 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(format_calibration(c))
     return 0
+
+
+# ---------------------------------------------------------------- the persistent index
+
+
+def _doc_id(doc: Document) -> str:
+    """A document's id in an index: its --id-field value, else ``path:record``, else its path."""
+    if doc.id is not None:
+        return str(doc.id)
+    return doc.path if doc.record is None else f"{doc.path}:{doc.record}"
+
+
+def _open_index(path: str, **kwargs: Any) -> Any:
+    from .index import Index, IndexError_
+
+    try:
+        return Index(path, **kwargs)
+    except IndexError_ as e:
+        raise CliError(str(e)) from None
+
+
+def _index_batches(corpus: Corpus) -> Iterator[range]:
+    """Document ranges of at most ~64 MB of text or 16384 documents: one transaction each."""
+    lo = chars = 0
+    for i, doc in enumerate(corpus.docs):
+        chars += len(doc.text)
+        if chars >= 64 << 20 or i + 1 - lo >= 16384:
+            yield range(lo, i + 1)
+            lo, chars = i + 1, 0
+    if lo < len(corpus.docs):
+        yield range(lo, len(corpus.docs))
+
+
+def _index_fill(args: argparse.Namespace, index: Any, corpus: Corpus) -> list[dict[str, Any]]:
+    """Add every document of ``corpus``; the records of those that duplicate an earlier one."""
+    ids = [_doc_id(d) for d in corpus.docs]
+    seen: dict[str, int] = {}
+    for k, i in enumerate(ids):
+        if i in seen:
+            raise CliError(f"two documents have the id {i!r} ({corpus.docs[seen[i]].path}, {corpus.docs[k].path})")
+        seen[i] = k
+    clash = index.known(ids)
+    if clash:
+        more = f" (and {len(clash) - 1} more)" if len(clash) > 1 else ""
+        raise CliError(f"{index.path}: already holds the id {clash[0]!r}{more}; nothing was added")
+    found = []
+    with _working(args, f"indexing {_plural(len(ids), 'document')}"):
+        for r in _index_batches(corpus):
+            try:
+                hits = index.add([corpus.docs[k].text for k in r], ids=ids[r.start : r.stop])
+            except ValueError as e:
+                raise CliError(f"{index.path}: {e}") from None
+            for k, hit in zip(r, hits):
+                if hit is not None:
+                    found.append({**_member(corpus.docs[k]), "duplicate_of": hit.id, "similarity": hit.similarity})
+    return found
+
+
+def _index_report(args: argparse.Namespace, found: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    _stdout_for(args.format)
+    if args.format == "json":
+        report.write_json(sys.stdout, {"duplicates": found, "summary": summary})
+    elif args.format == "jsonl":
+        for rec in found:
+            report.write_json(sys.stdout, rec, indent=None)
+    else:
+        for rec in found:
+            print(f"{report.member_label(rec)} duplicates {rec['duplicate_of']} (similarity {rec['similarity']:.2f})")
+
+
+def cmd_index_build(args: argparse.Namespace) -> int:
+    """``dedup index build``: a new index from the documents of the inputs."""
+    start = time.perf_counter()
+    out = Path(args.output)
+    if out.is_dir():
+        raise CliError(f"{out}: is a directory; name the index file to create")
+    if out.exists() and not args.force:
+        raise CliError(f"{out}: exists; use --force to replace it, or 'dedup index add' to grow it")
+    corpus = load(args, _records_kind(args))
+    tmp = out.with_name(out.name + ".building")
+    for leftover in (tmp, Path(str(tmp) + ".wal"), Path(str(tmp) + ".lock")):
+        leftover.unlink(missing_ok=True)
+    params = {"threshold": args.threshold, "ngram": args.ngram, "num_perm": args.num_perm, "verify": args.verify}
+    # Built beside and renamed into place: IDX is whole or absent, never half-built.
+    with _open_index(str(tmp), **params) as index:
+        found = _index_fill(args, index, corpus)
+    os.replace(tmp, out)
+    Path(str(tmp) + ".lock").unlink(missing_ok=True)
+    summary = corpus.summary(time.perf_counter() - start, duplicates=len(found))
+    _index_report(args, found, {"index": str(out), **summary})
+    _finish(args, summary, f"{_plural(len(found), 'duplicate')}, index {out} made")
+    return 0
+
+
+def cmd_index_add(args: argparse.Namespace) -> int:
+    """``dedup index add``: add the documents of the inputs to an index."""
+    start = time.perf_counter()
+    if not Path(args.index).is_file():
+        raise CliError(f"{args.index}: no index here (make one with 'dedup index build')")
+    corpus = load(args, _records_kind(args))
+    with _open_index(args.index) as index:
+        found = _index_fill(args, index, corpus)
+    summary = corpus.summary(time.perf_counter() - start, duplicates=len(found))
+    _index_report(args, found, {"index": args.index, **summary})
+    _finish(args, summary, f"{_plural(len(found), 'duplicate')}, added to {args.index}")
+    return 0
+
+
+def cmd_index_stats(args: argparse.Namespace) -> int:
+    """``dedup index stats``: what an index holds."""
+    with _open_index(args.index, read_only=True) as index:
+        stats = index.stats()
+    _stdout_for(args.format)
+    if args.format in ("json", "jsonl"):
+        report.write_json(sys.stdout, stats, indent=2 if args.format == "json" else None)
+    else:
+        for key, value in stats.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def _against(args: argparse.Namespace, texts: list[str]) -> list[Any]:
+    """For each text, the document of ``--against IDX`` it duplicates, or None."""
+    with _open_index(args.against, read_only=True) as index:
+        if index.params["ngram"] != args.ngram or index.params["threshold"] != args.threshold:
+            _warn(
+                f"{args.against}: made with --threshold {index.params['threshold']} --ngram "
+                f"{index.params['ngram']}; those are used against it"
+            )
+        found: list[Any] = []
+        with _working(args, f"comparing {_plural(len(texts), 'document')} with {args.against}"):
+            for lo in range(0, len(texts), 16384):
+                found += index.query(texts[lo : lo + 16384])
+    return found
 
 
 def cmd_synth(args: argparse.Namespace) -> int:

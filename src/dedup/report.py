@@ -118,6 +118,8 @@ def write_json(out: TextIO, obj: Any, *, indent: int | None = 2) -> None:
 
 def _lines(span: dict[str, Any]) -> str:
     """``path:first-last``; ``path#record:first-last`` for a span in a JSONL line or Parquet row."""
+    if "index" in span:  # a document stored in a persistent index (clean --against)
+        return f"{span['id']} of {span['index']}"
     first, last = span["start_line"], span["end_line"]
     path = shown_path(span["path"])
     where = path if span.get("record") is None else f"{path}#{span['record']}"
@@ -125,6 +127,8 @@ def _lines(span: dict[str, Any]) -> str:
 
 
 def _flat(span: dict[str, Any]) -> list[Any]:
+    if "index" in span:  # the index's path and the old id, in the path and start_line columns
+        return [span["index"], span["id"], None, None, None]
     return [span["path"], span["start_line"], span["end_line"], span["start"], span["end"]]
 
 
@@ -169,21 +173,36 @@ def write_passages(
                 out.write(f"    {excerpts[k]}\n")
 
 
-def write_docs(out: TextIO, fmt: str, clusters: Sequence[dict[str, Any]], summary: dict[str, Any]) -> None:
+def write_docs(
+    out: TextIO,
+    fmt: str,
+    clusters: Sequence[dict[str, Any]],
+    summary: dict[str, Any],
+    against: Sequence[dict[str, Any]] | None = None,
+) -> None:
     """Render document clusters (``{"members": [...], "kept": member}`` records).
 
     ``csv`` has one row per member: ``cluster, path, record, id, kept`` (and
     ``similarity`` to the kept member when the members carry it).
+    ``against`` (with ``--against IDX``): documents that duplicate one stored
+    in an index, ``{"member", "index", "duplicate_of", "similarity"}``
+    records; ``json`` puts them under ``"against"``, ``jsonl`` after the
+    clusters, one a line; ``csv`` cannot show them.
     """
 
     def is_kept(m: dict[str, Any], c: dict[str, Any]) -> bool:
         return all(m.get(k) == v for k, v in c["kept"].items())
 
     if fmt == "json":
-        write_json(out, {"clusters": list(clusters), "summary": summary})
+        body: dict[str, Any] = {"clusters": list(clusters)}
+        if against is not None:
+            body["against"] = list(against)
+        write_json(out, {**body, "summary": summary})
     elif fmt == "jsonl":
         for c in clusters:
             write_json(out, c, indent=None)
+        for a in against or ():
+            write_json(out, a, indent=None)
     elif fmt == "csv":
         w = _csv_writer(out)
         scored = any("similarity" in m for c in clusters for m in c["members"])
@@ -202,6 +221,11 @@ def write_docs(out: TextIO, fmt: str, clusters: Sequence[dict[str, Any]], summar
                     f"    {member_label(p['part'])} is {100 * p['containment']:.0f}% contained in "
                     f"{member_label(p['whole'])}\n"
                 )
+        for a in against or ():
+            out.write(
+                f"{member_label(a['member'])} duplicates {a['duplicate_of']} of {a['index']}"
+                f" (similarity {a['similarity']:.2f})\n"
+            )
 
 
 _REMOVAL_COLUMNS = ["kind", "path", "output", "start_line", "end_line", "start", "end"]
