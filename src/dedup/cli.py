@@ -463,6 +463,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.set_defaults(func=cmd_calibrate)
 
     _index_parsers(sub, p)
+    sub.choices["docs"].add_argument(
+        "--work-dir",
+        metavar="DIR",
+        help="stream the input through an index kept in DIR instead of holding every text in memory; "
+        "a run killed at any point and started again with the same DIR resumes where it stopped",
+    )
     for name in ("docs", "clean"):
         sub.choices[name].add_argument(
             "--against",
@@ -800,6 +806,10 @@ def cmd_docs(args: argparse.Namespace) -> int:
             raise CliError("--containment needs the local engine")
         result = _spark("cli_docs", args)
         records, summary = result["clusters"], result["summary"]
+    elif args.work_dir:
+        if args.against:
+            raise CliError("--against and --work-dir cannot be combined yet")
+        records, summary = _docs_streaming(args, kind)
     else:
         start = time.perf_counter()
         if args.against and args.format == "csv":
@@ -868,6 +878,70 @@ def cmd_docs(args: argparse.Namespace) -> int:
     if args.against and old and args.exit_code:
         return 1
     return 1 if args.exit_code and summary.get("clusters", len(records)) else 0
+
+
+def _docs_streaming(args: argparse.Namespace, kind: str | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``dedup docs --work-dir DIR``: clusters found by streaming the input through an index in DIR."""
+    from .stream import find_duplicates_on_disk, iter_documents
+
+    start = time.perf_counter()
+    counts = {"files": 0, "bytes": 0, "skipped_files": 0, "skipped_records": 0}
+    paths: set[str] = set()
+
+    def documents() -> Iterator[tuple[dict[str, Any], str]]:
+        items = iter_documents(
+            args.paths,
+            kind=kind,
+            recursive=args.recursive,
+            glob=args.glob,
+            encoding=args.encoding,
+            errors=args.errors,
+            text_field=args.text_field,
+            id_field=args.id_field,
+        )
+        for item in items:
+            if isinstance(item, InputError):
+                counts["skipped_records" if item.line is not None else "skipped_files"] += 1
+                _skip(args, item)
+                continue
+            if item.path not in paths:
+                paths.add(item.path)
+                counts["files"] += 1
+                counts["bytes"] += dio.source_size(item.source) if item.source else 0
+            yield _member(item), item.text
+
+    run_key = {"paths": [os.path.abspath(p) for p in args.paths], "kind": kind, "recursive": args.recursive}
+    run_key.update(glob=args.glob, text_field=args.text_field, id_field=args.id_field, encoding=args.encoding)
+    try:
+        run = find_duplicates_on_disk(
+            documents(),
+            args.work_dir,
+            threshold=args.threshold,
+            ngram=args.ngram,
+            num_perm=args.num_perm,
+            keep=args.keep,
+            run_key=run_key,
+        )
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    if run.n_docs == 0:
+        raise CliError("no documents in the input")
+    members = sorted({d for c in run.clusters for d in c})
+    member_records = dict(zip(members, run.records(members)))
+    records = [
+        {"members": [member_records[i] for i in c], "kept": member_records[k]} for c, k in zip(run.clusters, run.kept)
+    ]
+    summary = {
+        "files": counts["files"],
+        "bytes": counts["bytes"],
+        "documents": run.n_docs,
+        "clusters": len(records),
+        "duplicates": sum(len(c) - 1 for c in run.clusters),
+        "skipped_files": counts["skipped_files"],
+        "skipped_records": counts["skipped_records"],
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    return records, summary
 
 
 def _check_output_dir(out: Path, force: bool) -> None:

@@ -39,7 +39,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -240,7 +240,8 @@ class Index:
             con.close()
 
     def _open(self, path: Path, read_only: bool) -> Any:
-        con = self._duckdb.connect(str(path), read_only=read_only, config={"threads": 1})
+        # A bounded buffer pool: joins larger than this spill to disk instead of growing the process.
+        con = self._duckdb.connect(str(path), read_only=read_only, config={"threads": 1, "memory_limit": "256MB"})
         con.execute("SET enable_progress_bar = false")
         return con
 
@@ -467,7 +468,14 @@ class Index:
         matches = [[m for m in row if isinstance(m, Duplicate)] for row in found]
         return matches if all_matches else [row[0] if row else None for row in matches]
 
-    def add(self, texts: Sequence[str], ids: Sequence[object], *, all_matches: bool = False) -> list[Any]:
+    def add(
+        self,
+        texts: Sequence[str],
+        ids: Sequence[object],
+        *,
+        all_matches: bool = False,
+        before_commit: Callable[[list[Any]], None] | None = None,
+    ) -> list[Any]:
         """Add a batch; for each new document, the earlier one it duplicates, or ``None``.
 
         "Earlier" means stored before this call, or earlier in ``texts``; of
@@ -479,6 +487,9 @@ class Index:
         With ``all_matches=True``, each new document gets the list of every
         earlier document it duplicates, best first (empty for none): the
         edges :func:`dedup.find_duplicate_pairs` would report.
+        ``before_commit`` is called with that result inside the transaction:
+        if it raises, nothing is stored (a resumable job writes its own
+        record of the batch there, so the two never disagree).
         """
         if self.read_only:
             raise IndexError_(f"{self.path}: opened read-only")
@@ -532,14 +543,18 @@ class Index:
                     " WHERE name IN ('next_doc', 'next_batch')",
                     [json.dumps(first_doc + len(sig)), json.dumps(batch + 1)],
                 )
+                matches = [
+                    [Duplicate(id_list[m.row], m.similarity) if isinstance(m, _Inside) else m for m in row]
+                    for row in result
+                ]
+                out = matches if all_matches else [row[0] if row else None for row in matches]
+                if before_commit is not None:
+                    before_commit(out)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-        matches = [
-            [Duplicate(id_list[m.row], m.similarity) if isinstance(m, _Inside) else m for m in row] for row in result
-        ]
-        return matches if all_matches else [row[0] if row else None for row in matches]
+        return out
 
     def remove(self, ids: Sequence[object]) -> int:
         """Remove documents by id; returns how many were found and removed."""

@@ -1,0 +1,271 @@
+"""Near-duplicate documents of a dump larger than memory, resumable after a crash.
+
+:func:`find_duplicates_on_disk` streams documents in batches through a
+persistent :class:`dedup.Index` kept in a work directory. Memory holds one
+batch of texts, the batch being verified, and 16 bytes per document (its
+length and its cluster label); the band keys, signatures and shingle sets of
+everything seen are on disk. What each batch found (its verified pairs, the
+documents' lengths and caller's records) is written to the work directory
+inside the index's transaction for that batch, so after a crash the work
+directory and the index agree on which batches are done, and a second run
+skips them and produces the same result as an uninterrupted one.
+
+:func:`iter_documents` reads inputs one record at a time (JSONL line by line,
+plain or gzip-compressed; Parquet by row batches; a text file as one
+document), so the reader does not hold a whole file either.
+
+>>> import tempfile
+>>> texts = ["the cat sat on the mat and then it slept", "the cat sat on the mat and then it slept!", "dogs"]
+>>> run = find_duplicates_on_disk(((str(k), t) for k, t in enumerate(texts)), tempfile.mkdtemp())
+>>> run.clusters, run.kept, run.records([0, 1])
+([[0, 1]], [0], ['0', '1'])
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .clusters import choose_kept, clusters_from_pairs
+from .formats import STDIN, Document, InputError, decode, find_sources, iter_parquet, read_text, row_document
+from .index import Index
+
+__all__ = ["DiskRun", "find_duplicates_on_disk", "iter_documents"]
+
+#: A batch of the stream: at most this many characters of text, or ``BATCH_DOCS`` documents.
+BATCH_CHARS = 32 << 20
+BATCH_DOCS = 8192
+
+
+# ---------------------------------------------------------------- reading one record at a time
+
+
+def _jsonl_lines(path: str) -> Iterator[bytes]:
+    if path == STDIN:
+        import sys
+
+        yield from sys.stdin.buffer
+        return
+    opener: Callable[..., Any] = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        yield from f
+
+
+def iter_documents(
+    paths: Sequence[str],
+    *,
+    kind: str | None = None,
+    recursive: bool = False,
+    glob: str | None = None,
+    encoding: str = "utf-8",
+    errors: str = "strict",
+    text_field: str = "text",
+    id_field: str | None = None,
+) -> Iterator[Document | InputError]:
+    """The documents of ``paths``, one at a time, and an :class:`InputError` for each bad input or record.
+
+    ``kind`` is ``None`` (each file is a document), ``"jsonl"`` (each line;
+    ``.gz`` files are decompressed on the fly) or ``"parquet"`` (each row).
+    """
+    sources, problems = find_sources(paths, recursive=recursive, glob=glob)
+    yield from problems
+    for src in sources:
+        try:
+            if kind is None:
+                text, _ = read_text(src, encoding, errors)
+                yield Document(src.path, text, source=src)
+            elif kind == "parquet":
+                for item in iter_parquet(src.path, text_field, id_field):
+                    if isinstance(item, Document):
+                        item.source = src
+                    yield item
+            else:
+                for lineno, raw in enumerate(_jsonl_lines(src.path), 1):
+                    if not raw.strip():
+                        continue
+                    try:
+                        line = decode(raw, src.path, encoding, errors)
+                        row = json.loads(line)
+                    except InputError as e:
+                        yield InputError(src.path, e.why, lineno)
+                        continue
+                    except json.JSONDecodeError as e:
+                        yield InputError(src.path, f"not valid JSON ({e.msg} at column {e.colno})", lineno)
+                        continue
+                    if not isinstance(row, dict):
+                        yield InputError(src.path, "not a JSON object", lineno)
+                        continue
+                    item = row_document(row, src.path, lineno, text_field, id_field)
+                    if isinstance(item, Document):
+                        item.source = src
+                    yield item
+        except InputError as e:
+            yield e
+        except (OSError, EOFError, gzip.BadGzipFile) as e:
+            yield InputError(src.path, f"cannot read: {e}")
+
+
+# ---------------------------------------------------------------- the work directory
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass
+class DiskRun:
+    """The result of :func:`find_duplicates_on_disk`.
+
+    ``clusters`` and ``kept`` are as :func:`dedup.find_duplicates` and
+    :func:`dedup.choose_kept` give them (document numbers in stream order);
+    :meth:`records` reads back the caller's records of chosen documents.
+    """
+
+    work_dir: Path
+    n_docs: int
+    clusters: list[list[int]]
+    kept: list[int]
+    resumed_docs: int
+
+    def records(self, docs: Iterable[int]) -> list[Any]:
+        """The records given with documents ``docs`` (in that order), read back from the work directory."""
+        wanted = list(docs)
+        need = set(wanted)
+        found: dict[int, Any] = {}
+        for path in sorted((self.work_dir / "batches").glob("*.json")):
+            batch = json.loads(path.read_text(encoding="utf-8"))
+            first = batch["first"]
+            hits = [d for d in range(first, first + len(batch["records"])) if d in need]
+            for d in hits:
+                found[d] = batch["records"][d - first]
+        return [found[d] for d in wanted]
+
+
+def find_duplicates_on_disk(
+    records: Iterable[tuple[Any, str]],
+    work_dir: str | os.PathLike[str],
+    *,
+    threshold: float = 0.8,
+    ngram: int = 5,
+    num_perm: int = 128,
+    keep: str = "first",
+    run_key: Any = None,
+    batch_chars: int = BATCH_CHARS,
+    batch_docs: int = BATCH_DOCS,
+    progress: Callable[[int], None] | None = None,
+) -> DiskRun:
+    """Clusters of near-duplicate documents of a stream, through an index in ``work_dir``.
+
+    Parameters
+    ----------
+    records:
+        ``(record, text)`` pairs; ``record`` is anything JSON can hold (what
+        the caller needs to report a document) and is kept on disk only.
+    work_dir:
+        Directory for the index and the per-batch results; created if
+        missing. A run killed at any point and started again with the same
+        ``records`` and parameters resumes after the last finished batch.
+    threshold, ngram, num_perm:
+        As :func:`dedup.find_duplicates`; candidates are verified on exact
+        Jaccard (the index keeps each document's shingle set), so the
+        clusters are those of ``find_duplicates(texts, verify="exact")``.
+    keep:
+        ``"first"`` or ``"longest"``, as :func:`dedup.choose_kept`.
+    run_key:
+        JSON-able description of the input (paths, options): a work
+        directory made for another key is refused rather than mixed.
+    progress:
+        Called with the number of documents done after each batch.
+    """
+    work = Path(work_dir)
+    (work / "batches").mkdir(parents=True, exist_ok=True)
+    key_path = work / "run.json"
+    key = json.dumps(
+        {"run_key": run_key, "threshold": threshold, "ngram": ngram, "num_perm": num_perm, "keep": keep},
+        sort_keys=True,
+    )
+    if key_path.exists():
+        if key_path.read_text(encoding="utf-8") != key:
+            raise ValueError(f"{work}: this work directory belongs to another run (other inputs or options)")
+    else:
+        _write_atomic(key_path, key.encode("utf-8"))
+    with Index(work / "index.duckdb", threshold=threshold, ngram=ngram, num_perm=num_perm, verify="exact") as index:
+        done_batches = index.stats()["batches"]
+        done_docs = len(index)
+        # Results of a batch whose transaction did not commit are not results.
+        for path in (work / "batches").glob("*.json*"):
+            if not path.name.endswith(".json") or int(path.name.split(".")[0]) >= done_batches:
+                path.unlink()
+        lengths: list[np.ndarray] = []
+        pairs: list[np.ndarray] = []
+        for b in range(done_batches):
+            batch = json.loads((work / "batches" / f"{b:08d}.json").read_text(encoding="utf-8"))
+            lengths.append(np.asarray(batch["lengths"], dtype=np.int64))
+            pairs.append(np.asarray(batch["pairs"], dtype=np.int64).reshape(-1, 2))
+        n = done_docs
+        number = done_batches
+        for batch_records, texts in _stream_batches(records, done_docs, batch_chars, batch_docs):
+            first = n
+            ids = [str(d) for d in range(first, first + len(texts))]
+            batch_lengths = [len(t) for t in texts]
+
+            path = work / "batches" / f"{number:08d}.json"
+            record = functools.partial(_record_batch, path, first, batch_lengths, batch_records)
+            found = index.add(texts, ids, all_matches=True, before_commit=record)
+            lengths.append(np.asarray(batch_lengths, dtype=np.int64))
+            pairs.append(np.array([[int(m.id), first + k] for k, row in enumerate(found) for m in row], np.int64))
+            n += len(texts)
+            number += 1
+            if progress is not None:
+                progress(n)
+    edges = np.concatenate([p.reshape(-1, 2) for p in pairs]) if pairs else np.zeros((0, 2), np.int64)
+    clusters = clusters_from_pairs(n, edges)
+    all_lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
+    kept = choose_kept(clusters, keep, lengths=all_lengths)  # type: ignore[arg-type]
+    return DiskRun(work, n, clusters, kept, done_docs)
+
+
+def _record_batch(path: Path, first: int, lengths: list[int], records: list[Any], found: list[Any]) -> None:
+    """What a batch found, written before its transaction commits (see :meth:`dedup.Index.add`)."""
+    edges = [[int(m.id), first + k] for k, row in enumerate(found) for m in row]
+    body = {"first": first, "lengths": lengths, "pairs": edges, "records": records}
+    _write_atomic(path, json.dumps(body).encode("utf-8"))
+
+
+def _stream_batches(
+    records: Iterable[tuple[Any, str]], skip: int, batch_chars: int, batch_docs: int
+) -> Iterator[tuple[list[Any], list[str]]]:
+    """Batches of ``(records, texts)``, after skipping the first ``skip`` documents (done before a crash).
+
+    Batches are cut by the same rule from the start of the stream, so a
+    resumed run cuts the rest exactly as an uninterrupted one.
+    """
+    recs: list[Any] = []
+    texts: list[str] = []
+    chars = 0
+    for k, (rec, text) in enumerate(records):
+        if not isinstance(text, str):
+            raise TypeError(f"texts must be str, got {type(text).__name__} at document {k}")
+        if k < skip:
+            continue
+        recs.append(rec)
+        texts.append(text)
+        chars += len(text)
+        if chars >= batch_chars or len(texts) >= batch_docs:
+            yield recs, texts
+            recs, texts, chars = [], [], 0
+    if texts:
+        yield recs, texts

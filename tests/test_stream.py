@@ -1,0 +1,112 @@
+"""Streaming deduplication through an on-disk index: same clusters as in memory, resumable after kill -9."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dedup import choose_kept, cli, find_duplicates, synth
+from dedup.formats import Document, InputError
+from dedup.stream import find_duplicates_on_disk, iter_documents
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def dump(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    out = tmp_path_factory.mktemp("dump")
+    synth.write_dump(out, size_bytes="250kB", seed=11, exact_rate=0.1, near_rate=0.3)
+    return out / "docs.jsonl", list(synth.iter_texts(out))
+
+
+def test_on_disk_equals_find_duplicates_in_memory(tmp_path: Path, dump) -> None:
+    _, texts = dump
+    for keep in ("first", "longest"):
+        run = find_duplicates_on_disk(((k, t) for k, t in enumerate(texts)), tmp_path / keep, keep=keep, batch_docs=17)
+        expected = find_duplicates(texts)
+        assert len(expected) >= 3
+        assert run.clusters == expected
+        assert run.kept == choose_kept(expected, keep, lengths=[len(t) for t in texts])
+        assert run.records([c[0] for c in expected]) == [c[0] for c in expected]
+
+
+def test_a_work_dir_of_another_run_is_refused(tmp_path: Path) -> None:
+    find_duplicates_on_disk([("a", "one two three four five six")], tmp_path, run_key="first")
+    with pytest.raises(ValueError, match="another run"):
+        find_duplicates_on_disk([("a", "one two three four five six")], tmp_path, run_key="second")
+
+
+KILLER = """
+import json, os, random, signal, sys, time
+from dedup import synth
+from dedup.stream import find_duplicates_on_disk
+
+texts, work, kills = list(synth.iter_texts(sys.argv[1])), sys.argv[2], int(sys.argv[3])
+rng = random.Random(3)
+find_duplicates_on_disk([("w", "warm up the kernels")], work + "-warm")
+for _ in range(kills):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            find_duplicates_on_disk(((k, t) for k, t in enumerate(texts)), work, batch_docs=9)
+        finally:
+            os._exit(0)
+    time.sleep(rng.uniform(0.05, 1.0))
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+run = find_duplicates_on_disk(((k, t) for k, t in enumerate(texts)), work, batch_docs=9)
+print(json.dumps({"clusters": run.clusters, "kept": run.kept, "resumed": run.resumed_docs}))
+"""
+
+
+def test_killed_runs_resume_to_the_uninterrupted_result(tmp_path: Path, dump) -> None:
+    """``kill -9`` at random moments, then a last run: the same clusters as without any crash."""
+    path, texts = dump
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLER, str(path.parent), str(tmp_path / "work"), "8"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout)
+    expected = find_duplicates(texts)
+    assert got["clusters"] == expected
+    assert got["kept"] == [c[0] for c in expected]
+    assert got["resumed"] > 0  # the kills left finished batches that were not redone
+
+
+def test_iter_documents_streams_plain_and_gzip_jsonl(tmp_path: Path) -> None:
+    rows = [{"text": "first document", "id": 1}, {"text": "second one", "id": 2}]
+    body = "".join(json.dumps(r) + "\n" for r in rows) + "\n[1]\n"
+    (tmp_path / "a.jsonl").write_text(body, encoding="utf-8")
+    with gzip.open(tmp_path / "b.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.write(body)
+    items = list(iter_documents([str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl.gz")], kind="jsonl"))
+    docs = [d for d in items if isinstance(d, Document)]
+    bad = [str(e) for e in items if isinstance(e, InputError)]
+    assert [(d.text, d.record, d.id) for d in docs] == [("first document", 1, None), ("second one", 2, None)] * 2
+    assert bad == [f"{tmp_path / 'a.jsonl'}:4: not a JSON object", f"{tmp_path / 'b.jsonl.gz'}:4: not a JSON object"]
+
+
+def test_cli_docs_work_dir_equals_docs_in_memory(tmp_path: Path, dump, capsys) -> None:
+    path, _ = dump
+    assert cli.main(["docs", str(path), "--jsonl", "--id-field", "id", "-f", "json", "-q"]) == 0
+    in_memory = json.loads(capsys.readouterr().out)
+    work = tmp_path / "work"
+    argv = ["docs", str(path), "--jsonl", "--id-field", "id", "-f", "json", "-q", "--work-dir", str(work)]
+    assert cli.main(argv) == 0
+    streamed = json.loads(capsys.readouterr().out)
+    assert streamed["clusters"] == in_memory["clusters"]
+    assert {k: v for k, v in streamed["summary"].items() if k != "seconds"} == {
+        k: v for k, v in in_memory["summary"].items() if k != "seconds"
+    }
+    assert cli.main(argv) == 0  # a finished work directory answers again, the same
+    assert json.loads(capsys.readouterr().out)["clusters"] == in_memory["clusters"]
