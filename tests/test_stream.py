@@ -51,15 +51,23 @@ texts, work, kills = list(synth.iter_texts(sys.argv[1])), sys.argv[2], int(sys.a
 rng = random.Random(3)
 find_duplicates_on_disk([("w", "warm up the kernels")], work + "-warm")
 for _ in range(kills):
+    r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
+        os.close(r)
         try:
-            find_duplicates_on_disk(((k, t) for k, t in enumerate(texts)), work, batch_docs=9)
+            records = ((k, t) for k, t in enumerate(texts))
+            find_duplicates_on_disk(records, work, batch_docs=9, progress=lambda n: os.write(w, b"."))
         finally:
             os._exit(0)
-    time.sleep(rng.uniform(0.05, 1.0))
+    os.close(w)
+    # Let the child finish 0 to 2 batches (so the work moves on), then kill it at a random moment.
+    for _ in range(rng.randint(0, 2)):
+        os.read(r, 1)
+    time.sleep(rng.uniform(0.0, 0.5))
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
+    os.close(r)
 run = find_duplicates_on_disk(((k, t) for k, t in enumerate(texts)), work, batch_docs=9)
 print(json.dumps({"clusters": run.clusters, "kept": run.kept, "resumed": run.resumed_docs}))
 """

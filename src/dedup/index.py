@@ -47,7 +47,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from .documents import signatures
-from .internal import check_params, jaccard_sorted, one_line, shingle_sets
+from .internal import batches, check_params, jaccard_sorted, one_line, shingle_sets
 from .lsh import band_keys, candidate_pairs, resolve_bands
 from .minhash import EMPTY
 from .text import ShingleMode
@@ -366,7 +366,10 @@ class Index:
         sig = signatures(
             texts, ngram=p["ngram"], num_perm=p["num_perm"], seed=p["seed"], shingle_mode=p["shingle_mode"]
         )
-        sets = shingle_sets(texts, p["ngram"], p["shingle_mode"]) if p["verify"] == "exact" else None
+        sets = None
+        if p["verify"] == "exact":
+            # Shingled in the pipeline's batches (about 1M characters): memory stays bounded by them.
+            sets = [s for chunk in batches(texts) for s in shingle_sets(chunk, p["ngram"], p["shingle_mode"])]
         return sig, sets
 
     def _similar(

@@ -41,7 +41,7 @@ from .index import Index
 __all__ = ["DiskRun", "find_duplicates_on_disk", "iter_documents"]
 
 #: A batch of the stream: at most this many characters of text, or ``BATCH_DOCS`` documents.
-BATCH_CHARS = 32 << 20
+BATCH_CHARS = 16 << 20
 BATCH_DOCS = 8192
 
 
