@@ -82,10 +82,13 @@ def test_clean_docs_against_drops_old_duplicates_and_names_them(tmp_path: Path, 
     out_dir = tmp_path / "out"
     code, _, err = run(capsys, "clean", str(new_dir), "-o", str(out_dir), "--docs", "--against", str(idx), "-q")
     assert code == 0, err
-    assert sorted(p.name for p in out_dir.iterdir()) == ["fresh.txt", "manifest.jsonl"]
+    written = {p.name for p in out_dir.iterdir()}
+    assert "fresh.txt" in written and "copy.txt" not in written
     (rec,) = [json.loads(line) for line in (out_dir / "manifest.jsonl").read_text().splitlines()]
     assert rec["kind"] == "document" and rec["path"].endswith("copy.txt")
     assert rec["original"] == {"index": str(idx), "id": str(old_dir / "page.txt")}
+    (removed,) = [json.loads(line) for line in (out_dir / "removed.jsonl").read_text().splitlines()]
+    assert removed["duplicate_of"] == {"index": str(idx), "id": str(old_dir / "page.txt")}
     assert (new_dir / "copy.txt").exists()  # inputs are never modified
 
 

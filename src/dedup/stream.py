@@ -12,7 +12,8 @@ skips them and produces the same result as an uninterrupted one.
 
 :func:`iter_documents` reads inputs one record at a time (JSONL line by line,
 plain or gzip-compressed; Parquet by row batches; a text file as one
-document), so the reader does not hold a whole file either.
+document), so the reader does not hold a whole file either (compressed
+JSONL included: gzip, bz2, xz and zstd are decompressed as a stream).
 
 >>> import tempfile
 >>> texts = ["the cat sat on the mat and then it slept", "the cat sat on the mat and then it slept!", "dogs"]
@@ -23,9 +24,13 @@ document), so the reader does not hold a whole file either.
 
 from __future__ import annotations
 
+import bz2
+import contextlib
 import functools
 import gzip
+import io
 import json
+import lzma
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,8 +40,21 @@ from typing import Any
 import numpy as np
 
 from .clusters import choose_kept, clusters_from_pairs
-from .formats import STDIN, Document, InputError, decode, find_sources, iter_parquet, read_text, row_document
+from .formats import (
+    STDIN,
+    Document,
+    InputError,
+    decode,
+    detect_format,
+    find_sources,
+    iter_parquet,
+    parse_json_line,
+    read_bytes,
+    read_text,
+    row_document,
+)
 from .index import Index
+from .internal import one_line
 
 __all__ = ["DiskRun", "find_duplicates_on_disk", "iter_documents"]
 
@@ -48,14 +66,24 @@ BATCH_DOCS = 8192
 # ---------------------------------------------------------------- reading one record at a time
 
 
-def _jsonl_lines(path: str) -> Iterator[bytes]:
-    if path == STDIN:
-        import sys
+def _jsonl_lines(path: str, compression: str | None) -> Iterator[bytes]:
+    """The lines of a JSONL file as bytes, decompressed on the fly (never the whole file at once)."""
+    import sys
 
-        yield from sys.stdin.buffer
-        return
-    opener: Callable[..., Any] = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
+    with contextlib.ExitStack() as stack:
+        raw: Any = sys.stdin.buffer if path == STDIN else stack.enter_context(open(path, "rb"))
+        if compression == "gzip":
+            f: Any = stack.enter_context(gzip.GzipFile(fileobj=raw))
+        elif compression == "bz2":
+            f = stack.enter_context(bz2.BZ2File(raw))
+        elif compression == "xz":
+            f = stack.enter_context(lzma.LZMAFile(raw))
+        elif compression == "zstd":
+            import zstandard
+
+            f = stack.enter_context(io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw)))
+        else:
+            f = raw
         yield from f
 
 
@@ -72,33 +100,39 @@ def iter_documents(
 ) -> Iterator[Document | InputError]:
     """The documents of ``paths``, one at a time, and an :class:`InputError` for each bad input or record.
 
-    ``kind`` is ``None`` (each file is a document), ``"jsonl"`` (each line;
-    ``.gz`` files are decompressed on the fly) or ``"parquet"`` (each row).
+    ``kind`` is ``None`` (each file's format from its name, as
+    :func:`dedup.formats.detect_format`), ``"text"`` (each file is a
+    document), ``"jsonl"`` (each line, read line by line and decompressed on
+    the fly) or ``"parquet"`` (each row, by row groups).
     """
     sources, problems = find_sources(paths, recursive=recursive, glob=glob)
     yield from problems
     for src in sources:
         try:
-            if kind is None:
-                text, _ = read_text(src, encoding, errors)
+            fmt = detect_format(src.path, kind)
+            if fmt.kind == "text":
+                text, _ = read_text(src, encoding, errors, fmt.compression)
                 yield Document(src.path, text, source=src)
-            elif kind == "parquet":
-                for item in iter_parquet(src.path, text_field, id_field):
+            elif fmt.kind == "parquet":
+                data = read_bytes(src, fmt.compression) if fmt.compression or src.path == STDIN else None
+                for item in iter_parquet(src.path, text_field, id_field, data=data):
                     if isinstance(item, Document):
                         item.source = src
                     yield item
             else:
-                for lineno, raw in enumerate(_jsonl_lines(src.path), 1):
+                for lineno, raw in enumerate(_jsonl_lines(src.path, fmt.compression), 1):
                     if not raw.strip():
                         continue
                     try:
                         line = decode(raw, src.path, encoding, errors)
-                        row = json.loads(line)
                     except InputError as e:
                         yield InputError(src.path, e.why, lineno)
                         continue
-                    except json.JSONDecodeError as e:
-                        yield InputError(src.path, f"not valid JSON ({e.msg} at column {e.colno})", lineno)
+                    if lineno == 1 and line.startswith("\ufeff"):
+                        line = line[1:]  # a UTF-8 byte order mark is not part of the first record
+                    row = parse_json_line(line, src.path, lineno)
+                    if isinstance(row, InputError):
+                        yield row
                         continue
                     if not isinstance(row, dict):
                         yield InputError(src.path, "not a JSON object", lineno)
@@ -109,8 +143,13 @@ def iter_documents(
                     yield item
         except InputError as e:
             yield e
-        except (OSError, EOFError, gzip.BadGzipFile) as e:
-            yield InputError(src.path, f"cannot read: {e}")
+        except (OSError, EOFError, lzma.LZMAError) as e:
+            yield InputError(src.path, f"cannot read: {one_line(e)}")
+        except Exception as e:  # zstandard's errors have no common public base with the others
+            if type(e).__module__.startswith("zstandard"):
+                yield InputError(src.path, f"cannot read: {one_line(e)}")
+            else:
+                raise
 
 
 # ---------------------------------------------------------------- the work directory
