@@ -23,7 +23,7 @@ import sys
 import textwrap
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -479,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _index_parsers(sub: Any, p: dict[str, argparse.ArgumentParser]) -> None:
+def _index_parsers(sub: Any, p: Mapping[str, argparse.ArgumentParser]) -> None:
     """``dedup index build|add|stats``: a persistent index of documents seen (:class:`dedup.Index`)."""
     raw = argparse.RawDescriptionHelpFormatter
     cmd = sub.add_parser(
@@ -929,7 +929,8 @@ def _docs_streaming(args: argparse.Namespace, kind: str | None) -> tuple[list[di
     members = sorted({d for c in run.clusters for d in c})
     member_records = dict(zip(members, run.records(members)))
     records = [
-        {"members": [member_records[i] for i in c], "kept": member_records[k]} for c, k in zip(run.clusters, run.kept)
+        {"members": [{**member_records[i], "similarity": run.similarity[i]} for i in c], "kept": member_records[k]}
+        for c, k in zip(run.clusters, run.kept)
     ]
     summary = {
         "files": counts["files"],

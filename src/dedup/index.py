@@ -323,6 +323,31 @@ class Index:
         with self._connect() as con:
             return bool(con.execute("SELECT 1 FROM docs WHERE id = ? LIMIT 1", [str(doc_id)]).fetchall())
 
+    def similarity(self, pairs: Sequence[tuple[object, object]]) -> list[float]:
+        """Similarity of stored documents, by id pairs: exact Jaccard with ``verify="exact"``, else the estimate.
+
+        Raises ``KeyError`` for an id that is not in the index.
+        """
+        wanted = sorted({str(i) for pair in pairs for i in pair})
+        if not wanted:
+            return []
+        exact = self.params["verify"] == "exact"
+        with self._connect() as con:
+            con.register("asked", {"id": np.array(wanted, dtype=object)})
+            cols = "d.id, d.sig" + (", d.shingles" if exact else "")
+            got = con.execute(f"SELECT {cols} FROM docs d JOIN asked a ON d.id = a.id").fetchall()
+            con.unregister("asked")
+        stored = {row[0]: row[1:] for row in got}
+        out = []
+        for a, b in pairs:
+            ra, rb = stored[str(a)], stored[str(b)]
+            if exact:
+                out.append(jaccard_sorted(np.frombuffer(ra[1], "<u4"), np.frombuffer(rb[1], "<u4")))
+            else:
+                sa, sb = np.frombuffer(ra[0], "<u4"), np.frombuffer(rb[0], "<u4")
+                out.append(float(((sa == sb) & (sa != EMPTY)).mean()))
+        return out
+
     def known(self, ids: Sequence[object]) -> list[str]:
         """The ids of ``ids`` already in the index (one join), in the order given."""
         id_list = [str(i) for i in ids]

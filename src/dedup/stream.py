@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .clusters import choose_kept, clusters_from_pairs
+from .clusters import KeepPolicy, choose_kept, clusters_from_pairs
 from .formats import (
     STDIN,
     Document,
@@ -178,6 +178,8 @@ class DiskRun:
     clusters: list[list[int]]
     kept: list[int]
     resumed_docs: int
+    #: Each cluster member's similarity to its cluster's kept member (1.0 for the kept one).
+    similarity: dict[int, float]
 
     def records(self, docs: Iterable[int]) -> list[Any]:
         """The records given with documents ``docs`` (in that order), read back from the work directory."""
@@ -200,7 +202,7 @@ def find_duplicates_on_disk(
     threshold: float = 0.8,
     ngram: int = 5,
     num_perm: int = 128,
-    keep: str = "first",
+    keep: KeepPolicy = "first",
     run_key: Any = None,
     batch_chars: int = BATCH_CHARS,
     batch_docs: int = BATCH_DOCS,
@@ -253,7 +255,7 @@ def find_duplicates_on_disk(
         for b in range(done_batches):
             batch = json.loads((work / "batches" / f"{b:08d}.json").read_text(encoding="utf-8"))
             lengths.append(np.asarray(batch["lengths"], dtype=np.int64))
-            pairs.append(np.asarray(batch["pairs"], dtype=np.int64).reshape(-1, 2))
+            pairs.append(np.asarray(batch["pairs"], dtype=np.float64).reshape(-1, 3))
         n = done_docs
         number = done_batches
         for batch_records, texts in _stream_batches(records, done_docs, batch_chars, batch_docs):
@@ -265,21 +267,37 @@ def find_duplicates_on_disk(
             record = functools.partial(_record_batch, path, first, batch_lengths, batch_records)
             found = index.add(texts, ids, all_matches=True, before_commit=record)
             lengths.append(np.asarray(batch_lengths, dtype=np.int64))
-            pairs.append(np.array([[int(m.id), first + k] for k, row in enumerate(found) for m in row], np.int64))
+            found_pairs = [[int(m.id), first + k, m.similarity] for k, row in enumerate(found) for m in row]
+            pairs.append(np.array(found_pairs, dtype=np.float64).reshape(-1, 3))
             n += len(texts)
             number += 1
             if progress is not None:
                 progress(n)
-    edges = np.concatenate([p.reshape(-1, 2) for p in pairs]) if pairs else np.zeros((0, 2), np.int64)
-    clusters = clusters_from_pairs(n, edges)
-    all_lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
-    kept = choose_kept(clusters, keep, lengths=all_lengths)  # type: ignore[arg-type]
-    return DiskRun(work, n, clusters, kept, done_docs)
+        all_pairs = np.concatenate(pairs) if pairs else np.zeros((0, 3))
+        edges = all_pairs[:, :2].astype(np.int64)
+        clusters = clusters_from_pairs(n, edges)
+        all_lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
+        kept = choose_kept(clusters, keep, lengths=all_lengths)
+        # Each member's similarity to the kept one, as dedup.which_to_keep gives it: the verified
+        # pair's when there is one, else measured on the stored shingle sets (members joined by a chain).
+        direct = {(int(i), int(j)): float(s) for i, j, s in all_pairs.tolist()}
+        similarity: dict[int, float] = {}
+        missing = []
+        for cluster, k in zip(clusters, kept):
+            for i in cluster:
+                s = 1.0 if i == k else direct.get((min(i, k), max(i, k)))
+                if s is None:
+                    missing.append((i, k))
+                else:
+                    similarity[i] = round(s, 4)
+        for (i, _k), s in zip(missing, index.similarity([(str(i), str(k)) for i, k in missing])):
+            similarity[i] = round(s, 4)
+    return DiskRun(work, n, clusters, kept, done_docs, similarity)
 
 
 def _record_batch(path: Path, first: int, lengths: list[int], records: list[Any], found: list[Any]) -> None:
     """What a batch found, written before its transaction commits (see :meth:`dedup.Index.add`)."""
-    edges = [[int(m.id), first + k] for k, row in enumerate(found) for m in row]
+    edges = [[int(m.id), first + k, m.similarity] for k, row in enumerate(found) for m in row]
     body = {"first": first, "lengths": lengths, "pairs": edges, "records": records}
     _write_atomic(path, json.dumps(body).encode("utf-8"))
 
