@@ -75,15 +75,39 @@ class IndexError_(Exception):  # IndexError is a builtin with another meaning
 
 
 class IndexVersionError(IndexError_):
-    """The index was written by a newer dedup (a larger format version)."""
+    """The index was written by a newer dedup (a larger format version).
+
+    Parameters
+    ----------
+    *args : object
+        The one-line message.
+    **kwargs : object
+        None are used (as for any exception).
+    """
 
 
 class IndexBusyError(IndexError_):
-    """Another process holds the index for writing and did not release it within the timeout."""
+    """Another process holds the index for writing and did not release it within the timeout.
+
+    Parameters
+    ----------
+    *args : object
+        The one-line message.
+    **kwargs : object
+        None are used (as for any exception).
+    """
 
 
 class Duplicate(NamedTuple):
-    """The earlier document a new one duplicates: its id and the similarity."""
+    """The earlier document a new one duplicates.
+
+    Attributes
+    ----------
+    id : str
+        The earlier document's id, as given to :meth:`Index.add`.
+    similarity : float
+        Exact Jaccard similarity (``verify="exact"``) or the MinHash estimate.
+    """
 
     id: str
     similarity: float
@@ -118,12 +142,13 @@ class Index:
 
     Parameters
     ----------
-    path:
+    path : str or os.PathLike
         The index file; created by the first writer when it does not exist.
-    threshold, ngram, num_perm, seed, bands, rows, shingle_mode:
-        As for :func:`dedup.find_duplicates`; fixed when the index is created
-        and read back when it is opened (giving other values is an error).
-    verify:
+    threshold, ngram, num_perm, seed, bands, rows, shingle_mode : optional
+        As for :func:`dedup.find_duplicates` (defaults 0.8, 5, 128, 1, the
+        default banding, ``"word"``); fixed when the index is created and
+        read back when it is opened (giving other values is an error).
+    verify : {"estimate", "exact"}, optional
         How candidates are checked when the old texts are gone: ``"estimate"``
         (default) compares stored MinHash signatures (``4 * num_perm`` bytes a
         document) and keeps pairs down to two standard errors below the
@@ -131,9 +156,9 @@ class Index:
         ``verify="estimate"``; ``"exact"`` also stores each document's
         shingle-hash set (4 bytes per distinct shingle) and computes exact
         Jaccard, as ``verify="exact"``. See ``docs/index.md`` for the costs.
-    read_only:
+    read_only : bool
         Open for :meth:`query` and :meth:`stats` only; takes no writer lock.
-    timeout:
+    timeout : float
         Seconds to wait for another process's writer lock (or, for one
         operation, its open file) before :class:`IndexBusyError`.
     """
@@ -326,7 +351,15 @@ class Index:
     def similarity(self, pairs: Sequence[tuple[object, object]]) -> list[float]:
         """Similarity of stored documents, by id pairs: exact Jaccard with ``verify="exact"``, else the estimate.
 
-        Raises ``KeyError`` for an id that is not in the index.
+        Parameters
+        ----------
+        pairs : sequence of (id, id)
+            Ids of stored documents; a missing one raises ``KeyError``.
+
+        Returns
+        -------
+        list of float
+            One similarity per pair.
         """
         wanted = sorted({str(i) for pair in pairs for i in pair})
         if not wanted:
@@ -349,7 +382,18 @@ class Index:
         return out
 
     def known(self, ids: Sequence[object]) -> list[str]:
-        """The ids of ``ids`` already in the index (one join), in the order given."""
+        """The ids of ``ids`` already in the index (one join), in the order given.
+
+        Parameters
+        ----------
+        ids : sequence
+            Ids to look up (``str()`` of each).
+
+        Returns
+        -------
+        list of str
+            Those already stored.
+        """
         id_list = [str(i) for i in ids]
         if not id_list:
             return []
@@ -360,7 +404,15 @@ class Index:
         return [i for i in id_list if i in found]
 
     def stats(self) -> dict[str, Any]:
-        """Documents, band rows, batches, bytes on disk (and per document), format and parameters."""
+        """What the index holds.
+
+        Returns
+        -------
+        dict
+            ``documents``, ``band_rows``, ``batches``, ``bytes`` on disk,
+            ``bytes_per_document``, ``format_version``, ``path`` and the
+            parameters.
+        """
         with self._connect() as con:
             meta = self._meta(con)
             docs = _count(con, "docs")
@@ -483,8 +535,20 @@ class Index:
         """For each text, the stored document it duplicates (most similar, then earliest), or ``None``.
 
         Nothing is added, and texts of the same call are not compared with
-        each other. With ``all_matches=True``, each text gets the list of
-        every stored document it duplicates, best first (empty for none).
+        each other.
+
+        Parameters
+        ----------
+        texts : sequence of str
+            The documents to look up.
+        all_matches : bool
+            Give each text the list of every stored document it duplicates,
+            best first (empty for none), instead of the best one.
+
+        Returns
+        -------
+        list
+            One :class:`Duplicate` or ``None`` per text (lists with ``all_matches``).
         """
         sig, sets = self._prepare(texts)
         if not len(sig):
@@ -512,12 +576,26 @@ class Index:
         too. ``ids`` (strings, or anything ``str()`` turns into one) must be
         new to the index and distinct. The batch is one transaction: when
         ``add`` returns it is on disk; a crash before leaves no part of it.
-        With ``all_matches=True``, each new document gets the list of every
-        earlier document it duplicates, best first (empty for none): the
-        edges :func:`dedup.find_duplicate_pairs` would report.
-        ``before_commit`` is called with that result inside the transaction:
-        if it raises, nothing is stored (a resumable job writes its own
-        record of the batch there, so the two never disagree).
+
+        Parameters
+        ----------
+        texts : sequence of str
+            The new documents.
+        ids : sequence
+            One id per text, new to the index and distinct (``str()`` of each).
+        all_matches : bool
+            Give each new document the list of every earlier document it
+            duplicates, best first (empty for none): the edges
+            :func:`dedup.find_duplicate_pairs` would report.
+        before_commit : callable, optional
+            Called with the result inside the transaction: if it raises,
+            nothing is stored (a resumable job writes its own record of the
+            batch there, so the two never disagree).
+
+        Returns
+        -------
+        list
+            One :class:`Duplicate` or ``None`` per text (lists with ``all_matches``).
         """
         if self.read_only:
             raise IndexError_(f"{self.path}: opened read-only")
@@ -585,7 +663,18 @@ class Index:
         return out
 
     def remove(self, ids: Sequence[object]) -> int:
-        """Remove documents by id; returns how many were found and removed."""
+        """Remove documents by id (one transaction).
+
+        Parameters
+        ----------
+        ids : sequence
+            Ids to remove; unknown ones are ignored.
+
+        Returns
+        -------
+        int
+            How many documents were found and removed.
+        """
         if self.read_only:
             raise IndexError_(f"{self.path}: opened read-only")
         id_list = sorted({str(i) for i in ids})
@@ -608,10 +697,15 @@ class Index:
         return n
 
     def compact(self) -> dict[str, int]:
-        """Rewrite the file without the space of removed documents; returns bytes before and after.
+        """Rewrite the file without the space of removed documents.
 
         The new file is written beside the old one and renamed over it, so a
         crash leaves one or the other, whole.
+
+        Returns
+        -------
+        dict
+            ``bytes_before`` and ``bytes_after``.
         """
         if self.read_only:
             raise IndexError_(f"{self.path}: opened read-only")
