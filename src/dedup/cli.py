@@ -807,8 +807,11 @@ def cmd_docs(args: argparse.Namespace) -> int:
         result = _spark("cli_docs", args)
         records, summary = result["clusters"], result["summary"]
     elif args.work_dir:
-        if args.against:
-            raise CliError("--against and --work-dir cannot be combined yet")
+        for given, option in ((args.against, "--against"), (args.containment, "--containment")):
+            if given:
+                raise CliError(f"{option} and --work-dir cannot be combined yet")
+        if args.format == "html":
+            raise CliError("--format html needs the texts in memory: run without --work-dir")
         records, summary = _docs_streaming(args, kind)
     else:
         start = time.perf_counter()
