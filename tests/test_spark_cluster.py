@@ -45,7 +45,8 @@ def cluster(tmp_path_factory):
 
 
 def _dedup(*args: object, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DEDUP_DEBUG": "1"}
+    # The driver binds to loopback like the daemons, so a host that cannot reach its own address still works.
+    env = {**os.environ, "DEDUP_DEBUG": "1", "SPARK_LOCAL_IP": "127.0.0.1"}
     return subprocess.run(
         [sys.executable, "-m", "dedup", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=900
     )
