@@ -135,7 +135,7 @@ def test_trim_kernel_equals_reference(kernels, line_lengths, seed, ngram, min_wo
     n = len(token_line)
     base = rng.randint(0, 50)
     mult = np.zeros(base + n + 5, dtype=np.int64)
-    mult[base : base + n - ngram + 1] = [rng.choice([1, 2, 2, 3, 9]) for _ in range(max(0, n - ngram + 1))]
+    mult[base : base + max(0, n - ngram + 1)] = [rng.choice([1, 2, 2, 3, 9]) for _ in range(max(0, n - ngram + 1))]
     lo = base + rng.randint(0, n - 1)
     end = rng.randint(lo + 1, base + n)
     expected = passages.boilerplate_edges_reference(token_line, base, lo, end, mult, ngram, min_words)
