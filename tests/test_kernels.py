@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup import _kernels, backend
+import dedup
+from dedup import _kernels, backend, sketch
 from dedup import minhash as minhash_module
 from dedup import text as text_module
 
@@ -84,3 +85,50 @@ def test_tokenize_kernel_with_one_token_per_character() -> None:
     assert got.counts().tolist() == [10000, 600]
     for field in ("hashes", "bounds", "starts", "ends"):
         assert np.array_equal(getattr(got, field), getattr(expected, field)), field
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.text(alphabet, max_size=80), max_size=6),
+    st.integers(1, 6),
+    st.sampled_from(["word", "char"]),
+    st.sampled_from([2, 16, 128]),
+)
+def test_one_pass_sketch_matches_the_stages(texts: list[str], ngram: int, mode: str, num_perm: int) -> None:
+    # sign_texts and shingle_hashes32 go through one kernel over UTF-8 bytes; the
+    # reference chains tokenize -> shingle -> minhash on numpy.
+    expected = numpy_reference(sketch.sign_texts, texts, ngram=ngram, num_perm=num_perm, mode=mode)
+    assert np.array_equal(compiled(sketch.sign_texts, texts, ngram=ngram, num_perm=num_perm, mode=mode), expected)
+    ref_hashes, ref_bounds = numpy_reference(sketch.shingle_hashes32, texts, ngram=ngram, mode=mode)
+    hashes, bounds = compiled(sketch.shingle_hashes32, texts, ngram=ngram, mode=mode)
+    assert np.array_equal(hashes, ref_hashes)
+    assert np.array_equal(bounds, ref_bounds)
+
+
+def test_one_pass_sketch_on_long_documents() -> None:
+    # More tokens than the kernel buffers at once (its windows are carried over),
+    # documents of exactly ngram - 1 and ngram tokens, ASCII next to other scripts.
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(300)] + ["Déjà", "東京", "Жж", "🙂", "a\u0301b"]
+    texts = [" ".join(rng.choice(words, n)) for n in (20_000, 4, 5, 4_101, 1)] + ["", "a b c d e " * 900]
+    for mode in ("word", "char"):
+        expected = numpy_reference(sketch.sign_texts, texts, mode=mode)
+        assert np.array_equal(compiled(sketch.sign_texts, texts, mode=mode), expected)
+        ref_hashes, ref_bounds = numpy_reference(sketch.shingle_hashes32, texts, mode=mode)
+        hashes, bounds = compiled(sketch.shingle_hashes32, texts, mode=mode)
+        assert np.array_equal(hashes, ref_hashes)
+        assert np.array_equal(bounds, ref_bounds)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.text(st.sampled_from("ab c\u00e9\u6771 "), max_size=40), min_size=1, max_size=6), st.data())
+def test_pair_jaccard_kernel_matches_numpy(texts: list[str], data) -> None:
+    n = len(texts)
+    pairs = data.draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=10))
+    left = np.array([p[0] for p in pairs], dtype=np.int64)
+    right = np.array([p[1] for p in pairs], dtype=np.int64)
+    expected = numpy_reference(sketch.pair_similarities, texts, left, right, ngram=2)
+    got = compiled(sketch.pair_similarities, texts, left, right, ngram=2)
+    assert np.array_equal(got, expected)
+    for p, (i, j) in enumerate(pairs):
+        assert got[p] == dedup.exact_jaccard(texts[i], texts[j], ngram=2)

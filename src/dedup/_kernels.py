@@ -8,6 +8,11 @@
   permutation: ``min(a * h + b mod 2**32)``, fused so nothing is materialised.
 
 * :func:`shingle_tokens` — the n-gram hashes of every document.
+* :func:`pair_jaccard` — exact Jaccard of pairs of shingle-hash sets.
+* :func:`sketch_utf8` — the document pipeline in one pass over UTF-8 bytes:
+  decode, fold, tokenise, roll the n-gram hash and update the MinHash
+  signature (or emit the 32-bit shingle hashes), with nothing materialised
+  in between. Same results as tokenize -> shingle -> minhash.
 
 They are compiled by numba when first needed (:func:`compiled`; cached on
 disk when the package directory is writable) and are checked against the
@@ -55,12 +60,24 @@ def _compile() -> SimpleNamespace:
 
     module = globals()
     # Helpers first: the kernels that call them are compiled against the jitted versions.
-    for name in ("_mix64", "tokenize_codepoints", "minhash_block", "shingle_tokens"):
+    for name in (
+        "_mix64",
+        "_fmix32",
+        "_flush_minhash",
+        "_emit_shingles",
+        "tokenize_codepoints",
+        "minhash_block",
+        "shingle_tokens",
+        "sketch_utf8",
+        "pair_jaccard",
+    ):
         module[name] = numba.njit(cache=True, nogil=True, boundscheck=False)(module[name])
     return SimpleNamespace(
         tokenize_codepoints=module["tokenize_codepoints"],
         minhash_block=module["minhash_block"],
         shingle_tokens=module["shingle_tokens"],
+        sketch_utf8=module["sketch_utf8"],
+        pair_jaccard=module["pair_jaccard"],
     )
 
 
@@ -188,3 +205,250 @@ def shingle_tokens(token_hashes, bounds, ngram):
             pos += 1
         out_bounds[d + 1] = pos
     return hashes, first, out_bounds
+
+
+def _fmix32(h):
+    h = h ^ (h >> np.uint32(16))
+    h = np.uint32(h * np.uint32(0x85EBCA6B))
+    h = h ^ (h >> np.uint32(13))
+    h = np.uint32(h * np.uint32(0xC2B2AE35))
+    return h ^ (h >> np.uint32(16))
+
+
+def _flush_minhash(buf, count, a, b, row):
+    """``row[k] = min(row[k], a[k] * buf[s] + b[k] mod 2**32)`` over ``buf[:count]``.
+
+    Permutations outside, shingles inside: the inner loop is a min-reduction
+    over contiguous uint32 values, which LLVM turns into 16-lane SIMD.
+    """
+    for k in range(a.shape[0]):
+        ak = a[k]
+        bk = b[k]
+        m = row[k]
+        for s in range(count):
+            v = np.uint32(ak * buf[s] + bk)
+            m = min(m, v)
+        row[k] = m
+
+
+#: Tokens buffered per document before their shingles are hashed and signed.
+_TOKEN_CHUNK = 4096
+
+
+def _emit_shingles(raw, nt, ngram, width, powers, tok, h32, a, b, row, hashes, out, want_hashes):
+    """Hash the shingles of the tokens ``raw[:nt]`` and sign them (or write them to ``hashes[out:]``).
+
+    ``width == ngram``: every full window; ``width < ngram``: the one shingle
+    of a document shorter than an n-gram. Each step is a loop over all
+    tokens of the chunk, which LLVM vectorises. Returns the new ``out``.
+    """
+    for t in range(nt):
+        tok[t] = _mix64(raw[t])
+    if width == ngram:
+        count = nt - ngram + 1
+        for t in range(count):
+            raw[t] = np.uint64(0)
+        for j in range(ngram):
+            pj = powers[j]
+            for t in range(count):
+                raw[t] += tok[t + j] * pj
+        key = np.uint64(ngram)
+    else:
+        count = 1
+        acc0 = np.uint64(0)
+        for t in range(nt):
+            acc0 = acc0 * np.uint64(0xC2B2AE3D27D4EB4F) + tok[t]
+        raw[0] = acc0
+        key = np.uint64(nt)
+    for t in range(count):
+        h32[t] = np.uint32(_mix64(raw[t] ^ key) >> np.uint64(32))
+    if want_hashes:
+        hashes[out : out + count] = h32[:count]
+        return out + count
+    for t in range(count):
+        h32[t] = _fmix32(h32[t])
+    _flush_minhash(h32, count, a, b, row)
+    return out
+
+
+def sketch_utf8(
+    buf, ends, fold, klass, astral_cps, astral_fold, astral_class, char_mode, ngram, a, b, sigs, hashes, bounds
+):
+    """One pass over a batch of UTF-8 texts: signatures or 32-bit shingle hashes.
+
+    ``buf`` and ``ends`` are those of :class:`dedup.text.Utf8Batch`: document
+    ``d`` is the bytes before ``ends[d]`` (from the end of the previous one). Tokens, n-gram hashes and their upper 32
+    bits are those of :func:`dedup.text.tokenize`, :func:`dedup.text.shingle`
+    and :meth:`dedup.text.ShingleBatch.hashes32`.
+
+    With ``sigs`` of shape ``(n_docs, num_perm)`` (filled with ``0xFFFFFFFF``
+    by the caller), row ``d`` gets the MinHash signature of document ``d``
+    (:func:`dedup.minhash.minhash` with permutations ``a``, ``b``). With
+    ``hashes`` of at least one slot per character, the 32-bit shingle hashes
+    of document ``d`` are written to ``hashes[bounds[d]:bounds[d + 1]]``
+    instead; pass an empty array for the output not wanted.
+
+    Characters are read in a first loop that only finds tokens and their raw
+    polynomial sums (ASCII letters and separators without a branch on the
+    class); tokens are then hashed, shingled and signed a chunk at a time.
+    """
+    n_docs = ends.shape[0]
+    want_sigs = sigs.shape[0] > 0
+    want_hashes = hashes.shape[0] > 0
+    base = np.uint64(0x9E3779B97F4A7C15)
+    mult = np.uint64(0xC2B2AE3D27D4EB4F)
+    zero = np.uint64(0)
+    one = np.uint64(1)
+    # powers[j] = mult ** (ngram - 1 - j): a shingle's hash is sum(token[j] * powers[j]).
+    powers = np.empty(ngram, dtype=np.uint64)
+    p = one
+    for j in range(ngram - 1, -1, -1):
+        powers[j] = p
+        p *= mult
+    cap = _TOKEN_CHUNK + ngram
+    raw = np.empty(cap + 1, dtype=np.uint64)
+    tok = np.empty(cap + 1, dtype=np.uint64)
+    h32 = np.empty(cap + 1, dtype=np.uint32)
+    row = np.empty(a.shape[0], dtype=np.uint32)
+    out = 0  # next slot of hashes
+    bounds[0] = 0
+    i = 0
+    for d in range(n_docs):
+        end = ends[d]
+        row[:] = np.uint32(0xFFFFFFFF)
+        nt = 0  # tokens in raw
+        total = 0  # tokens of the document so far
+        acc = zero
+        power = one
+        length = zero
+        while i < end:
+            c = buf[i]
+            if c < 0x80 and not char_mode:
+                # ASCII: letters, digits and separators only.
+                i += 1
+                if klass[c] == _WORD:
+                    acc += (np.uint64(fold[c]) + one) * power
+                    power *= base
+                    length += one
+                    continue
+                if length == zero:
+                    continue
+                raw[nt] = acc + length
+                nt += 1
+                acc = zero
+                power = one
+                length = zero
+            else:
+                c = np.int64(c)
+                if c < 0x80:
+                    cp = c
+                    width = 1
+                elif c < 0xE0:
+                    cp = ((c & 0x1F) << 6) | (np.int64(buf[i + 1]) & 0x3F)
+                    width = 2
+                elif c < 0xF0:
+                    cp = ((c & 0x0F) << 12) | ((np.int64(buf[i + 1]) & 0x3F) << 6) | (np.int64(buf[i + 2]) & 0x3F)
+                    width = 3
+                else:
+                    cp = (
+                        ((c & 0x07) << 18)
+                        | ((np.int64(buf[i + 1]) & 0x3F) << 12)
+                        | ((np.int64(buf[i + 2]) & 0x3F) << 6)
+                        | (np.int64(buf[i + 3]) & 0x3F)
+                    )
+                    width = 4
+                i += width
+                if cp < 0x10000:
+                    k = klass[cp]
+                    f = fold[cp]
+                else:
+                    where = np.searchsorted(astral_cps, cp)
+                    k = astral_class[where]
+                    f = astral_fold[where]
+                if char_mode and k == _WORD:
+                    k = _SINGLE
+                if k == _IGNORE:
+                    continue
+                if k == _WORD:
+                    acc += (np.uint64(f) + one) * power
+                    power *= base
+                    length += one
+                    continue
+                if length > zero:
+                    raw[nt] = acc + length
+                    nt += 1
+                    acc = zero
+                    power = one
+                    length = zero
+                if k == _SINGLE:
+                    raw[nt] = np.uint64(f) + one + one
+                    nt += 1
+            if nt >= cap - 1:
+                # Hash the full windows so far; keep the last ngram - 1 tokens for the next ones.
+                total += nt - (ngram - 1)
+                out = _emit_shingles(raw, nt, ngram, ngram, powers, tok, h32, a, b, row, hashes, out, want_hashes)
+                raw[: ngram - 1] = raw[nt - ngram + 1 : nt]
+                nt = ngram - 1
+        if length > zero:
+            raw[nt] = acc + length
+            nt += 1
+        total += nt
+        if total >= ngram:
+            if nt >= ngram:
+                out = _emit_shingles(raw, nt, ngram, ngram, powers, tok, h32, a, b, row, hashes, out, want_hashes)
+        elif total > 0:
+            # A document shorter than one n-gram is one shingle of all its tokens.
+            out = _emit_shingles(raw, nt, ngram, nt, powers, tok, h32, a, b, row, hashes, out, want_hashes)
+        if want_hashes:
+            bounds[d + 1] = out
+        if want_sigs and total:
+            sigs[d, :] = row
+        i = end + 1  # past the "\\0" that ends the document
+    return out
+
+
+def pair_jaccard(hashes, bounds, left, right):
+    """Jaccard similarity of the sets of hashes of documents ``left[p]`` and ``right[p]``.
+
+    The hashes of document ``d`` are ``hashes[bounds[d]:bounds[d + 1]]``; they
+    are sorted and de-duplicated in place first (so ``hashes`` is modified).
+    A pair with an empty side has similarity 0.0.
+    """
+    n_docs = bounds.shape[0] - 1
+    sizes = np.empty(n_docs, dtype=np.int64)
+    for d in range(n_docs):
+        lo = bounds[d]
+        seg = hashes[lo : bounds[d + 1]]
+        seg.sort()
+        n = 0
+        for s in range(seg.shape[0]):
+            if n == 0 or seg[s] != seg[n - 1]:
+                seg[n] = seg[s]
+                n += 1
+        sizes[d] = n
+    out = np.zeros(left.shape[0], dtype=np.float64)
+    for p in range(left.shape[0]):
+        i = left[p]
+        j = right[p]
+        ni = sizes[i]
+        nj = sizes[j]
+        if ni == 0 or nj == 0:
+            continue
+        x = bounds[i]
+        y = bounds[j]
+        xe = x + ni
+        ye = y + nj
+        inter = 0
+        while x < xe and y < ye:
+            hx = hashes[x]
+            hy = hashes[y]
+            if hx == hy:
+                inter += 1
+                x += 1
+                y += 1
+            elif hx < hy:
+                x += 1
+            else:
+                y += 1
+        out[p] = inter / (ni + nj - inter)
+    return out

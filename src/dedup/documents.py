@@ -20,9 +20,10 @@ from .clusters import clusters_from_pairs
 from .internal import batches, check_params, jaccard_sorted, ranges, shingle_sets
 from .lsh import RECALL_MARGIN as RECALL_MARGIN  # re-exported: it used to live here
 from .lsh import LSHIndex
-from .minhash import jaccard_estimate, minhash
+from .minhash import jaccard_estimate
 from .parallel import can_share, ordered_map, shared_texts, worker_count
-from .text import ShingleMode, shingle, tokenize
+from .sketch import pair_similarities, sign_texts
+from .text import ShingleMode
 
 __all__ = [
     "Pair",
@@ -61,8 +62,7 @@ class Pair(NamedTuple):
 
 
 def _sign_batch(batch: list[str], ngram: int, num_perm: int, seed: int, mode: ShingleMode) -> np.ndarray:
-    shingles = shingle(tokenize(batch, mode=mode), ngram)
-    return minhash(shingles.hashes32(), shingles.bounds, num_perm=num_perm, seed=seed)
+    return sign_texts(batch, ngram=ngram, num_perm=num_perm, seed=seed, mode=mode)
 
 
 def _sign_range(indices: range, *args) -> np.ndarray:
@@ -185,7 +185,7 @@ def exact_jaccard(a: str, b: str, *, ngram: int = 5, shingle_mode: ShingleMode =
 
 
 def _verify_exact(
-    texts: Sequence[str], pairs: np.ndarray, ngram: int, mode: ShingleMode, group: int = 256
+    texts: Sequence[str], pairs: np.ndarray, ngram: int, mode: ShingleMode, group: int = 1024
 ) -> np.ndarray:
     """Exact Jaccard of each candidate pair, re-shingling only the documents involved.
 
@@ -197,10 +197,10 @@ def _verify_exact(
     sims = np.zeros(len(pairs))
     order = np.argsort(pairs[:, 1], kind="stable")
     for chunk in np.array_split(order, max(1, -(-len(pairs) // group))):
-        docs = np.unique(pairs[chunk]).tolist()
-        sets = dict(zip(docs, shingle_sets([texts[d] for d in docs], ngram, mode)))
-        for idx, (i, j) in zip(chunk.tolist(), pairs[chunk].tolist()):
-            sims[idx] = jaccard_sorted(sets[i], sets[j])
+        docs, local = np.unique(pairs[chunk], return_inverse=True)
+        local = local.reshape(-1, 2)
+        group_texts = [texts[d] for d in docs.tolist()]
+        sims[chunk] = pair_similarities(group_texts, local[:, 0], local[:, 1], ngram=ngram, mode=mode)
     return sims
 
 

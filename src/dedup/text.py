@@ -45,6 +45,8 @@ __all__ = [
     "ShingleBatch",
     "ShingleMode",
     "TokenBatch",
+    "Utf8Batch",
+    "encode_utf8",
     "normalize",
     "shingle",
     "tokenize",
@@ -180,6 +182,52 @@ def _fold_and_classify(cps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     folded[astral] = a_fold[where]
     klass[astral] = a_class[where]
     return folded, klass
+
+
+@dataclass(frozen=True)
+class Utf8Batch:
+    """A batch of texts as UTF-8 bytes, with what a byte-level kernel needs to tokenise them.
+
+    ``data`` holds the texts encoded as UTF-8 (lone surrogates kept with
+    ``surrogatepass``), each followed by a ``"\\0"`` byte; text ``d`` is
+    ``data[ends[d - 1] + 1 : ends[d]]`` (from 0 for the first). ``fold`` and
+    ``klass`` are the BMP fold and class tables of the tokenizer; ``astral_*``
+    classify the distinct characters above the BMP present in the batch.
+    """
+
+    data: np.ndarray  # uint8
+    ends: np.ndarray  # int64, one per document
+    fold: np.ndarray
+    klass: np.ndarray
+    astral_cps: np.ndarray
+    astral_fold: np.ndarray
+    astral_class: np.ndarray
+
+
+def encode_utf8(texts: Sequence[str]) -> Utf8Batch:
+    """The :class:`Utf8Batch` of ``texts`` (ASCII texts are copied once, without decoding).
+
+    >>> batch = encode_utf8(["héllo", "", "🙂 x"])
+    >>> batch.ends.tolist(), len(batch.data), batch.astral_cps.tolist()
+    ([6, 7, 14], 15, [128578])
+    """
+    astral = np.zeros(0, dtype=np.uint32)
+    if all(map(str.isascii, texts)):  # O(1) per text in CPython: the string's own flag
+        data = np.frombuffer(("\x00".join(texts) + "\x00").encode("ascii"), dtype=np.uint8)
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    else:
+        parts = [t.encode("utf-8", "surrogatepass") for t in texts]
+        parts.append(b"")
+        data = np.frombuffer(b"\x00".join(parts), dtype=np.uint8)
+        lengths = np.fromiter(map(len, parts[:-1]), dtype=np.int64, count=len(texts))
+        lead = np.flatnonzero(data >= 0xF0)  # first bytes of 4-byte sequences: astral characters
+        if len(lead):
+            seq = data[lead[:, None] + np.arange(4)].astype(np.uint32)
+            astral = ((seq[:, 0] & 7) << 18) | ((seq[:, 1] & 63) << 12) | ((seq[:, 2] & 63) << 6) | (seq[:, 3] & 63)
+    ends = np.cumsum(lengths + 1) - 1
+    fold, klass = _bmp_tables()
+    uniq, a_fold, a_class = _astral_tables(astral)
+    return Utf8Batch(data, ends, fold, klass, uniq, a_fold, a_class)
 
 
 @dataclass(frozen=True)

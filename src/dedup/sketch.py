@@ -1,0 +1,129 @@
+"""Texts straight to MinHash signatures or shingle-hash sets, in one compiled pass.
+
+The stages of :mod:`dedup.text` and :mod:`dedup.minhash` (tokenise, hash
+n-grams, sign) materialise an array per stage. For the document pipeline only
+the end result matters, so when the backend setting (:mod:`dedup.backend`) gives the compiled kernels, a
+batch goes through
+:func:`dedup._kernels.sketch_utf8`: one pass over its UTF-8 bytes, nothing in
+between. Below that size, or without numba, the same results come from the
+stages themselves, which stay the reference the kernel is tested against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import backend
+from .minhash import EMPTY, minhash, permutations
+from .text import ShingleMode, encode_utf8, shingle, tokenize
+
+__all__ = ["pair_similarities", "shingle_hashes32", "sign_texts"]
+
+
+def _kernels_for(texts: Sequence[str], work: int):
+    return backend.kernels(work) if len(texts) else None
+
+
+def sign_texts(
+    texts: Sequence[str], *, ngram: int = 5, num_perm: int = 128, seed: int = 1, mode: ShingleMode = "word"
+) -> np.ndarray:
+    """``(len(texts), num_perm)`` uint32 MinHash signatures of the word ``ngram``-shingles of texts.
+
+    Equal to ``minhash(shingle(tokenize(texts, mode=mode), ngram).hashes32(), ...)``.
+
+    >>> sig = sign_texts(["a b c d e f", "a b c d e f!", ""], num_perm=4)
+    >>> bool((sig[0] == sig[1]).all()), sig[2].tolist()
+    (True, [4294967295, 4294967295, 4294967295, 4294967295])
+    """
+    kernels = _kernels_for(texts, sum(map(len, texts)) * 4)
+    if kernels is None:
+        batch = shingle(tokenize(list(texts), mode=mode), ngram)
+        return minhash(batch.hashes32(), batch.bounds, num_perm=num_perm, seed=seed)
+    a, b = permutations(num_perm, seed)
+    enc = encode_utf8(texts)
+    sigs = np.full((len(texts), num_perm), EMPTY, dtype=np.uint32)
+    kernels.sketch_utf8(
+        enc.data,
+        enc.ends,
+        enc.fold,
+        enc.klass,
+        enc.astral_cps,
+        enc.astral_fold,
+        enc.astral_class,
+        mode == "char",
+        ngram,
+        a,
+        b,
+        sigs,
+        np.zeros(0, dtype=np.uint32),
+        np.zeros(1, dtype=np.int64),
+    )
+    return sigs
+
+
+def shingle_hashes32(
+    texts: Sequence[str], *, ngram: int = 5, mode: ShingleMode = "word"
+) -> tuple[np.ndarray, np.ndarray]:
+    """32-bit shingle hashes of texts, flat, and the ``len(texts) + 1`` bounds of each text's run.
+
+    Equal to ``(batch.hashes32(), batch.bounds)`` of ``shingle(tokenize(texts, mode=mode), ngram)``.
+
+    >>> hashes, bounds = shingle_hashes32(["a b c", "", "a b c"], ngram=2)
+    >>> bounds.tolist(), bool((hashes[:2] == hashes[2:]).all())
+    ([0, 2, 2, 4], True)
+    """
+    kernels = _kernels_for(texts, sum(map(len, texts)))
+    if kernels is None:
+        batch = shingle(tokenize(list(texts), mode=mode), ngram)
+        return batch.hashes32(), batch.bounds
+    enc = encode_utf8(texts)
+    hashes = np.empty(len(enc.data) + 1, dtype=np.uint32)  # at most one shingle per byte
+    bounds = np.zeros(len(texts) + 1, dtype=np.int64)
+    empty = np.zeros((0, 1), dtype=np.uint32)
+    a = b = np.zeros(1, dtype=np.uint32)
+    total = kernels.sketch_utf8(
+        enc.data,
+        enc.ends,
+        enc.fold,
+        enc.klass,
+        enc.astral_cps,
+        enc.astral_fold,
+        enc.astral_class,
+        mode == "char",
+        ngram,
+        a,
+        b,
+        empty,
+        hashes,
+        bounds,
+    )
+    return hashes[:total].copy(), bounds
+
+
+def pair_similarities(
+    texts: Sequence[str], left: np.ndarray, right: np.ndarray, *, ngram: int = 5, mode: ShingleMode = "word"
+) -> np.ndarray:
+    """Exact Jaccard similarity of the shingle sets of ``texts[left[p]]`` and ``texts[right[p]]``.
+
+    Sets hold the 32-bit shingle hashes (the values MinHash sees). ``left``
+    and ``right`` index ``texts``; each text is shingled once, whatever the
+    number of pairs it is in.
+
+    >>> pair_similarities(["a b c d e f", "a b c d e f g", "x"], np.array([0, 0]), np.array([1, 2]), ngram=3)
+    array([0.8, 0. ])
+    """
+    left = np.asarray(left, dtype=np.int64)
+    right = np.asarray(right, dtype=np.int64)
+    hashes, bounds = shingle_hashes32(texts, ngram=ngram, mode=mode)
+    kernels = _kernels_for(texts, len(hashes))
+    if kernels is not None:
+        return kernels.pair_jaccard(hashes, bounds, left, right)
+    sets = [np.unique(hashes[lo:hi]) for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+    out = np.zeros(len(left))
+    for p, (i, j) in enumerate(zip(left.tolist(), right.tolist())):
+        if len(sets[i]) and len(sets[j]):
+            inter = len(np.intersect1d(sets[i], sets[j], assume_unique=True))
+            out[p] = inter / (len(sets[i]) + len(sets[j]) - inter)
+    return out
