@@ -9,21 +9,33 @@ Every pipeline takes a list of texts and returns near-duplicate pairs
   scheme and sha1 hash, or an xxhash hashfunc), ``MinHashLSH(params=(b, r))``,
   a query per document, candidates kept when ``MinHash.jaccard >= threshold``
   (as the datasketch docs suggest);
-* ``rensa``: the same shingler, ``RMinHash.update``, ``RMinHashLSH(num_bands=b)``
-  (rows = num_perm / bands, so ``b x r`` must equal ``num_perm``), a query per
-  document, candidates kept when ``RMinHash.jaccard >= threshold``.
+* ``rensa``: the same shingler, its batch API ``RMinHash.from_token_sets``
+  (1,024 documents at a time), ``RMinHashLSH(num_bands=b)`` filled with
+  ``insert_many`` and queried with ``query_all`` (rows = num_perm / bands, so
+  ``b x r`` must equal ``num_perm``), candidates kept when
+  ``RMinHash.jaccard >= threshold``;
+* ``gaoya``: ``MinHashStringIndex`` with its own (Rust) word shingler,
+  lower-casing and 32-bit hashes, ``par_bulk_insert_docs`` then
+  ``par_bulk_query(return_similarity=True)``, on one thread
+  (``RAYON_NUM_THREADS=1``, set here before gaoya starts its thread pool).
 
-The plain shingler tokenises like dedup does on this corpus (case folded,
-words of letters/digits, one token per CJK/kana character), so all three
-see the same shingle sets.
+The Python shingler is what a careful user writes: one compiled regular
+expression (words first, the common case), ``zip`` over the word list and
+``" ".join``. It tokenises like dedup does on this corpus (case folded, words
+of letters/digits, one token per CJK/kana character), so datasketch, rensa
+and dedup see the same shingle sets; gaoya splits words its own way.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Sequence
 
 import dedup
+
+# One thread for gaoya, like every other pipeline here; rayon reads this once, at its first parallel call.
+os.environ["RAYON_NUM_THREADS"] = "1"
 
 NUM_PERM = 128
 SEED = 1
@@ -34,7 +46,10 @@ NGRAM = 5
 BANDS, ROWS = 16, 8
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKEN = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
+# Words first: most matches are words, and re tries the alternatives in order (15% faster).
+_TOKEN = re.compile(f"[^\\W_{_CJK}]+|[{_CJK}]")
+#: Documents sketched per call of rensa's batch API (bounded memory for the shingle lists).
+RENSA_CHUNK = 1024
 
 
 def shingles(text: str, ngram: int = NGRAM) -> list[str]:
@@ -46,7 +61,7 @@ def shingles(text: str, ngram: int = NGRAM) -> list[str]:
     words = _TOKEN.findall(text.casefold())
     if len(words) < ngram:
         return [" ".join(words)] if words else []
-    return [" ".join(words[i : i + ngram]) for i in range(len(words) - ngram + 1)]
+    return list(map(" ".join, zip(*(words[i:] for i in range(ngram)))))
 
 
 def run_dedup(
@@ -78,17 +93,46 @@ def run_datasketch(texts: Sequence[str], threshold: float = 0.8, *, hashfunc: st
 
 
 def run_rensa(texts: Sequence[str], threshold: float = 0.8):
-    """rensa RMinHash + RMinHashLSH with the shared banding."""
+    """rensa's batch API (``from_token_sets``, ``insert_many``, ``query_all``) with the shared banding."""
     from rensa import RMinHash, RMinHashLSH
 
+    sketches: list = []
+    for lo in range(0, len(texts), RENSA_CHUNK):
+        batch = [shingles(text) for text in texts[lo : lo + RENSA_CHUNK]]
+        sketches.extend(RMinHash.from_token_sets(batch, NUM_PERM, SEED))
     lsh = RMinHashLSH(threshold=threshold, num_perm=NUM_PERM, num_bands=BANDS)
-    sketches = []
-    for i, text in enumerate(texts):
-        m = RMinHash(num_perm=NUM_PERM, seed=SEED)
-        m.update(shingles(text))
-        lsh.insert(i, m)
-        sketches.append(m)
-    return _query_all(sketches, lsh.query, threshold)
+    lsh.insert_many(sketches)
+    found = lsh.query_all(sketches)
+    pairs = []
+    for i, hits in enumerate(found):
+        for j in hits:
+            if j > i:
+                sim = sketches[i].jaccard(sketches[j])
+                if sim >= threshold:
+                    pairs.append((i, int(j), float(sim)))
+    pairs.sort()
+    return pairs
+
+
+def run_gaoya(texts: Sequence[str], threshold: float = 0.8):
+    """gaoya ``MinHashStringIndex`` (its own word 5-gram shingler, lower-cased), bulk insert and query."""
+    from gaoya.minhash import MinHashStringIndex
+
+    index = MinHashStringIndex(
+        hash_size=32,
+        jaccard_threshold=threshold,
+        num_bands=BANDS,
+        band_size=ROWS,
+        analyzer="word",
+        lowercase=True,
+        ngram_range=(NGRAM, NGRAM),
+        id_container="smallvec",
+    )
+    texts = list(texts)
+    index.par_bulk_insert_docs(list(range(len(texts))), texts)
+    found = index.par_bulk_query(texts, return_similarity=True)
+    # gaoya returns the documents whose estimated similarity reaches its threshold.
+    return sorted((i, int(j), float(s)) for i, hits in enumerate(found) for j, s in hits if j > i)
 
 
 def _query_all(sketches: list, query: Callable, threshold: float = 0.8) -> list[tuple[int, int, float]]:
@@ -109,4 +153,5 @@ PIPELINES: dict[str, Callable] = {
     "datasketch (sha1, default)": lambda texts: run_datasketch(texts, hashfunc="sha1"),
     "datasketch (xxhash)": lambda texts: run_datasketch(texts, hashfunc="xxhash"),
     "rensa": run_rensa,
+    "gaoya": run_gaoya,
 }
