@@ -263,7 +263,8 @@ def _emit_shingles(raw, nt, ngram, width, powers, tok, h32, a, b, row, hashes, o
     for t in range(count):
         h32[t] = np.uint32(_mix64(raw[t] ^ key) >> np.uint64(32))
     if want_hashes:
-        hashes[out : out + count] = h32[:count]
+        for t in range(count):
+            hashes[out + t] = h32[t]
         return out + count
     for t in range(count):
         h32[t] = _fmix32(h32[t])
@@ -315,30 +316,33 @@ def sketch_utf8(
     i = 0
     for d in range(n_docs):
         end = ends[d]
-        row[:] = np.uint32(0xFFFFFFFF)
+        for q in range(row.shape[0]):
+            row[q] = np.uint32(0xFFFFFFFF)
         nt = 0  # tokens in raw
-        total = 0  # tokens of the document so far
+        total = 0  # tokens of the document that have left raw
         acc = zero
         power = one
         length = zero
-        while i < end:
-            c = buf[i]
-            if c < 0x80 and not char_mode:
-                # ASCII: letters, digits and separators only.
-                i += 1
-                if klass[c] == _WORD:
-                    acc += (np.uint64(fold[c]) + one) * power
-                    power *= base
-                    length += one
+        while True:
+            # Read characters until the document ends or the token buffer is full.
+            while i < end and nt < cap - 1:
+                c = buf[i]
+                if c < 0x80 and not char_mode:
+                    # ASCII: letters, digits and separators only.
+                    i += 1
+                    if klass[c] == _WORD:
+                        acc += (np.uint64(fold[c]) + one) * power
+                        power *= base
+                        length += one
+                        continue
+                    if length == zero:
+                        continue
+                    raw[nt] = acc + length
+                    nt += 1
+                    acc = zero
+                    power = one
+                    length = zero
                     continue
-                if length == zero:
-                    continue
-                raw[nt] = acc + length
-                nt += 1
-                acc = zero
-                power = one
-                length = zero
-            else:
                 c = np.int64(c)
                 if c < 0x80:
                     cp = c
@@ -362,9 +366,17 @@ def sketch_utf8(
                     k = klass[cp]
                     f = fold[cp]
                 else:
-                    where = np.searchsorted(astral_cps, cp)
-                    k = astral_class[where]
-                    f = astral_fold[where]
+                    # Binary search of the batch's few distinct astral characters.
+                    lo = 0
+                    hi = astral_cps.shape[0]
+                    while lo < hi:
+                        mid = (lo + hi) >> 1
+                        if astral_cps[mid] < cp:
+                            lo = mid + 1
+                        else:
+                            hi = mid
+                    k = astral_class[lo]
+                    f = astral_fold[lo]
                 if char_mode and k == _WORD:
                     k = _SINGLE
                 if k == _IGNORE:
@@ -383,26 +395,32 @@ def sketch_utf8(
                 if k == _SINGLE:
                     raw[nt] = np.uint64(f) + one + one
                     nt += 1
-            if nt >= cap - 1:
-                # Hash the full windows so far; keep the last ngram - 1 tokens for the next ones.
-                total += nt - (ngram - 1)
-                out = _emit_shingles(raw, nt, ngram, ngram, powers, tok, h32, a, b, row, hashes, out, want_hashes)
-                raw[: ngram - 1] = raw[nt - ngram + 1 : nt]
-                nt = ngram - 1
-        if length > zero:
-            raw[nt] = acc + length
-            nt += 1
-        total += nt
-        if total >= ngram:
-            if nt >= ngram:
-                out = _emit_shingles(raw, nt, ngram, ngram, powers, tok, h32, a, b, row, hashes, out, want_hashes)
-        elif total > 0:
-            # A document shorter than one n-gram is one shingle of all its tokens.
-            out = _emit_shingles(raw, nt, ngram, nt, powers, tok, h32, a, b, row, hashes, out, want_hashes)
+            done = i >= end
+            if done and length > zero:
+                raw[nt] = acc + length
+                nt += 1
+            if not done:
+                # Hash the full windows so far; the last ngram - 1 tokens start the next ones.
+                span = ngram
+            elif total + nt >= ngram:
+                span = ngram if nt >= ngram else 0
+            else:
+                # A document shorter than one n-gram is one shingle of all its tokens.
+                span = nt
+            if span > 0:
+                out = _emit_shingles(raw, nt, ngram, span, powers, tok, h32, a, b, row, hashes, out, want_hashes)
+            if done:
+                total += nt
+                break
+            total += nt - (ngram - 1)
+            for q in range(ngram - 1):
+                raw[q] = raw[nt - ngram + 1 + q]
+            nt = ngram - 1
         if want_hashes:
             bounds[d + 1] = out
         if want_sigs and total:
-            sigs[d, :] = row
+            for q in range(row.shape[0]):
+                sigs[d, q] = row[q]
         i = end + 1  # past the "\\0" that ends the document
     return out
 
@@ -410,45 +428,65 @@ def sketch_utf8(
 def pair_jaccard(hashes, bounds, left, right):
     """Jaccard similarity of the sets of hashes of documents ``left[p]`` and ``right[p]``.
 
-    The hashes of document ``d`` are ``hashes[bounds[d]:bounds[d + 1]]``; they
-    are sorted and de-duplicated in place first (so ``hashes`` is modified).
-    A pair with an empty side has similarity 0.0.
+    The hashes of document ``d`` are ``hashes[bounds[d]:bounds[d + 1]]`` (repeats
+    allowed: they count once). A pair with an empty side has similarity 0.0.
+    Each pair is counted with two open-addressing hash sets (the values are
+    hashes already, so their low bits are the slot), in time linear in the
+    two documents' lengths; slots are marked with a per-pair stamp, so the
+    tables are never cleared.
     """
-    n_docs = bounds.shape[0] - 1
-    sizes = np.empty(n_docs, dtype=np.int64)
-    for d in range(n_docs):
-        lo = bounds[d]
-        seg = hashes[lo : bounds[d + 1]]
-        seg.sort()
-        n = 0
-        for s in range(seg.shape[0]):
-            if n == 0 or seg[s] != seg[n - 1]:
-                seg[n] = seg[s]
-                n += 1
-        sizes[d] = n
+    longest = 1
+    for d in range(bounds.shape[0] - 1):
+        longest = max(longest, bounds[d + 1] - bounds[d])
+    size = 2
+    while size < 2 * longest:
+        size *= 2
+    keys_a = np.empty(size, dtype=np.uint32)
+    keys_b = np.empty(size, dtype=np.uint32)
+    stamp_a = np.zeros(size, dtype=np.int64)
+    stamp_b = np.zeros(size, dtype=np.int64)
     out = np.zeros(left.shape[0], dtype=np.float64)
     for p in range(left.shape[0]):
         i = left[p]
         j = right[p]
-        ni = sizes[i]
-        nj = sizes[j]
+        ni = bounds[i + 1] - bounds[i]
+        nj = bounds[j + 1] - bounds[j]
         if ni == 0 or nj == 0:
             continue
-        x = bounds[i]
-        y = bounds[j]
-        xe = x + ni
-        ye = y + nj
+        mask = 1
+        while mask < 2 * max(ni, nj):
+            mask *= 2
+        mask -= 1
+        mark = p + 1
+        # The set of document i, and its size.
+        size_i = 0
+        for x in range(bounds[i], bounds[i + 1]):
+            v = hashes[x]
+            slot = np.int64(v) & mask
+            while stamp_a[slot] == mark and keys_a[slot] != v:
+                slot = (slot + 1) & mask
+            if stamp_a[slot] != mark:
+                stamp_a[slot] = mark
+                keys_a[slot] = v
+                size_i += 1
+        # Distinct values of document j, and how many of them are in i's set.
+        size_j = 0
         inter = 0
-        while x < xe and y < ye:
-            hx = hashes[x]
-            hy = hashes[y]
-            if hx == hy:
-                inter += 1
-                x += 1
-                y += 1
-            elif hx < hy:
-                x += 1
-            else:
-                y += 1
-        out[p] = inter / (ni + nj - inter)
+        for x in range(bounds[j], bounds[j + 1]):
+            v = hashes[x]
+            slot = np.int64(v) & mask
+            while stamp_b[slot] == mark and keys_b[slot] != v:
+                slot = (slot + 1) & mask
+            if stamp_b[slot] == mark:
+                continue
+            stamp_b[slot] = mark
+            keys_b[slot] = v
+            size_j += 1
+            slot = np.int64(v) & mask
+            while stamp_a[slot] == mark:
+                if keys_a[slot] == v:
+                    inter += 1
+                    break
+                slot = (slot + 1) & mask
+        out[p] = inter / (size_i + size_j - inter)
     return out

@@ -53,7 +53,7 @@ def sign_texts(
         enc.astral_fold,
         enc.astral_class,
         mode == "char",
-        ngram,
+        int(ngram),
         a,
         b,
         sigs,
@@ -82,7 +82,7 @@ def shingle_hashes32(
     hashes = np.empty(len(enc.data) + 1, dtype=np.uint32)  # at most one shingle per byte
     bounds = np.zeros(len(texts) + 1, dtype=np.int64)
     empty = np.zeros((0, 1), dtype=np.uint32)
-    a = b = np.zeros(1, dtype=np.uint32)
+    a, b = permutations(1)  # unused; read-only arrays like the signing call's, so one compiled version serves both
     total = kernels.sketch_utf8(
         enc.data,
         enc.ends,
@@ -92,7 +92,7 @@ def shingle_hashes32(
         enc.astral_fold,
         enc.astral_class,
         mode == "char",
-        ngram,
+        int(ngram),
         a,
         b,
         empty,
