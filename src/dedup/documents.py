@@ -17,7 +17,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from .clusters import clusters_from_pairs
-from .internal import batches, check_params, jaccard_sorted, ranges, shingle_sets
+from .internal import BATCH_CHARS, batches, check_params, jaccard_sorted, ranges, shingle_sets
 from .lsh import RECALL_MARGIN as RECALL_MARGIN  # re-exported: it used to live here
 from .lsh import LSHIndex
 from .minhash import jaccard_estimate
@@ -185,18 +185,26 @@ def exact_jaccard(a: str, b: str, *, ngram: int = 5, shingle_mode: ShingleMode =
 
 
 def _verify_exact(
-    texts: Sequence[str], pairs: np.ndarray, ngram: int, mode: ShingleMode, group: int = 1024
+    texts: Sequence[str], pairs: np.ndarray, ngram: int, mode: ShingleMode, group_chars: int = BATCH_CHARS
 ) -> np.ndarray:
     """Exact Jaccard of each candidate pair, re-shingling only the documents involved.
 
-    Pairs are checked ``group`` at a time (in order of their second document):
-    the documents of a group are shingled together and dropped afterwards, so
-    memory stays bounded however far apart the copies are. A document in
-    pairs of several groups is shingled once per group.
+    Pairs are checked in groups (in order of their second document) whose
+    documents add up to about ``group_chars`` characters: the documents of a
+    group are shingled together and dropped afterwards, so memory stays
+    bounded however far apart the copies are, and the same for every corpus
+    size. A document in pairs of several groups is shingled once per group.
     """
     sims = np.zeros(len(pairs))
+    if not len(pairs):
+        return sims
     order = np.argsort(pairs[:, 1], kind="stable")
-    for chunk in np.array_split(order, max(1, -(-len(pairs) // group))):
+    involved, where = np.unique(pairs, return_inverse=True)
+    length = np.fromiter((len(texts[d]) for d in involved.tolist()), dtype=np.int64, count=len(involved))
+    # An upper bound of each group's characters (a document in several pairs counts each time).
+    cost = np.cumsum(length[where.reshape(-1, 2)[order]].sum(axis=1))
+    cuts = np.flatnonzero(np.diff(cost // max(group_chars, 1))) + 1
+    for chunk in np.split(order, cuts):
         docs, local = np.unique(pairs[chunk], return_inverse=True)
         local = local.reshape(-1, 2)
         group_texts = [texts[d] for d in docs.tolist()]
