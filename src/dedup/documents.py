@@ -19,8 +19,8 @@ import numpy as np
 from .clusters import clusters_from_pairs
 from .internal import BATCH_CHARS, batches, check_params, jaccard_sorted, ranges, shingle_sets
 from .lsh import RECALL_MARGIN as RECALL_MARGIN  # re-exported: it used to live here
-from .lsh import LSHIndex
-from .minhash import jaccard_estimate
+from .lsh import LSHIndex, band_keys
+from .minhash import EMPTY, jaccard_estimate
 from .parallel import can_share, ordered_map, shared_texts, worker_count
 from .sketch import pair_similarities, sign_texts
 from .text import ShingleMode
@@ -69,6 +69,14 @@ def _sign_range(indices: range, *args) -> np.ndarray:
     return _sign_batch(list(shared_texts()[indices.start : indices.stop]), *args)
 
 
+def _keys_range(
+    indices: range, ngram: int, num_perm: int, seed: int, mode: ShingleMode, bands: int, rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Band keys and empty flags of a range of the shared texts (all a worker needs to send back)."""
+    sig = _sign_range(indices, ngram, num_perm, seed, mode)
+    return band_keys(sig, bands, rows), (sig == EMPTY).all(axis=1)
+
+
 def iter_signatures(
     texts: Iterable[str],
     *,
@@ -102,9 +110,10 @@ def iter_signatures(
     args = (ngram, num_perm, seed, shingle_mode)
     if jobs > 1:
         _sign_batch(["warm up"], *args)  # tables and kernels, inherited by the workers
-    if jobs > 1 and isinstance(texts, Sequence) and can_share():
+    if isinstance(texts, Sequence) and (jobs == 1 or can_share()):
         # Ranges are listed before forking: walking the texts afterwards would touch
-        # (and so copy) every page holding a text's reference count.
+        # (and so copy) every page holding a text's reference count. With one job,
+        # slicing by ranges also spares a Python step per text.
         yield from ordered_map(_sign_range, list(ranges(texts)), jobs, *args, shared=texts)
     else:
         yield from ordered_map(_sign_batch, batches(texts), jobs, *args)
@@ -254,10 +263,21 @@ def _find(
     exact = verify == "exact" or (verify == "auto" and is_sequence)
     index = LSHIndex(threshold, num_perm, bands=bands, rows=rows)
     kept_sigs = []
-    for sig in iter_signatures(texts, ngram=ngram, num_perm=num_perm, seed=seed, shingle_mode=shingle_mode, jobs=jobs):
-        index.add(sig)
-        if not exact:
-            kept_sigs.append(sig)
+    if exact and jobs > 1 and can_share():
+        # Workers reduce their signatures to band keys: a quarter of the bytes to send, and
+        # the parent, the serial part, only stores them.
+        _sign_batch(["warm up"], ngram, num_perm, seed, shingle_mode)  # tables, inherited by the workers
+        tasks = list(ranges(texts))  # type: ignore[arg-type]
+        args = (ngram, num_perm, seed, shingle_mode, index.bands, index.rows)
+        for keys, empty in ordered_map(_keys_range, tasks, jobs, *args, shared=texts):  # type: ignore[arg-type]
+            index.add_keys(keys, empty)
+    else:
+        for sig in iter_signatures(
+            texts, ngram=ngram, num_perm=num_perm, seed=seed, shingle_mode=shingle_mode, jobs=jobs
+        ):
+            index.add(sig)
+            if not exact:
+                kept_sigs.append(sig)
     pairs = index.candidate_pairs()
     sims: np.ndarray
     if exact:

@@ -200,16 +200,20 @@ def ranges(texts: Sequence[str]) -> Iterator[range]:
     >>> [list(r) for r in ranges(["a", "b"])]
     [[0, 1]]
     """
-    lo = chars = 0
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"texts must contain str, got {type(text).__name__} at index {i}")
-        chars += len(text)
-        if chars >= BATCH_CHARS or i + 1 - lo >= BATCH_DOCS:
-            yield range(lo, i + 1)
-            lo, chars = i + 1, 0
-    if lo < len(texts):
-        yield range(lo, len(texts))
+    n = len(texts)
+    if set(map(type, texts)) - {str}:  # C-level scans; the loop below finds the culprit
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"texts must contain str, got {type(text).__name__} at index {i}")
+    # One bisection per batch, not a Python step per text (this runs in the parent before forking).
+    ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=n))
+    lo = 0
+    while lo < n:
+        before = int(ends[lo - 1]) if lo else 0
+        full = int(np.searchsorted(ends, before + BATCH_CHARS, side="left"))  # first text reaching the budget
+        hi = min(full + 1, lo + BATCH_DOCS, n)
+        yield range(lo, hi)
+        lo = hi
 
 
 # ---------------------------------------------------------------- shingle sets and exact Jaccard
