@@ -35,7 +35,7 @@ def sections(bench: dict, quality: dict | None) -> dict[str, str]:
     benches = bench["benchmarks"]
     by_group: dict[str, list[dict]] = {}
     for b in benches:
-        key = b["group"].split(" ")[0]
+        key = "passages_scale" if b["group"].startswith("passages scale") else b["group"].split(" ")[0]
         by_group.setdefault(key, []).append(b["extra_info"] | {"_name": b["name"]})
     out = {}
     mi = bench.get("machine_info", {})

@@ -233,6 +233,17 @@ def _verify(texts: Sequence[str], pairs: np.ndarray, ngram: int, mode: ShingleMo
     return np.concatenate(list(ordered_map(_verify_chunk, chunks, jobs, ngram, mode, shared=texts)))
 
 
+def _rows(parts: list[np.ndarray], ids: np.ndarray) -> np.ndarray:
+    """Rows ``ids`` of the concatenation of ``parts``, without concatenating them (no second copy)."""
+    starts = np.cumsum([0] + [len(p) for p in parts])
+    part = np.searchsorted(starts, ids, side="right") - 1
+    out = np.empty((len(ids), parts[0].shape[1]), dtype=parts[0].dtype)
+    for k in np.unique(part).tolist():
+        hit = part == k
+        out[hit] = parts[k][ids[hit] - starts[k]]
+    return out
+
+
 @dataclass
 class _Run:
     n_docs: int
@@ -284,8 +295,11 @@ def _find(
         sims = _verify(texts, pairs, ngram, shingle_mode, jobs)  # type: ignore[arg-type]
         keep = sims >= threshold
     else:
-        sig = np.concatenate(kept_sigs) if kept_sigs else np.zeros((0, num_perm), np.uint32)
-        sims = np.asarray(jaccard_estimate(sig[pairs[:, 0]], sig[pairs[:, 1]]) if len(pairs) else np.zeros(0))
+        sims = np.asarray(
+            jaccard_estimate(_rows(kept_sigs, pairs[:, 0]), _rows(kept_sigs, pairs[:, 1]))
+            if len(pairs)
+            else np.zeros(0)
+        )
         # Two standard errors of the estimate at the threshold: pairs at the threshold are kept.
         margin = 2.0 * math.sqrt(threshold * (1.0 - threshold) / num_perm)
         keep = sims >= threshold - margin
