@@ -216,7 +216,7 @@ def main() -> None:
 def _versions() -> dict:
     from importlib.metadata import version
 
-    return {p: version(p) for p in ("dedup", "datasketch", "rensa", "numpy")}
+    return {p: version(p) for p in ("dedup", "datasketch", "rensa", "gaoya", "numpy")}
 
 
 if __name__ == "__main__":
