@@ -299,10 +299,22 @@ class LSHIndex:
         self._lookup = None
 
     def add_keys(self, keys: np.ndarray, empty: np.ndarray) -> None:
-        """Add a batch already reduced to its band keys (:func:`band_keys` with this index's
-        ``bands`` and ``rows``) and its empty-signature flags; same ids as :meth:`add`.
+        """Add a batch already reduced to its band keys; same ids as :meth:`add`.
 
         Lets workers send ``8 * bands`` bytes per document instead of a whole signature.
+
+        Parameters
+        ----------
+        keys : numpy.ndarray
+            ``(n, bands)`` uint64, :func:`band_keys` of the signatures with this
+            index's ``bands`` and ``rows``.
+        empty : numpy.ndarray
+            ``(n,)`` bool: which signatures are empty (documents without shingles).
+
+        Raises
+        ------
+        ValueError
+            When the shapes do not match.
         """
         keys = np.asarray(keys, dtype=np.uint64)
         empty = np.asarray(empty, dtype=bool)
