@@ -68,7 +68,6 @@ def test_decoding_keeps_line_ends_and_refuses_what_is_not_text() -> None:
     assert decode("café".encode("latin-1"), "x", "latin-1") == "café"
     assert decode(b"ok \xff", "x", errors="replace") == "ok \ufffd"
     cases = {
-        b"": "x: empty file",
         b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR": "x: binary file (NUL bytes), not text",
         "hi".encode("utf-16"): "x: looks like UTF-16 (byte order mark); use --encoding utf-16",
         b"line one\nline two\n\xc3\x28 three": (
@@ -81,6 +80,7 @@ def test_decoding_keeps_line_ends_and_refuses_what_is_not_text() -> None:
             decode(data, "x")
         assert str(err.value) == message
     assert decode("hi".encode("utf-16"), "x", "utf-16") == "hi"  # NUL bytes are fine in UTF-16
+    assert decode(b"", "x") == decode(b"", "x", "utf-16") == ""  # an empty file is an empty text
 
 
 def test_surrogateescape_round_trips_any_bytes(tmp_path: Path) -> None:

@@ -524,3 +524,40 @@ def test_2_errors_in_workers_reach_the_caller() -> None:
 
 def _inverse(x: int) -> float:
     return 1 / x
+
+
+# ---------------------------------------------------------------- 12: empty files
+
+
+def test_12_empty_files_are_valid_input(tmp_path: Path) -> None:
+    rng = random.Random(12)
+    passage = words(rng, 40)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text(f"{words(rng, 30)}\n{passage}\n{words(rng, 5)}\n{passage}\n")
+    (tmp_path / "in" / "empty.txt").write_bytes(b"")
+    (tmp_path / "empties").mkdir()
+    for name in ("x.txt", "y.txt"):
+        (tmp_path / "empties" / name).write_bytes(b"")
+
+    for command in ("passages", "docs"):
+        run = dedup_run(command, "in/empty.txt", "-f", "json", cwd=tmp_path)
+        assert (run.code, run.json()["summary"]["files"], run.json()["summary"]["skipped_files"]) == (0, 1, 0)
+        assert "warning" not in run.err
+        run = dedup_run(command, "empties", "-f", "json", "--exit-code", cwd=tmp_path)  # not "nothing could be read"
+        assert (run.code, run.json()["summary"]["files"]) == (0, 2), run.err
+
+    run = dedup_run("clean", "in", "-o", "out", "-f", "json", cwd=tmp_path)
+    assert run.code == 0, run.err
+    assert (tmp_path / "out" / "empty.txt").read_bytes() == b""  # copied, like every input
+    assert (tmp_path / "out" / "a.txt").read_text().count(passage) == 1
+    assert run.json()["summary"]["skipped_files"] == 0
+
+    run = dedup_run("clean", "empties", "-o", "out2", cwd=tmp_path)
+    assert run.code == 0, run.err
+    assert sorted(p.name for p in (tmp_path / "out2").iterdir() if p.suffix == ".txt") == ["x.txt", "y.txt"]
+
+
+def test_12_library_takes_empty_texts() -> None:
+    assert dedup.find_repeated_passages("") == []
+    assert dedup.remove_repeated_passages(["", ""]) == ["", ""]
+    assert dedup.find_duplicates(["", ""]) == []

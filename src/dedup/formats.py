@@ -335,7 +335,7 @@ def _wide_unicode(encoding: str) -> bool:
 
 
 def decode(data: bytes, path: str, encoding: str = "utf-8", errors: str = "strict") -> str:
-    """Bytes to text, refusing empty and binary data with a clear reason.
+    """Bytes to text, refusing binary data with a clear reason (empty data is an empty text).
 
     No newline translation: ``\\r\\n`` stays ``\\r\\n``, so offsets are exact.
 
@@ -348,7 +348,7 @@ def decode(data: bytes, path: str, encoding: str = "utf-8", errors: str = "stric
 
     """
     if not data:
-        raise InputError(path, "empty file")
+        return ""  # an empty file is valid input, with nothing in it
     wide = _wide_unicode(encoding)
     if not wide and data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise InputError(path, "looks like UTF-16 (byte order mark); use --encoding utf-16")
