@@ -561,3 +561,141 @@ def test_12_library_takes_empty_texts() -> None:
     assert dedup.find_repeated_passages("") == []
     assert dedup.remove_repeated_passages(["", ""]) == ["", ""]
     assert dedup.find_duplicates(["", ""]) == []
+
+
+# ---------------------------------------------------------------- 6, 7, 8: clean's output directory
+
+
+def many_files(root: Path, n: int = 1500, seed: int = 6) -> Path:
+    """Enough small files that writing their cleaned copies takes a while."""
+    rng = random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    shared = words(rng, 60)
+    for i in range(n):
+        body = f"{words(rng, 150)}\n{shared}\n" if i % 50 == 0 else words(rng, 150)
+        (root / f"{i:05d}.txt").write_text(body, encoding="utf-8")
+    return root
+
+
+def start_clean(cwd: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dedup", "clean", *args],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env_with_src(),
+    )
+
+
+def interrupt_while_writing(proc: subprocess.Popen, out: Path, sig: int) -> tuple[int, str] | None:
+    """Send ``sig`` as soon as the first cleaned file appears; None if the run finished first."""
+    import time
+
+    while proc.poll() is None:
+        with contextlib.suppress(FileNotFoundError):
+            if any(not p.name.startswith(".") for p in os.scandir(out)):
+                proc.send_signal(sig)
+                break
+        time.sleep(0.001)
+    err = proc.communicate(timeout=300)[1].decode()
+    return None if proc.returncode == 0 else (proc.returncode, err)
+
+
+def leftovers(out: Path) -> list[str]:
+    return sorted(p.name for p in out.rglob("*") if p.name.endswith(".tmp"))
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_8_interrupted_clean_leaves_no_temporary_files(tmp_path: Path, name: str) -> None:
+    import signal
+
+    many_files(tmp_path / "in")
+    sig = getattr(signal, name)
+    for _ in range(5):  # until the signal lands while files are being written
+        got = interrupt_while_writing(start_clean(tmp_path, "in", "-o", "out", "--force", "-q"), tmp_path / "out", sig)
+        if got is not None:
+            break
+    else:
+        pytest.skip("every run finished before the signal arrived")
+    code, err = got
+    assert code == 128 + sig, err
+    expected = "dedup: error: interrupted" if name == "SIGINT" else f"dedup: error: terminated ({name})"
+    assert err.splitlines() == [expected]
+    assert leftovers(tmp_path / "out") == []
+    assert not (tmp_path / "out" / "manifest.jsonl").exists()  # the run did not finish: no manifest
+
+
+def test_6_interrupted_rerun_does_not_leave_the_old_manifest(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    many_files(tmp_path / "in")
+    out = tmp_path / "out"
+    assert dedup_run("clean", "in", "-o", "out", "-q", cwd=tmp_path, timeout=600).code == 0
+    assert (out / "manifest.jsonl").exists() and (out / "stats.json").exists()
+    many_files(tmp_path / "in", seed=7)  # new inputs: the old manifest no longer describes the output
+    for _ in range(5):
+        before = {e.name: e.inode() for e in os.scandir(out) if e.name.endswith(".txt")}
+        proc = start_clean(tmp_path, "in", "-o", "out", "--force", "-q")
+        while proc.poll() is None:  # interrupt once the first cleaned copy is replaced
+            if any(e.name in before and e.inode() != before[e.name] for e in os.scandir(out)):
+                proc.send_signal(signal.SIGTERM)
+                break
+            time.sleep(0.001)
+        err = proc.communicate(timeout=600)[1].decode()
+        if proc.returncode != 0:
+            break
+    else:
+        pytest.skip("every run finished before the signal arrived")
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert not (out / "manifest.jsonl").exists()  # rather none than one describing other files
+    assert not (out / "stats.json").exists()
+    assert leftovers(out) == []
+    # A complete rerun: the manifest describes exactly the files there.
+    run = dedup_run("clean", "in", "-o", "out", "--force", "-q", "-f", "json", cwd=tmp_path, timeout=600)
+    assert run.code == 0, run.err
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert manifest == run.json()["removals"]
+
+
+def test_7_one_writer_per_output_directory(tmp_path: Path) -> None:
+    """A second clean into a directory another run is writing: a one-line error, nothing touched."""
+    import fcntl
+    import time
+
+    many_files(tmp_path / "in")
+    (tmp_path / "small").mkdir()
+    (tmp_path / "small" / "x.txt").write_text("a few words of text\n")
+
+    # Another run (here: this test process) holds the output directory.
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".dedup.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("4242\n")
+        held.flush()
+        run = dedup_run("clean", "small", "-o", "out", "--force", cwd=tmp_path)
+        assert run.code == 2
+        assert run.err.splitlines() == [
+            "dedup: error: out: another dedup run (pid 4242) is writing to this directory; "
+            "wait for it to finish or choose another output directory"
+        ]
+        assert sorted(p.name for p in out.iterdir()) == [".dedup.lock"]
+    (out / ".dedup.lock").unlink()
+
+    # Two real runs: the second one, started while the first works, is refused; the first is whole.
+    first = start_clean(tmp_path, "in", "-o", "out", "--force", "-q")
+    while not (out / ".dedup.lock").exists() or not (out / ".dedup.lock").read_text().strip():
+        assert first.poll() is None, first.communicate()[1]
+        time.sleep(0.001)
+    second = dedup_run("clean", "small", "-o", "out", "--force", cwd=tmp_path)
+    first_err = first.communicate(timeout=600)[1].decode()
+    assert first.returncode == 0, first_err
+    if second.code == 0:  # the first run was already done: then the second one ran after it
+        pytest.skip("the first run finished before the second started")
+    assert second.code == 2 and f"another dedup run (pid {first.pid})" in second.err
+    names = sorted(p.name for p in out.iterdir())
+    assert "x.txt" not in names and len([n for n in names if n.endswith(".txt")]) == 1500
+    assert ".dedup.lock" not in names  # removed by the run that held it
+    # Afterwards the directory is free again.
+    assert dedup_run("clean", "small", "-o", "out", "--force", "-q", cwd=tmp_path).code == 0

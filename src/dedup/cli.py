@@ -19,6 +19,7 @@ import codecs
 import contextlib
 import json
 import os
+import signal
 import sys
 import textwrap
 import time
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__, backend, htmlreport, internal, report
+from . import __version__, backend, htmlreport, internal, outputs, report
 from . import formats as dio
 from .formats import STDIN, Corpus, Document, InputError
 
@@ -951,7 +952,7 @@ def _docs_streaming(args: argparse.Namespace, kind: str | None) -> tuple[list[di
 def _check_output_dir(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise CliError(f"{out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
+    if out.is_dir() and any(p.name != outputs.LOCK_NAME for p in out.iterdir()) and not force:
         raise CliError(f"{out}: output directory exists and is not empty; use --force to overwrite")
 
 
@@ -973,7 +974,30 @@ def _targets(corpus: Corpus, out: Path, manifest: Path) -> dict[str, Path]:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    """``dedup clean``: cleaned copies (same format and layout), a manifest of every removal, stats.json."""
+    """``dedup clean``: cleaned copies (same format and layout), a manifest of every removal, stats.json.
+
+    One run at a time writes to an output directory (a second one gets a
+    one-line error); the manifest is removed before the first file is
+    written and written last, so a manifest always describes the files.
+    """
+    out = Path(args.output)
+    if args.output == STDIN:
+        return _clean(args)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"{out}: exists and is not a directory")
+    try:
+        lock = outputs.OutputLock(out).acquire()
+    except outputs.OutputBusy as e:
+        raise CliError(str(e)) from None
+    except OSError as e:
+        raise CliError(f"{out}: cannot write: {e.strerror or e}") from None
+    try:
+        return _clean(args)
+    finally:
+        lock.release()
+
+
+def _clean(args: argparse.Namespace) -> int:
     from .keep import which_to_keep
     from .passages import apply_removals, find_repeated_passages, plan_removals
 
@@ -1083,11 +1107,19 @@ def cmd_clean(args: argparse.Namespace) -> int:
         elif text != texts[i]:
             changes[docs[i].path][docs[i].record] = text
 
-    # Everything is decided before the first byte is written.
+    # Everything is decided before the first byte is written. What an earlier run
+    # left (with --force) goes first: an interrupted run must not leave a manifest
+    # that describes other files.
     for path in corpus.damaged:
         raise CliError(
             f"{path}: cannot copy: part of the file is unreadable, its copy would lose rows; nothing written"
         )
+    if not to_stdout:
+        for old in (out / "removed.jsonl", out / "stats.json", manifest):  # the manifest last
+            try:
+                old.unlink(missing_ok=True)
+            except OSError as e:
+                raise CliError(f"{old}: cannot remove the previous run's file: {e.strerror or e}") from None
     t = time.perf_counter()
     records_out = bytes_out = written_files = records_in = 0
     removed_records: list[dict[str, Any]] = []
@@ -1144,7 +1176,6 @@ def cmd_clean(args: argparse.Namespace) -> int:
                 bar.update(1)
     seconds["write"] = time.perf_counter() - t
 
-    _write_file(manifest, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in removals))
     if args.docs and not to_stdout:
         body = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in removed_records)
         _write_file(out / "removed.jsonl", body)
@@ -1161,6 +1192,8 @@ def cmd_clean(args: argparse.Namespace) -> int:
             args, corpus, seconds, records_in, records_out, bytes_out, len(dropped), len(plan), chars_removed
         )
         _write_file(out / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+    # Last: a manifest is there only when everything it describes is.
+    _write_file(manifest, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in removals))
     found = f"{_plural(len(removals) - len(dropped), 'passage')} removed"
     if args.docs:
         found += f", {_plural(len(dropped), 'document')} dropped"
@@ -1186,7 +1219,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 def _write_file(path: Path, body: str) -> None:
     try:
-        dio.write_atomic(path, body.encode("utf-8", "backslashreplace"))
+        outputs.write_atomic(path, body.encode("utf-8", "backslashreplace"))
     except OSError as e:
         raise CliError(f"{path}: cannot write: {e.strerror or e}") from None
 
@@ -1525,9 +1558,12 @@ def _show_warning(message: Warning | str, *_: Any, **__: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``dedup`` command; returns the exit status (never raises, never prints a traceback)."""
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), outputs.signals_as_interrupts(signal.SIGTERM, signal.SIGHUP):
         warnings.showwarning = _show_warning
-        return _main(argv)
+        try:
+            return _main(argv)
+        finally:
+            outputs.remove_temp_files()  # of writes cut short, whatever cut them
 
 
 def _main(argv: list[str] | None) -> int:
@@ -1548,9 +1584,8 @@ def _main(argv: list[str] | None) -> int:
     except (CliError, dio.UsageError) as e:
         _error(str(e))
         return 2
-    except KeyboardInterrupt:
-        _error("interrupted")
-        return 130
+    except KeyboardInterrupt as e:
+        return _interrupted(e)
     except BrokenPipeError:
         # The reader went away (| head): stop quietly, and keep Python from
         # complaining again when it flushes stdout at exit.
@@ -1561,10 +1596,32 @@ def _main(argv: list[str] | None) -> int:
         _error("out of memory; read fewer files at once, or use --engine spark")
         return 2
     except Exception as e:
+        cause = _interrupt_behind(e)
+        if cause is not None:  # an interrupt that compiled code wrapped (numba: SystemError)
+            return _interrupted(cause)
         if os.environ.get("DEDUP_DEBUG"):
             raise
         _error(f"{type(e).__name__}: {internal.one_line(e)} (set DEDUP_DEBUG=1 for a traceback)")
         return 2
+
+
+def _interrupted(e: KeyboardInterrupt) -> int:
+    """Ctrl-C (exit 130) or a termination signal (128 + its number): temporary files go, one line says so."""
+    outputs.remove_temp_files()
+    signum = e.signum if isinstance(e, outputs.Interrupted) else signal.SIGINT
+    _error("interrupted" if signum == signal.SIGINT else f"terminated ({signal.Signals(signum).name})")
+    return 128 + signum
+
+
+def _interrupt_behind(e: BaseException) -> KeyboardInterrupt | None:
+    seen: set[int] = set()
+    cause: BaseException | None = e
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,20 +28,19 @@ from __future__ import annotations
 
 import bz2
 import codecs
-import contextlib
 import gzip
 import json
 import lzma
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .internal import one_line
+from .outputs import write_atomic
 
 __all__ = [
     "MAX_RECORD_WARNINGS",
@@ -900,27 +899,3 @@ def encode_text(text: str, encoding: str = "utf-8", errors: str = "strict") -> b
     b'a\\xffb'
     """
     return text.encode(encoding, errors)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``.
-
-    Readers see the old file or the complete new one, never a partial one;
-    on any error the temporary file is removed.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates the file 0600; give it the permissions of a normal new file.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
