@@ -699,3 +699,70 @@ def test_7_one_writer_per_output_directory(tmp_path: Path) -> None:
     assert ".dedup.lock" not in names  # removed by the run that held it
     # Afterwards the directory is free again.
     assert dedup_run("clean", "small", "-o", "out", "--force", "-q", cwd=tmp_path).code == 0
+
+
+# ---------------------------------------------------------------- 9, 10: untouched bytes are kept
+
+
+def codecs_bom(name: str) -> bytes:
+    import codecs
+
+    return getattr(codecs, name)
+
+
+def text_with_repeat(rng: random.Random) -> tuple[str, str]:
+    passage = words(rng, 40)
+    return f"{words(rng, 30)}\n{passage}\n{words(rng, 10)}\n{passage}\n{words(rng, 10)}\n", passage
+
+
+@pytest.mark.parametrize("errors", ["replace", "ignore", "backslashreplace", "surrogateescape"])
+def test_9_undecodable_bytes_outside_removals_are_kept(tmp_path: Path, errors: str) -> None:
+    rng = random.Random(9)
+    text, passage = text_with_repeat(rng)
+    bad = b"caf\xe9 \xff\xfe latin-1 bytes \x80\n"
+    data = bad + text.encode() + b"tail \xc3\x28 end\r\n"
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_bytes(data)
+    run = dedup_run("clean", "in", "-o", "out", "--errors", errors, "-f", "json", cwd=tmp_path)
+    assert run.code == 0, run.err
+    (removal,) = run.json()["removals"]
+    out = (tmp_path / "out" / "a.txt").read_bytes()
+    # The output is the input with one span of bytes cut out, every other byte as it was.
+    second = data.rindex(passage.encode())
+    assert out == data[: second - len(b"")] + data[second + len(passage) + 1 :]
+    assert removal["start_line"] == removal["end_line"] == 5
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom"),
+    [
+        ("utf-16-be", codecs_bom("BOM_UTF16_BE")),
+        ("utf-16-le", codecs_bom("BOM_UTF16_LE")),
+        ("utf-16-be", b""),
+        ("utf-32-be", codecs_bom("BOM_UTF32_BE")),
+        ("utf-32-le", codecs_bom("BOM_UTF32_LE")),
+    ],
+)
+def test_10_byte_order_and_bom_are_kept(tmp_path: Path, encoding: str, bom: bytes) -> None:
+    import sys as _sys
+
+    generic = encoding[:6]  # utf-16 / utf-32: what a user names with --encoding
+    if not bom and encoding.endswith("-be") and _sys.byteorder == "little":
+        encoding = encoding[:-3] + "-le"  # without a mark the generic codec reads this machine's order
+    rng = random.Random(10)
+    text, passage = text_with_repeat(rng)
+    data = bom + text.encode(encoding)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_bytes(data)
+    run = dedup_run("clean", "in", "-o", "out", "--encoding", generic, "-f", "json", cwd=tmp_path)
+    assert run.code == 0, run.err
+    out = (tmp_path / "out" / "a.txt").read_bytes()
+    assert out.startswith(bom) and out == bom + text[: text.rindex(passage)].encode(encoding) + text[
+        text.rindex(passage) + len(passage) + 1 :
+    ].encode(encoding)
+    # Offsets in the report are those of the text as decoded (the mark is U+FEFF at offset 0).
+    (removal,) = run.json()["removals"]
+    shift = 1 if bom else 0
+    assert removal["start"] == text.rindex(passage) + shift
+    matches = dedup_run("passages", "in", "--encoding", generic, "-f", "json", cwd=tmp_path).json()["matches"]
+    assert matches[0]["repeat"]["start"] == removal["start"]

@@ -1002,6 +1002,10 @@ def _clean(args: argparse.Namespace) -> int:
     from .passages import apply_removals, find_repeated_passages, plan_removals
 
     kind = _records_kind(args)
+    if args.errors not in ("strict", "surrogateescape"):
+        # Undecodable bytes are read so that they are written back as they were: clean changes
+        # no byte outside what it removes (replace, ignore, backslashreplace would).
+        args.errors = "surrogateescape"
     start = time.perf_counter()
     seconds: dict[str, float] = {}
     to_stdout = args.output == STDIN
@@ -1126,7 +1130,7 @@ def _clean(args: argparse.Namespace) -> int:
     if to_stdout:
         (text,) = cleaned or [""]
         try:
-            data = dio.encode_text(text, args.encoding, args.errors)
+            data = dio.encode_text(text, corpus.codecs.get(docs[0].path, args.encoding), args.errors)
         except UnicodeEncodeError as e:
             raise CliError(f"{docs[0].path}: cannot write as {args.encoding} ({e.reason})") from None
         sys.stdout.buffer.write(data)
@@ -1144,7 +1148,7 @@ def _clean(args: argparse.Namespace) -> int:
                         targets[src.path],
                         changes[src.path],
                         text_field=args.text_field,
-                        encoding=args.encoding,
+                        encoding=corpus.codecs.get(src.path, args.encoding),
                         errors=args.errors,
                         text=whole.get(src.path),
                     )

@@ -54,6 +54,7 @@ __all__ = [
     "UsageError",
     "decode",
     "encode_text",
+    "exact_codec",
     "find_sources",
     "iter_jsonl",
     "iter_parquet",
@@ -367,12 +368,48 @@ def decode(data: bytes, path: str, encoding: str = "utf-8", errors: str = "stric
         ) from None
 
 
+def exact_codec(data: bytes, encoding: str) -> str:
+    """The codec that reads ``data`` as ``encoding`` does and writes the text back to the same bytes.
+
+    ``utf-16`` and ``utf-32`` decide the byte order from the byte order mark
+    (and drop it), and always write a little-endian one: the exact codec is
+    the one with the input's byte order fixed (``utf-16-be``...), which keeps
+    the mark in the text as U+FEFF (as ``utf-8`` does) and writes it back.
+    Without a mark the order is the one the generic codec assumed (this
+    machine's). ``utf-8-sig`` would add a mark the input may not have.
+
+    >>> exact_codec(codecs.BOM_UTF16_BE + "hi".encode("utf-16-be"), "utf-16")
+    'utf-16-be'
+    >>> exact_codec(b"", "utf-8-sig"), exact_codec(b"abc", "latin-1")
+    ('utf-8', 'latin-1')
+    """
+    name = codecs.lookup(encoding).name
+    if name in ("utf-16", "utf-32"):
+        le, be = (
+            (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+            if name == "utf-16"
+            else (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
+        )
+        if data.startswith(be):
+            return f"{name}-be"
+        if data.startswith(le):
+            return f"{name}-le"
+        return f"{name}-{'le' if sys.byteorder == 'little' else 'be'}"
+    if name == "utf-8-sig":
+        return "utf-8"
+    return encoding
+
+
 def read_text(
     src: Source, encoding: str = "utf-8", errors: str = "strict", compression: str | None = None
 ) -> tuple[str, int]:
-    """The decoded text of a source and its size in bytes (decompressed)."""
+    """The decoded text of a source and its size in bytes (decompressed).
+
+    Decoded with :func:`exact_codec`, so that :func:`encode_text` with that
+    codec gives back the same bytes (a byte order mark stays as U+FEFF).
+    """
     data = read_bytes(src, compression)
-    return decode(data, src.path, encoding, errors), len(data)
+    return decode(data, src.path, exact_codec(data, encoding), errors), len(data)
 
 
 def iter_jsonl(
@@ -525,6 +562,8 @@ class Corpus:
     #: The files read (in order) and the format each was read in (by path as shown).
     sources: list[Source] = field(default_factory=list)
     formats: dict[str, Format] = field(default_factory=dict)
+    #: The codec each whole-file text was decoded with (:func:`exact_codec`), to write it back alike.
+    codecs: dict[str, str] = field(default_factory=dict)
 
     @property
     def texts(self) -> list[str]:
@@ -656,7 +695,9 @@ def load(
             corpus.formats[src.path] = fmt
             try:
                 if fmt.kind == "text":
-                    text, nbytes = read_text(src, encoding, errors, fmt.compression)
+                    data = read_bytes(src, fmt.compression)
+                    corpus.codecs[src.path] = exact_codec(data, encoding)
+                    text, nbytes = decode(data, src.path, corpus.codecs[src.path], errors), len(data)
                     corpus.docs.append(Document(src.path, text, source=src))
                 else:
                     items, nbytes = iter_records(
