@@ -766,3 +766,49 @@ def test_10_byte_order_and_bom_are_kept(tmp_path: Path, encoding: str, bom: byte
     assert removal["start"] == text.rindex(passage) + shift
     matches = dedup_run("passages", "in", "--encoding", generic, "-f", "json", cwd=tmp_path).json()["matches"]
     assert matches[0]["repeat"]["start"] == removal["start"]
+
+
+# ---------------------------------------------------------------- 11: unreadable directories
+
+
+def without_read_override() -> list[str]:
+    """A command prefix under which permissions apply to this user (root reads everything otherwise)."""
+    import shutil
+
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv (util-linux): permissions cannot be made to apply")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search", "--"]
+
+
+def test_11_unreadable_directory_is_said_and_counted(tmp_path: Path) -> None:
+    prefix = without_read_override()
+    rng = random.Random(11)
+    (tmp_path / "d" / "locked").mkdir(parents=True)
+    (tmp_path / "d" / "a.txt").write_text(words(rng, 50))
+    (tmp_path / "d" / "locked" / "b.txt").write_text(words(rng, 50))
+    (tmp_path / "d" / "locked").chmod(0)
+    try:
+
+        def run(*args: str) -> Run:
+            proc = subprocess.run(
+                [*prefix, sys.executable, "-m", "dedup", *args], cwd=tmp_path, capture_output=True, env=env_with_src()
+            )
+            return Run(proc)
+
+        r = run("passages", "d", "-r", "-f", "json")
+        assert r.code == 0, r.err
+        assert "dedup: warning: d/locked: cannot read directory: Permission denied; skipped" in r.err.splitlines()
+        assert r.json()["summary"]["skipped_files"] == 1 and r.json()["summary"]["files"] == 1
+        r = run("docs", "d/locked", "-f", "json")
+        assert r.code == 2
+        assert r.err.splitlines() == [
+            "dedup: warning: d/locked: cannot read directory: Permission denied; skipped",
+            "dedup: error: nothing could be read (1 input skipped)",
+        ]
+        r = run("passages", "d", "-r", "--strict")
+        assert r.code == 2 and "d/locked: cannot read directory: Permission denied (--strict)" in r.err
+    finally:
+        (tmp_path / "d" / "locked").chmod(0o755)

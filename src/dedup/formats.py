@@ -186,6 +186,20 @@ def _os_why(err: OSError) -> str:
     return err.strerror or one_line(err)
 
 
+def _unreadable_dirs(root: Path, recursive: bool) -> list[tuple[Path, str]]:
+    """Directories under ``root`` (``root`` first, sub-directories with ``recursive``) that cannot be listed."""
+    found: list[tuple[Path, str]] = []
+
+    def failed(e: OSError) -> None:
+        found.append((Path(e.filename) if e.filename else root, _os_why(e)))
+
+    for _, dirs, _ in os.walk(root, onerror=failed):
+        if not recursive:
+            break
+        dirs[:] = [d for d in dirs if not d.startswith(".")]  # hidden directories are never walked
+    return found
+
+
 def find_sources(
     paths: Sequence[str], *, recursive: bool = False, glob: str | None = None
 ) -> tuple[list[Source], list[InputError]]:
@@ -214,6 +228,12 @@ def find_sources(
             continue
         p = Path(arg)
         if p.is_dir():
+            unreadable = _unreadable_dirs(p, recursive)
+            if unreadable and unreadable[0][0] == p:  # the directory named itself
+                problems.append(InputError(arg, f"cannot read directory: {unreadable[0][1]}"))
+                continue
+            # A sub-directory that cannot be read is skipped and said, never silently left out.
+            problems += [InputError(str(d), f"cannot read directory: {why}") for d, why in unreadable]
             walk = p.rglob(pattern) if recursive else p.glob(pattern)
             found = []
             for f in walk:
