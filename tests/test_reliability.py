@@ -812,3 +812,48 @@ def test_11_unreadable_directory_is_said_and_counted(tmp_path: Path) -> None:
         assert r.code == 2 and "d/locked: cannot read directory: Permission denied (--strict)" in r.err
     finally:
         (tmp_path / "d" / "locked").chmod(0o755)
+
+
+# ---------------------------------------------------------------- 13: read-only install
+
+
+READ_ONLY_RUN = """
+    import sys
+    import dedup
+    from dedup import _kernels
+    rng_words = [f"w{i}" for i in range(3000)]
+    text = " ".join(rng_words[(i * 7) % 3000] for i in range(400_000))  # enough to load the kernels
+    print(len(dedup.find_duplicates([text, text])), _kernels.compiled(0) is not None)
+"""
+
+
+@pytest.mark.parametrize("tmp_writable", [True, False])
+def test_13_read_only_install_without_home_runs(tmp_path: Path, tmp_writable: bool) -> None:
+    """A copy of the package nobody may write, HOME not writable: the kernels load, cached elsewhere or not."""
+    import shutil
+
+    pytest.importorskip("numba")
+    prefix = without_read_override()  # root writes anywhere otherwise
+    site = tmp_path / "site"
+    shutil.copytree(SRC / "dedup", site / "dedup", ignore=shutil.ignore_patterns("__pycache__"))
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    tmp.mkdir()
+    for d in [home, *([] if tmp_writable else [tmp]), *site.rglob("*"), site]:
+        d.chmod(d.stat().st_mode & ~0o222)
+    env = dict(os.environ, PYTHONPATH=str(site), HOME=str(home), TMPDIR=str(tmp), XDG_CACHE_HOME=str(home / ".cache"))
+    env.pop("NUMBA_CACHE_DIR", None)
+    env.pop("DEDUP_NO_NUMBA", None)
+    try:
+        proc = subprocess.run(
+            [*prefix, sys.executable, "-c", textwrap.dedent(READ_ONLY_RUN)], capture_output=True, env=env, timeout=600
+        )
+        run = Run(proc)
+        assert run.code == 0, run.err
+        assert run.out.split() == ["1", "True"]
+        assert not any(site.rglob("*.nbi"))  # nothing written into the install
+        cached = list(tmp.rglob("*.nbi"))
+        assert bool(cached) == tmp_writable
+    finally:
+        for d in [home, tmp, site, *site.rglob("*")]:
+            d.chmod(d.stat().st_mode | 0o200)

@@ -56,7 +56,7 @@ def compiled(work: int) -> SimpleNamespace | None:
 
 
 def _compile() -> SimpleNamespace:
-    import numba
+    from .jitcache import njit  # a private cache, or none, where numba has no place for one
 
     module = globals()
     # Helpers first: the kernels that call them are compiled against the jitted versions.
@@ -71,7 +71,7 @@ def _compile() -> SimpleNamespace:
         "sketch_utf8",
         "pair_jaccard",
     ):
-        module[name] = numba.njit(cache=True, nogil=True, boundscheck=False)(module[name])
+        module[name] = njit(module[name], nogil=True, boundscheck=False)
     return SimpleNamespace(
         tokenize_codepoints=module["tokenize_codepoints"],
         minhash_block=module["minhash_block"],

@@ -51,11 +51,11 @@ def compiled(work: int) -> SimpleNamespace | None:
     if backend.kernels(work) is None:
         return None
     if _loaded is None:
-        import numba
+        from .jitcache import njit
 
         module = globals()
         for name in _NAMES:  # helpers first: callers are compiled against the jitted versions
-            module[name] = numba.njit(cache=True, nogil=True, boundscheck=False)(module[name])
+            module[name] = njit(module[name], nogil=True, boundscheck=False)
         _loaded = SimpleNamespace(**{name: module[name] for name in _NAMES if not name.startswith("_")})
     return _loaded
 
