@@ -48,10 +48,10 @@ def njit(fn: Callable[..., Any], **options: Any) -> Any:
     except RuntimeError as e:  # "cannot cache function ...: no locator available"
         if "cache" not in str(e):
             raise
-    if not config.CACHE_DIR:
+    if not getattr(config, "CACHE_DIR", None):
         path = private_cache_dir()
         if path is not None:
-            config.CACHE_DIR = path
+            config.CACHE_DIR = path  # type: ignore[attr-defined]  # read when a function is compiled
             with contextlib.suppress(RuntimeError):
                 return numba.njit(cache=True, **options)(fn)
     return numba.njit(cache=False, **options)(fn)
