@@ -260,6 +260,15 @@ def _parents() -> dict[str, _Parser]:
         help="which member of a cluster is kept: the first (in input order) or the longest (default: first)",
     )
 
+    # explain and calibrate look at the MinHash/LSH stage itself, so they take its whole shape.
+    banding = _Parser(add_help=False)
+    g = banding.add_argument_group("MinHash and LSH")
+    g.add_argument("-t", "--threshold", type=_fraction, default=0.8, help="least similarity, in (0, 1] (default: 0.8)")
+    g.add_argument("--ngram", type=_int_at_least(1), default=5, help="words per shingle (default: 5)")
+    g.add_argument("--num-perm", type=_int_at_least(2), default=128, help="MinHash permutations (default: 128)")
+    g.add_argument("--bands", type=_int_at_least(1), help="LSH bands (default: those of dedup docs)")
+    g.add_argument("--rows", type=_int_at_least(1), help="LSH rows per band (with --bands)")
+
     records = _Parser(add_help=False)
     g = records.add_argument_group("records")
     kind = g.add_mutually_exclusive_group()
@@ -308,6 +317,7 @@ def _parents() -> dict[str, _Parser]:
         "passages": passages,
         "docs": docs,
         "records": records,
+        "banding": banding,
         "engine": engine,
     }
 
@@ -402,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmd = sub.add_parser(
         "explain",
-        parents=[p["records"]],
+        parents=[p["records"], p["banding"]],
         help="why two documents are (or are not) near-duplicates",
         description="Show every number the pipelines compute for one pair of documents: exact Jaccard, "
         "the MinHash estimate, containment both ways, shared and differing shingles, which LSH bands "
@@ -416,13 +426,6 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("b", metavar="B", help="second document")
     cmd.add_argument("-f", "--format", choices=("text", "json"), default="text", help="report format (default: text)")
     cmd.add_argument(
-        "-t", "--threshold", type=_fraction, default=0.8, help="least similarity, in (0, 1] (default: 0.8)"
-    )
-    cmd.add_argument("--ngram", type=_int_at_least(1), default=5, help="words per shingle (default: 5)")
-    cmd.add_argument("--num-perm", type=_int_at_least(2), default=128, help="MinHash permutations (default: 128)")
-    cmd.add_argument("--bands", type=_int_at_least(1), help="LSH bands (default: those of dedup docs)")
-    cmd.add_argument("--rows", type=_int_at_least(1), help="LSH rows per band (with --bands)")
-    cmd.add_argument(
         "--min-words", type=_int_at_least(1), default=20, help="shortest shared passage shown (default: 20)"
     )
     cmd.add_argument("--encoding", type=_encoding, default="utf-8", help="text encoding (default: utf-8)")
@@ -431,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmd = sub.add_parser(
         "calibrate",
-        parents=[p["inputs"], p["records"]],
+        parents=[p["inputs"], p["records"], p["banding"]],
         help="measured recall and precision of a threshold and LSH banding on your corpus",
         description="Sample pairs of documents across the whole similarity range, compute their exact "
         "Jaccard similarity, and report the candidate recall and precision of the threshold and "
@@ -443,13 +446,6 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     cmd.add_argument("-f", "--format", choices=("text", "json"), default="text", help="report format (default: text)")
-    cmd.add_argument(
-        "-t", "--threshold", type=_fraction, default=0.8, help="least similarity, in (0, 1] (default: 0.8)"
-    )
-    cmd.add_argument("--ngram", type=_int_at_least(1), default=5, help="words per shingle (default: 5)")
-    cmd.add_argument("--num-perm", type=_int_at_least(2), default=128, help="MinHash permutations (default: 128)")
-    cmd.add_argument("--bands", type=_int_at_least(1), help="LSH bands (default: those of dedup docs)")
-    cmd.add_argument("--rows", type=_int_at_least(1), help="LSH rows per band (with --bands)")
     cmd.add_argument(
         "--per-bin", type=_int_at_least(1), default=300, help="pairs drawn per similarity bin (default: 300)"
     )
