@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import contextlib
 import gzip
+import io
 import json
 import lzma
 import os
@@ -254,6 +256,29 @@ def find_sources(
         else:
             problems.append(InputError(arg, "no such file or directory"))
     return sources, problems
+
+
+def iter_lines(path: str, compression: str | None) -> Iterator[bytes]:
+    """The lines of a file (or standard input) as bytes, decompressed on the fly.
+
+    Unlike :func:`read_bytes`, the whole file is never held at once: the
+    streaming readers (:mod:`dedup.stream`) use it for JSON Lines.
+    """
+    with contextlib.ExitStack() as stack:
+        raw: Any = sys.stdin.buffer if path == STDIN else stack.enter_context(open(path, "rb"))
+        if compression == "gzip":
+            f: Any = stack.enter_context(gzip.GzipFile(fileobj=raw))
+        elif compression == "bz2":
+            f = stack.enter_context(bz2.BZ2File(raw))
+        elif compression == "xz":
+            f = stack.enter_context(lzma.LZMAFile(raw))
+        elif compression == "zstd":
+            import zstandard
+
+            f = stack.enter_context(io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw)))
+        else:
+            f = raw
+        yield from f
 
 
 def read_bytes(src: Source, compression: str | None = None) -> bytes:

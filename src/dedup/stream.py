@@ -24,11 +24,7 @@ JSONL included: gzip, bz2, xz and zstd are decompressed as a stream).
 
 from __future__ import annotations
 
-import bz2
-import contextlib
 import functools
-import gzip
-import io
 import json
 import lzma
 import os
@@ -47,6 +43,7 @@ from .formats import (
     decode,
     detect_format,
     find_sources,
+    iter_lines,
     iter_parquet,
     parse_json_line,
     read_bytes,
@@ -64,27 +61,6 @@ BATCH_DOCS = 8192
 
 
 # ---------------------------------------------------------------- reading one record at a time
-
-
-def _jsonl_lines(path: str, compression: str | None) -> Iterator[bytes]:
-    """The lines of a JSONL file as bytes, decompressed on the fly (never the whole file at once)."""
-    import sys
-
-    with contextlib.ExitStack() as stack:
-        raw: Any = sys.stdin.buffer if path == STDIN else stack.enter_context(open(path, "rb"))
-        if compression == "gzip":
-            f: Any = stack.enter_context(gzip.GzipFile(fileobj=raw))
-        elif compression == "bz2":
-            f = stack.enter_context(bz2.BZ2File(raw))
-        elif compression == "xz":
-            f = stack.enter_context(lzma.LZMAFile(raw))
-        elif compression == "zstd":
-            import zstandard
-
-            f = stack.enter_context(io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw)))
-        else:
-            f = raw
-        yield from f
 
 
 def iter_documents(
@@ -120,7 +96,7 @@ def iter_documents(
                         item.source = src
                     yield item
             else:
-                for lineno, raw in enumerate(_jsonl_lines(src.path, fmt.compression), 1):
+                for lineno, raw in enumerate(iter_lines(src.path, fmt.compression), 1):
                     if not raw.strip():
                         continue
                     try:
