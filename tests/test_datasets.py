@@ -13,9 +13,11 @@ import gzip
 import io
 import json
 import lzma
+import os
 import random
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +137,110 @@ def test_bad_compressed_and_mismatched_files_are_one_line_errors(tmp_path: Path)
         out = tmp_path / f"out-{name}"
         run = dedup_run("clean", name, "-o", out, cwd=tmp_path)
         assert run.code == 2 and not any(p.name == name for p in out.glob("*"))  # never a partial output
+
+
+def test_a_truncated_shard_names_the_file_and_the_record(tmp_path: Path) -> None:
+    """Shards are read as a stream: where compressed data breaks off, the error names the record it broke in."""
+    data = jsonl([{"id": i, "text": filler(i, 30)} for i in range(2000)])
+    shards = {
+        "cut.jsonl.gz": gzip.compress(data),
+        "cut.jsonl.zst": zstandard.ZstdCompressor().compress(data),
+        "cut.jsonl.bz2": bz2.compress(data),
+    }
+    for name, packed in shards.items():
+        (tmp_path / name).write_bytes(packed[: len(packed) // 2])
+        # The lines that the first half of the data holds whole, decompressed as far as it goes.
+        if name.endswith(".gz"):
+            whole = zlib.decompressobj(31).decompress(packed[: len(packed) // 2]).count(b"\n")
+        elif name.endswith(".zst"):
+            whole = zstandard.ZstdDecompressor().decompressobj().decompress(packed[: len(packed) // 2]).count(b"\n")
+        else:
+            whole = bz2.BZ2Decompressor().decompress(packed[: len(packed) // 2]).count(b"\n")
+        run = dedup_run("docs", name, "-f", "json", cwd=tmp_path)
+        assert run.code == 2 and len(run.err.splitlines()) == 2, run.err
+        codec = {"gz": "gzip", "zst": "zstd", "bz2": "bz2"}[name.rsplit(".", 1)[1]]
+        assert f"dedup: warning: {name}:{whole + 1}: truncated or corrupt {codec} data (" in run.err, (whole, run.err)
+        run = dedup_run("clean", name, "-o", "out", "-q", cwd=tmp_path)
+        assert run.code == 2 and f"{name}:{whole + 1}: truncated" in run.err
+        assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # nothing, not even temp
+
+
+def test_shards_with_different_schemas_keep_their_own(tmp_path: Path) -> None:
+    """A directory of Parquet shards with different columns and types, and a JSONL shard, cleaned together:
+    duplicates are found across shards and every output shard keeps its own schema."""
+    text = filler(21, 80)
+    (tmp_path / "in").mkdir()
+    a = pa.table({"text": [text, filler(22, 60)], "id": pa.array([1, 2], pa.int64()), "tags": [["x"], []]})
+    b = pa.table(
+        {
+            "doc_id": ["b1", "b2", "b3"],
+            "text": pa.array([filler(23, 60), text + " again", filler(24, 60)], pa.large_string()),
+            "score": [0.1, 0.2, None],
+        }
+    ).replace_schema_metadata({"source": "shard-b"})
+    pq.write_table(a, tmp_path / "in" / "a.parquet", compression="snappy")
+    pq.write_table(b, tmp_path / "in" / "b.parquet", compression="zstd")
+    rows = [{"text": filler(25, 60), "lang": "en"}, {"meta": {"n": 1}, "text": text}]
+    (tmp_path / "in" / "c.jsonl").write_bytes(jsonl(rows))
+    run = dedup_run("clean", "in", "-o", "out", "--docs", "-q", cwd=tmp_path)
+    assert run.code == 0, run.err
+    out = tmp_path / "out"
+    for name in ("a.parquet", "b.parquet"):
+        assert pq.read_schema(out / name).equals(pq.read_schema(tmp_path / "in" / name), check_metadata=True), name
+    assert pq.read_schema(out / "b.parquet").metadata[b"source"] == b"shard-b"
+    assert pq.read_table(out / "a.parquet").equals(pq.read_table(tmp_path / "in" / "a.parquet"))
+    assert pq.read_table(out / "b.parquet").column("doc_id").to_pylist() == ["b1", "b3"]
+    assert (out / "c.jsonl").read_bytes() == jsonl(rows[:1])
+    removed = [json.loads(line) for line in (out / "removed.jsonl").read_text().splitlines()]
+    assert [(r["path"], r["record"]) for r in removed] == [("in/b.parquet", 2), ("in/c.jsonl", 2)]
+    assert [r["data"] for r in removed][1] == rows[1]
+
+
+@pytest.mark.slow
+def test_a_200_mb_record(tmp_path: Path) -> None:
+    """One JSONL record with a 200 MB text field, among small ones, in a .jsonl.zst shard: it is read (its
+    line is joined once from the stream, never the whole shard held as well), compared, and copied by clean's
+    writer byte for byte."""
+    block = filler(31, 20_000) + "\n"  # about 200 kB
+    big = block * (200_000_000 // len(block) + 1)
+    assert len(big) >= 200_000_000
+    text = filler(32, 80)
+    lines = [
+        json.dumps({"id": "s1", "text": text}).encode(),
+        b'{"id": "big", "text": "' + big.replace("\n", "\\n").encode() + b'"}',
+        json.dumps({"id": "s2", "text": text + " copy"}).encode(),
+        json.dumps({"id": "s3", "text": filler(33, 80)}).encode(),
+        b"",
+    ]
+    path = tmp_path / "big.jsonl.zst"
+    with open(path, "wb") as f, zstandard.ZstdCompressor(level=1).stream_writer(f) as w:
+        for line in lines[:-1]:
+            w.write(line + b"\n")
+    with open(tmp_path / "report.json", "wb") as out, open(tmp_path / "err.txt", "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dedup", "docs", str(path), "--id-field", "id", "-f", "json", "-q"],
+            stdout=out,
+            stderr=err,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0 and not (tmp_path / "err.txt").read_bytes()
+    # Memory: the record's line, its text and the library's work on it; never the shard and its copies too.
+    print(f"peak RSS {usage.ru_maxrss / 1024:.0f} MB for a 200 MB record")
+    assert usage.ru_maxrss * 1024 < 8 * 200_000_000
+    report = json.loads((tmp_path / "report.json").read_bytes())
+    assert report["summary"]["documents"] == 4 and report["summary"]["bytes"] >= 200_000_000
+    assert [[m["id"] for m in c["members"]] for c in report["clusters"]] == [["s1", "s2"]]
+    # clean's writer streams the shard: the big line is copied byte for byte, the changed record rewritten.
+    src = dedup.formats.Source(str(path), path.name)
+    fmt = detect_format(str(path))
+    docs = [d for d in dedup.formats.iter_records(src, fmt, id_field="id")]
+    assert [len(d.text) for d in docs][1] == len(big) and docs[1].text == big
+    del docs
+    written = dedup.formats.write_like(src, fmt, tmp_path / "out.jsonl.zst", {3: None, 4: "new"})
+    assert (written.records_in, written.records_out) == (4, 3)
+    with open(tmp_path / "out.jsonl.zst", "rb") as f:
+        copy = zstandard.ZstdDecompressor().stream_reader(f).read()
+    assert copy == b"\n".join([lines[0], lines[1], json.dumps({"id": "s3", "text": "new"}).encode(), b""])
 
 
 # ---------------------------------------------------------------- issue 16, findings 4, 5, 14

@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import textwrap
 import time
 import warnings
@@ -599,7 +600,7 @@ def _working(args: argparse.Namespace, what: str) -> Iterator[None]:
             sys.stderr.flush()
 
 
-def load(args: argparse.Namespace, kind: str | None = None) -> Corpus:
+def load(args: argparse.Namespace, kind: str | None = None, plain_dir: str | None = None) -> Corpus:
     """Every input named on the command line (:func:`dedup.formats.load`); bad ones are warned about and skipped.
 
     Raises :class:`CliError` when nothing could be read.
@@ -621,6 +622,7 @@ def load(args: argparse.Namespace, kind: str | None = None) -> Corpus:
             on_problem=problem,
             on_warning=_warn,
             progress=lambda total: _progress(args, total, "reading"),
+            plain_dir=plain_dir,
         )
     except dio.NothingRead as e:
         raise CliError(str(e)) from None
@@ -994,16 +996,12 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def _clean(args: argparse.Namespace) -> int:
-    from .keep import which_to_keep
-    from .passages import apply_removals, find_repeated_passages, plan_removals
-
     kind = _records_kind(args)
     if args.errors not in ("strict", "surrogateescape"):
         # Undecodable bytes are read so that they are written back as they were: clean changes
         # no byte outside what it removes (replace, ignore, backslashreplace would).
         args.errors = "surrogateescape"
     start = time.perf_counter()
-    seconds: dict[str, float] = {}
     to_stdout = args.output == STDIN
     if to_stdout and not args.manifest:
         raise CliError("-o - writes the cleaned text to standard output; name the manifest with --manifest FILE")
@@ -1015,10 +1013,23 @@ def _clean(args: argparse.Namespace) -> int:
         raise CliError("--against drops whole documents: it needs --docs")
     if args.manifest and manifest.exists() and not args.force:
         raise CliError(f"{manifest}: exists; use --force to overwrite")
+    # Compressed JSONL shards are decompressed once: load copies their plain bytes here for the writer.
+    plain = contextlib.nullcontext(None) if to_stdout else tempfile.TemporaryDirectory(prefix=".dedup-plain-", dir=out)
+    with plain as plain_dir:
+        return _clean_corpus(args, kind, plain_dir, start)
+
+
+def _clean_corpus(args: argparse.Namespace, kind: str | None, plain_dir: str | None, start: float) -> int:
+    from .keep import which_to_keep
+    from .passages import apply_removals, find_repeated_passages, plan_removals
+
+    seconds: dict[str, float] = {}
+    to_stdout = args.output == STDIN
+    out = Path(args.output)
+    manifest = Path(args.manifest) if args.manifest else out / "manifest.jsonl"
     doc_threshold = args.doc_threshold or args.threshold
     passage_threshold = args.passage_threshold or args.threshold
-
-    corpus = load(args, kind)
+    corpus = load(args, kind, plain_dir)
     seconds["read"] = time.perf_counter() - start
     if to_stdout and (len(corpus.sources) != 1 or corpus.formats[corpus.sources[0].path].kind != "text"):
         raise CliError("-o - cleans one text (a file or standard input); name an output directory for more")
@@ -1147,6 +1158,7 @@ def _clean(args: argparse.Namespace) -> int:
                         encoding=corpus.codecs.get(src.path, args.encoding),
                         errors=args.errors,
                         text=whole.get(src.path),
+                        plain=corpus.plain.get(src.path),
                     )
                 except dio.InputError as e:
                     raise CliError(str(e)) from None

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import outputs
 from .internal import one_line
 from .outputs import write_atomic
 
@@ -281,6 +282,212 @@ def iter_lines(path: str, compression: str | None) -> Iterator[bytes]:
         yield from f
 
 
+#: Bytes read, and decompressed, at a time from a shard by :func:`iter_chunks`.
+CHUNK_BYTES = 1 << 20
+
+
+def _decoding_errors() -> tuple[type[BaseException], ...]:
+    """What the decompressors raise on truncated or corrupt data."""
+    import zlib
+
+    errors: list[type[BaseException]] = [OSError, EOFError, ValueError, lzma.LZMAError, zlib.error]
+    with contextlib.suppress(ImportError):
+        from isal import isal_zlib
+
+        errors.append(isal_zlib.error)  # type: ignore[arg-type]  # an exception class, typed loosely by isal
+    with contextlib.suppress(ImportError):
+        import zstandard
+
+        errors.append(zstandard.ZstdError)
+    return tuple(errors)
+
+
+class _Prefixed(io.RawIOBase):
+    """A binary file whose first bytes (already read, to check them) are given back first."""
+
+    def __init__(self, head: bytes, rest: Any) -> None:
+        self._head, self._rest = memoryview(head), rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if len(self._head):
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        return int(self._rest.readinto(b) or 0)
+
+
+def _read_head(f: Any, n: int) -> bytes:
+    """The first ``n`` bytes of ``f`` (fewer only at its end; a pipe may give them in pieces)."""
+    head = b""
+    while len(head) < n:
+        more = f.read(n - len(head))
+        if not more:
+            break
+        head += more
+    return head
+
+
+def _refuse_compressed(head: bytes, path: str) -> None:
+    for name, magic in _MAGIC.items():
+        if head.startswith(magic):
+            endings = ", ".join(e for e, c in COMPRESSIONS.items() if c == name)
+            raise InputError(path, f"{name}-compressed data; name the file with its extension ({endings})")
+
+
+def _zstd_chunks(f: Any, size: int) -> Iterator[bytes]:
+    """Decompressed zstd data, frame after frame; a frame that does not end is an error."""
+    import zstandard
+
+    dctx = zstandard.ZstdDecompressor()
+    obj, fed = dctx.decompressobj(), False
+    while True:
+        data = f.read(size)
+        if not data:
+            break
+        while data:
+            fed = True
+            out = obj.decompress(data)
+            if out:
+                yield out
+            if not obj.eof:
+                break
+            data, obj, fed = obj.unused_data, dctx.decompressobj(), False
+    if fed:
+        raise ValueError("data ends inside a frame")
+
+
+def _gzip_chunks(f: Any, size: int) -> Iterator[bytes]:
+    """Decompressed gzip data, member after member, at most ``size`` bytes a piece; a member must end.
+
+    Everything up to where the data breaks off is given before the error, so
+    that the error can name the record it broke in.
+    """
+    z: Any
+    try:  # ISA-L's inflate: the same format, 2-3x faster than zlib's
+        from isal import isal_zlib as z
+    except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
+        import zlib as z
+    d, fed = z.decompressobj(31), False
+    while data := f.read(size):
+        while data:
+            if not fed and not data.startswith(_MAGIC["gzip"]) and not data.strip(b"\0"):
+                data = b""  # zero padding after the last member, as gzip allows
+                break
+            fed = True
+            out = d.decompress(data, size)
+            if out:
+                yield out
+            if d.eof:
+                data, d, fed = d.unused_data, z.decompressobj(31), False
+            else:
+                data = d.unconsumed_tail
+    if fed:
+        raise EOFError("the data ends inside a gzip member")
+
+
+def iter_chunks(
+    src: Source, compression: str | None, *, size: int = CHUNK_BYTES, consumed: Callable[[int], None] | None = None
+) -> Iterator[bytes]:
+    """The bytes of a source, decompressed, about ``size`` at a time: the whole file is never held.
+
+    The data must start like ``compression`` says (plain data must not start
+    like a compressed one); truncated or corrupt data is an :class:`InputError`
+    when it is met. ``consumed`` is called with the bytes read from the file
+    since its last call (for progress over the file's size on disk).
+
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.gz")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(gzip.compress(b"x" * 10))
+    >>> list(iter_chunks(Source(path, "a.gz"), "gzip", size=4))
+    [b'xxxx', b'xxxx', b'xx']
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            raw: Any = sys.stdin.buffer if src.path == STDIN else stack.enter_context(open(src.path, "rb"))
+            head = _read_head(raw, 8)
+        except IsADirectoryError:
+            raise InputError(src.path, "is a directory (name it as a directory argument)") from None
+        except OSError as e:
+            raise InputError(src.path, f"cannot read: {_os_why(e)}") from None
+        told = 0
+
+        def tell() -> None:
+            nonlocal told
+            if consumed is not None and src.path != STDIN:
+                now = raw.tell()
+                consumed(now - told)
+                told = now
+
+        if compression is None:
+            _refuse_compressed(head, src.path)
+            if head:
+                yield head
+            while more := raw.read(size):
+                yield more
+                tell()
+            return
+        if not head:
+            return  # an empty file is an empty text, compressed or not
+        if not head.startswith(_MAGIC[compression]):
+            raise InputError(src.path, f"not {compression} data although the name says so; rename the file")
+        f = io.BufferedReader(_Prefixed(head, raw), size)
+        try:
+            if compression in ("zstd", "gzip"):
+                for chunk in (_zstd_chunks if compression == "zstd" else _gzip_chunks)(f, size):
+                    yield chunk
+                    tell()
+                return
+            reader = bz2.BZ2File(f) if compression == "bz2" else lzma.LZMAFile(f)  # noqa: SIM115 - f is closed
+            while chunk := reader.read(size):
+                yield chunk
+                tell()
+        except _decoding_errors() as e:
+            raise InputError(src.path, f"truncated or corrupt {compression} data ({one_line(e)})") from None
+
+
+def iter_raw_lines(
+    src: Source,
+    compression: str | None,
+    *,
+    on_chunk: Callable[[bytes], None] | None = None,
+    consumed: Callable[[int], None] | None = None,
+) -> Iterator[bytes]:
+    """The lines of a source as ``data.split(b"\\n")`` gives them, read and decompressed incrementally.
+
+    Only one chunk (and the line being read) is held at a time, so a shard
+    larger than memory can be read; ``b"\\n".join`` of the lines is the data.
+    ``on_chunk`` sees every decompressed chunk (to count or copy them). An
+    :class:`InputError` raised on the way (truncated data) names the line
+    that was being read.
+    """
+    pending: list[bytes] = []
+    lineno = 0
+    try:
+        for chunk in iter_chunks(src, compression, consumed=consumed):
+            if on_chunk is not None:
+                on_chunk(chunk)
+            if b"\n" not in chunk:
+                pending.append(chunk)  # a long line: its pieces are joined once, at its end
+                continue
+            lines = chunk.split(b"\n")
+            if pending:
+                pending.append(lines[0])
+                lines[0] = b"".join(pending)
+            pending = [lines.pop()]
+            lineno += len(lines)
+            yield from lines
+    except InputError as e:
+        if e.line is not None:
+            raise
+        raise InputError(e.path, e.why, lineno + 1) from None
+    yield b"".join(pending)
+
+
 def read_bytes(src: Source, compression: str | None = None) -> bytes:
     """The bytes of a source (standard input is read once, to the end), decompressed.
 
@@ -354,6 +561,39 @@ def _zstd_decompress(raw: bytes) -> bytes:
         raise ValueError(str(e)) from None
 
 
+#: ISA-L gzip level of written shards: on text 3% larger than zlib's level 3, and 6x faster.
+GZIP_LEVEL = 2
+
+
+@contextlib.contextmanager
+def compressing(f: Any, compression: str | None) -> Iterator[Any]:
+    """A binary file that writes to ``f`` compressed like an input was (``None``: as is).
+
+    Written as a stream: the output is never held whole. Closing the block
+    ends the compressed data (``f`` itself stays open).
+    """
+    if compression is None:
+        yield f
+        return
+    if compression == "gzip":
+        try:
+            from isal import igzip
+
+            out: Any = igzip.GzipFile(filename="", fileobj=f, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
+        except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
+            out = gzip.GzipFile(filename="", fileobj=f, mode="wb", compresslevel=3, mtime=0)
+    elif compression == "bz2":
+        out = bz2.BZ2File(f, "wb")
+    elif compression == "xz":
+        out = lzma.LZMAFile(f, "wb")  # noqa: SIM115 - closed by the with below
+    else:
+        import zstandard
+
+        out = zstandard.ZstdCompressor(level=3).stream_writer(f, closefd=False)
+    with out:
+        yield out
+
+
 def compress(data: bytes, compression: str | None) -> bytes:
     """``data`` compressed like an input was (``None``: as is).
 
@@ -363,8 +603,12 @@ def compress(data: bytes, compression: str | None) -> bytes:
     if compression is None:
         return data
     if compression == "gzip":
-        # Level 3: 2% larger than gzip's default 6 on text, and 2.7x faster.
-        return gzip.compress(data, compresslevel=3, mtime=0)
+        try:
+            from isal import igzip
+        except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
+            # Level 3: 2% larger than gzip's default 6 on text, and 2.7x faster.
+            return gzip.compress(data, compresslevel=3, mtime=0)
+        return bytes(igzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0))
     if compression == "bz2":
         return bz2.compress(data)
     if compression == "xz":
@@ -609,6 +853,8 @@ class Corpus:
     formats: dict[str, Format] = field(default_factory=dict)
     #: The codec each whole-file text was decoded with (:func:`exact_codec`), to write it back alike.
     codecs: dict[str, str] = field(default_factory=dict)
+    #: Decompressed copies of compressed (or standard input) JSONL shards, by path, when ``load`` made them.
+    plain: dict[str, str] = field(default_factory=dict)
 
     @property
     def texts(self) -> list[str]:
@@ -636,6 +882,107 @@ def source_size(src: Source) -> int:
         return 0
 
 
+class ShardReader:
+    """The records of one JSONL or Parquet source, read as they are iterated.
+
+    JSON Lines are read line by line from the (decompressed) stream of
+    :func:`iter_raw_lines`: the reader never holds the shard, only the line
+    being parsed. Parquet is read row group by row group. ``nbytes`` is the
+    decompressed size read so far (the whole size once iterated). Iterating
+    raises :class:`InputError` when the source as a whole cannot be read
+    (truncated data naming the record it broke in, text that is not
+    ``encoding``, a Parquet file named as JSON Lines...).
+
+    ``plain`` (a binary file) receives a copy of the decompressed bytes, so
+    that a cleaned copy can be written without decompressing the shard again.
+    ``consumed`` is called with bytes read from disk, for progress bars.
+    """
+
+    def __init__(
+        self,
+        src: Source,
+        fmt: Format,
+        *,
+        encoding: str = "utf-8",
+        errors: str = "strict",
+        text_field: str = "text",
+        id_field: str | None = None,
+        plain: Any = None,
+        consumed: Callable[[int], None] | None = None,
+    ) -> None:
+        self.src, self.fmt = src, fmt
+        self.encoding, self.errors = encoding, errors
+        self.text_field, self.id_field = text_field, id_field
+        self.plain, self.consumed = plain, consumed
+        self.nbytes = 0
+
+    def __iter__(self) -> Iterator[Document | InputError]:
+        src, fmt = self.src, self.fmt
+        if fmt.kind == "parquet":
+            if src.path == STDIN:
+                raise InputError(STDIN, "Parquet cannot be read from standard input; name the file")
+            if fmt.compression is None:
+                self.nbytes = source_size(src)
+                yield from iter_parquet(src.path, self.text_field, self.id_field)
+            else:
+                data = read_bytes(src, fmt.compression)
+                self.nbytes = len(data)
+                yield from iter_parquet(src.path, self.text_field, self.id_field, data=data)
+            if self.consumed is not None:
+                self.consumed(source_size(src))
+            return
+        if _wide_unicode(self.encoding):
+            raise InputError(src.path, f"JSON Lines are read as UTF-8, not {self.encoding}; drop --encoding")
+        yield from self._jsonl()
+
+    def _count(self, chunk: bytes) -> None:
+        self.nbytes += len(chunk)
+        if self.plain is not None:
+            self.plain.write(chunk)
+
+    def _jsonl(self) -> Iterator[Document | InputError]:
+        path, encoding, errors = self.src.path, self.encoding, self.errors
+        may_be_array = not self.fmt.forced and _base_name(path).endswith(".json")
+        lines = iter_raw_lines(self.src, self.fmt.compression, on_chunk=self._count, consumed=self.consumed)
+        offset = 0  # of the line in the data, while its start is looked at for binary data
+        for lineno, raw in enumerate(lines, 1):
+            if lineno == 1:
+                if raw[:4] == b"PAR1":
+                    raise InputError(path, "a Parquet file, not JSON Lines; use --input-format parquet")
+                if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                    raise InputError(path, "looks like UTF-16 (byte order mark); use --encoding utf-16")
+                if raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]  # a UTF-8 byte order mark is not part of the first record
+                if may_be_array and raw.lstrip(b" \t\r")[:1] == b"[":
+                    raise InputError(
+                        path, "a JSON array, not JSON Lines; use --input-format text to read it as one text"
+                    )
+            if offset < BINARY_SNIFF:
+                if b"\x00" in raw[: BINARY_SNIFF - offset]:
+                    raise InputError(path, "binary file (NUL bytes), not text")
+                offset += len(raw) + 1
+            try:
+                line = raw.decode(encoding, errors)
+            except UnicodeDecodeError as e:
+                name = codecs.lookup(encoding).name
+                raise InputError(
+                    path,
+                    f"not valid {name} ({e.reason}, byte 0x{raw[e.start]:02x} at column {e.start + 1} of the line);"
+                    " use --encoding ENC or --errors replace",
+                    lineno,
+                ) from None
+            if not line.strip():
+                continue
+            row = parse_json_line(line, path, lineno)
+            del line
+            if isinstance(row, InputError):
+                yield row
+            elif not isinstance(row, dict):
+                yield InputError(path, "not a JSON object", lineno)
+            else:
+                yield row_document(row, path, lineno, self.text_field, self.id_field)
+
+
 def iter_records(
     src: Source,
     fmt: Format,
@@ -644,30 +991,9 @@ def iter_records(
     errors: str = "strict",
     text_field: str = "text",
     id_field: str | None = None,
-) -> tuple[Iterator[Document | InputError], int]:
-    """The records of one JSONL or Parquet source and its size in bytes (decompressed).
-
-    Raises :class:`InputError` when the source as a whole cannot be read.
-    """
-    if fmt.kind == "parquet":
-        if src.path == STDIN:
-            raise InputError(STDIN, "Parquet cannot be read from standard input; name the file")
-        if fmt.compression is None:
-            return iter_parquet(src.path, text_field, id_field), source_size(src)
-        data = read_bytes(src, fmt.compression)
-        return iter_parquet(src.path, text_field, id_field, data=data), len(data)
-    data = read_bytes(src, fmt.compression)
-    if data[:4] == b"PAR1":
-        raise InputError(src.path, "a Parquet file, not JSON Lines; use --input-format parquet")
-    if _wide_unicode(encoding):
-        raise InputError(src.path, f"JSON Lines are read as UTF-8, not {encoding}; drop --encoding")
-    text = decode(data, src.path, encoding, errors) if data else ""
-    if not fmt.forced and _base_name(src.path).endswith(".json"):
-        # A .json file may be one JSON document rather than lines of them.
-        first = text.lstrip("\ufeff \t\r\n")[:1]
-        if first == "[":
-            raise InputError(src.path, "a JSON array, not JSON Lines; use --input-format text to read it as one text")
-    return iter_jsonl(text, src.path, text_field, id_field), len(data)
+) -> Iterator[Document | InputError]:
+    """The records of one JSONL or Parquet source, read incrementally (see :class:`ShardReader`)."""
+    return iter(ShardReader(src, fmt, encoding=encoding, errors=errors, text_field=text_field, id_field=id_field))
 
 
 class _NoBar:
@@ -685,6 +1011,40 @@ def _ignore(problem: object) -> None:
     return None
 
 
+def _read_records(
+    corpus: Corpus,
+    src: Source,
+    fmt: Format,
+    bar: Any,
+    plain_dir: str | os.PathLike | None,
+    on_problem: Callable[[InputError], None],
+    on_warning: Callable[[str], None],
+    **options: Any,
+) -> int:
+    """Add the records of one JSONL or Parquet source to ``corpus``; its size in bytes (decompressed)."""
+    with contextlib.ExitStack() as stack:
+        plain = None
+        if plain_dir is not None and fmt.kind == "jsonl" and (fmt.compression or src.path == STDIN):
+            corpus.plain[src.path] = os.path.join(plain_dir, f"{len(corpus.plain)}.jsonl")
+            plain = stack.enter_context(open(corpus.plain[src.path], "wb"))
+        reader = ShardReader(src, fmt, plain=plain, consumed=bar.update, **options)
+        bad = 0
+        for item in reader:
+            if isinstance(item, InputError):
+                if isinstance(item, UnreadablePart):
+                    corpus.damaged.add(src.path)
+                corpus.skipped_records += 1
+                bad += 1
+                if bad <= MAX_RECORD_WARNINGS:
+                    on_problem(item)
+            else:
+                item.source = src
+                corpus.docs.append(item)
+        if bad > MAX_RECORD_WARNINGS:
+            on_warning(f"{src.path}: {bad - MAX_RECORD_WARNINGS} more bad records skipped")
+        return reader.nbytes
+
+
 def load(
     paths: Sequence[str],
     *,
@@ -698,6 +1058,7 @@ def load(
     on_problem: Callable[[InputError], None] = _ignore,
     on_warning: Callable[[str], None] = _ignore,
     progress: Callable[[int], Any] | None = None,
+    plain_dir: str | os.PathLike | None = None,
 ) -> Corpus:
     """Read every input in ``paths``; bad inputs and records are skipped and counted.
 
@@ -717,6 +1078,14 @@ def load(
     progress
         Called with the total bytes to read; returns a context manager with
         ``update(nbytes)`` (a tqdm bar fits).
+    plain_dir
+        A directory where the decompressed bytes of each compressed (or
+        standard input) JSONL shard are copied as it is read
+        (:attr:`Corpus.plain`), so that :func:`write_like` can copy its
+        untouched lines without decompressing it again.
+
+    JSON Lines and Parquet are read record by record (:class:`ShardReader`):
+    memory holds the documents' texts, not the shards they came from.
 
     Raises
     ------
@@ -738,38 +1107,34 @@ def load(
         for src in sources:
             fmt = detect_format(src.path, input_format)
             corpus.formats[src.path] = fmt
+            docs_before, skipped_before = len(corpus.docs), corpus.skipped_records
             try:
                 if fmt.kind == "text":
                     data = read_bytes(src, fmt.compression)
                     corpus.codecs[src.path] = exact_codec(data, encoding)
                     text, nbytes = decode(data, src.path, corpus.codecs[src.path], errors), len(data)
+                    del data
                     corpus.docs.append(Document(src.path, text, source=src))
+                    bar.update(source_size(src))
                 else:
-                    items, nbytes = iter_records(
-                        src, fmt, encoding=encoding, errors=errors, text_field=text_field, id_field=id_field
-                    )
-                    bad = 0
-                    for item in items:
-                        if isinstance(item, InputError):
-                            if isinstance(item, UnreadablePart):
-                                corpus.damaged.add(src.path)
-                            corpus.skipped_records += 1
-                            bad += 1
-                            if bad <= MAX_RECORD_WARNINGS:
-                                on_problem(item)
-                        else:
-                            item.source = src
-                            corpus.docs.append(item)
-                    if bad > MAX_RECORD_WARNINGS:
-                        on_warning(f"{src.path}: {bad - MAX_RECORD_WARNINGS} more bad records skipped")
+                    nbytes = _read_records(
+                        corpus, src, fmt, bar, plain_dir, on_problem, on_warning,
+                        encoding=encoding, errors=errors, text_field=text_field, id_field=id_field,
+                    )  # fmt: skip
             except InputError as e:
+                # The file is skipped whole: forget what was read of it before it broke.
+                del corpus.docs[docs_before:]
+                corpus.skipped_records = skipped_before
+                corpus.damaged.discard(src.path)
+                if src.path in corpus.plain:
+                    with contextlib.suppress(OSError):
+                        os.unlink(corpus.plain.pop(src.path))
                 corpus.skipped_files += 1
                 on_problem(e)
                 continue
             corpus.files += 1
             corpus.sources.append(src)
             corpus.nbytes += nbytes
-            bar.update(source_size(src))
     if not corpus.docs and not (corpus.files and not corpus.skipped_records):
         # Files whose records were all bad are a problem; files with no records (a 0-row
         # Parquet file, issue 16 finding 14) are valid input with nothing in them.
@@ -862,6 +1227,7 @@ def write_like(
     encoding: str = "utf-8",
     errors: str = "strict",
     text: str | None = None,
+    plain: str | None = None,
 ) -> Written:
     """Write the cleaned copy of ``src`` to ``target``, in its own format and compression.
 
@@ -871,7 +1237,10 @@ def write_like(
     ones with only the text value rewritten (other fields, their order and
     spacing kept). Parquet: the same schema and metadata, the same codec,
     only the text column changed. ``text`` is the decoded text of a
-    whole-file source (saves reading it again). Written atomically.
+    whole-file source (saves reading it again); ``plain`` the decompressed
+    copy of a JSONL shard that :func:`load` made (saves decompressing it
+    again). JSON Lines are read and written as a stream (one chunk at a time),
+    and every output is written atomically.
     """
     if fmt.kind == "parquet":
         return _write_parquet_like(src, fmt, target, changes, text_field)
@@ -888,28 +1257,36 @@ def write_like(
         write_atomic(target, data)
         written.records_out, written.bytes_out = 1, len(data)
         return written
-    raw = read_bytes(src, fmt.compression)
-    out: list[bytes] = []
-    for number, line in enumerate(raw.split(b"\n"), 1):
-        if line.strip():
-            written.records_in += 1
-        if number not in changes:
-            out.append(line)  # byte for byte
-            if line.strip():
-                written.records_out += 1
-            continue
-        decoded = line.decode(encoding, errors)
-        bom = "\ufeff" if number == 1 and decoded.startswith("\ufeff") else ""
-        decoded = decoded[len(bom) :]
-        new = changes[number]
-        if new is None:
-            written.dropped.append((number, json.loads(decoded)))
-            continue
-        out.append((bom + replace_json_field(decoded, text_field, new)).encode(encoding, errors))
-        written.records_out += 1
-    data = compress(b"\n".join(out), fmt.compression)
-    write_atomic(target, data)
-    written.bytes_out = len(data)
+    if plain is not None:
+        src, compression = Source(plain, src.rel), None  # the copy load made: not decompressed again
+    else:
+        compression = fmt.compression
+    with outputs.open_atomic(target) as f:
+        with compressing(f, fmt.compression) as w:
+            batch: list[bytes] = []
+            held = 0
+            for number, line in enumerate(iter_raw_lines(src, compression), 1):
+                if line.strip():
+                    written.records_in += 1
+                if number in changes:
+                    new = changes[number]
+                    decoded = line.decode(encoding, errors)
+                    bom = "\ufeff" if number == 1 and decoded.startswith("\ufeff") else ""
+                    decoded = decoded[len(bom) :]
+                    if new is None:
+                        written.dropped.append((number, json.loads(decoded)))
+                        continue
+                    line = (bom + replace_json_field(decoded, text_field, new)).encode(encoding, errors)
+                if line.strip():
+                    written.records_out += 1
+                batch.append(line)
+                held += len(line)
+                if held >= CHUNK_BYTES:
+                    # The last line waits: what follows it (a newline, or nothing) depends on the lines after.
+                    w.write(b"\n".join(batch[:-1]) + b"\n")
+                    batch, held = batch[-1:], len(line)
+            w.write(b"\n".join(batch))
+        written.bytes_out = f.tell()
     return written
 
 

@@ -32,7 +32,7 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, BinaryIO
 
 try:
     import fcntl
@@ -44,6 +44,7 @@ __all__ = [
     "Interrupted",
     "OutputBusy",
     "OutputLock",
+    "open_atomic",
     "remove_temp_files",
     "signals_as_interrupts",
     "write_atomic",
@@ -63,6 +64,19 @@ def write_atomic(path: Path, data: bytes) -> None:
     on any error or interrupt the temporary file is removed. New files get
     the permissions of any new file (``0o666`` less the umask).
     """
+    with open_atomic(path) as f:
+        f.write(data)
+
+
+@contextlib.contextmanager
+def open_atomic(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` piece by piece, in place only once the block ends without error.
+
+    Like :func:`write_atomic`, for outputs written as a stream (a cleaned
+    shard larger than memory): the data goes to a registered temporary file
+    in the same directory, which is synced and renamed to ``path`` at the
+    end of the block, or removed when the block raises.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = os.path.abspath(path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
@@ -70,7 +84,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -17,9 +17,10 @@ from __future__ import annotations
 import csv
 import json
 import re
-from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any, TextIO
+
+import numpy as np
 
 __all__ = [
     "FORMATS",
@@ -48,7 +49,7 @@ class LineIndex:
 
     def __init__(self, text: str) -> None:
         self._text = text
-        self._newlines = [m.start() for m in re.finditer("\n", text)] if len(text) >= self.INDEX_FROM else None
+        self._newlines = _newlines(text) if len(text) >= self.INDEX_FROM else None
 
     def line(self, offset: int) -> int:
         """1-based line holding character ``offset``."""
@@ -56,11 +57,20 @@ class LineIndex:
             return 1
         if self._newlines is None:
             return self._text.count("\n", 0, offset) + 1
-        return bisect_right(self._newlines, offset - 1) + 1
+        return int(np.searchsorted(self._newlines, offset - 1, side="right")) + 1
 
     def lines(self, start: int, end: int) -> tuple[int, int]:
         """1-based first and last line (inclusive) of ``[start, end)``."""
         return self.line(start), self.line(max(start, end - 1))
+
+
+def _newlines(text: str) -> np.ndarray:
+    """Character offsets of the newlines of ``text``, found by numpy (one code unit per character)."""
+    if text.isascii():
+        units = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    else:
+        units = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return np.flatnonzero(units == 10)
 
 
 def span_record(path: str, index: LineIndex, start: int, end: int) -> dict[str, Any]:
