@@ -316,6 +316,58 @@ def test_quiet_counts_warnings_beyond_a_few(tmp_path: Path) -> None:
     assert len(dedup_run("docs", "in", cwd=tmp_path).err.splitlines()) == 8 + 1  # and the summary line
 
 
+def test_quiet_also_counts_a_files_bad_records_beyond_a_few(tmp_path: Path) -> None:
+    """-q: a file's bad records beyond the first five are only counted at the end, not in a line of their own."""
+    rows = [json.dumps({"text": filler(1, 30)})] + ["{bad"] * 8
+    (tmp_path / "f.jsonl").write_text("\n".join(rows) + "\n")
+    loud = dedup_run("docs", "f.jsonl", cwd=tmp_path).err.splitlines()
+    assert len(loud) == 5 + 2 and loud[5] == "dedup: warning: f.jsonl: 3 more bad records skipped"
+    quiet = dedup_run("docs", "f.jsonl", "-q", cwd=tmp_path).err.splitlines()
+    assert quiet[:5] == loud[:5] and len(quiet) == 6
+    assert quiet[5] == "dedup: warning: 3 more inputs or records skipped (not shown with --quiet)"
+
+
+def _stderr_on_a_terminal(args: list[str], cwd: Path) -> str:
+    """What the command writes to its standard error when that is a terminal (a pseudo-terminal)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    # A terminal 120 columns wide (a new pseudo-terminal has 0, and tqdm would draw bars 0 wide).
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dedup", *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+    )
+    os.close(slave)
+    got = []
+    with contextlib.suppress(OSError):  # EIO once the command has closed its end
+        while data := os.read(master, 1 << 16):
+            got.append(data)
+    os.close(master)
+    assert proc.wait(timeout=300) == 0
+    return b"".join(got).decode("utf-8", "replace")
+
+
+def test_progress_bars_over_every_long_phase_on_a_terminal_only(tmp_path: Path) -> None:
+    """clean --docs on a terminal shows a bar for reading, each phase the library reports, and writing;
+    -q shows nothing, and off a terminal no bar is drawn (dedup_run checks every stderr line is a message)."""
+    text = filler(41, 200)
+    rows = [{"text": text}, {"text": text + " end"}] + [{"text": filler(42 + i, 200)} for i in range(20)]
+    (tmp_path / "d.jsonl.gz").write_bytes(gzip.compress(jsonl(rows)))
+    err = _stderr_on_a_terminal(["clean", "d.jsonl.gz", "-o", "out", "--docs"], tmp_path)
+    for phase in ("reading", "signatures", "candidates", "verification", "passages", "writing"):
+        assert f"{phase}:" in err, (phase, err)
+    assert _stderr_on_a_terminal(["clean", "d.jsonl.gz", "-o", "out2", "--docs", "-q"], tmp_path) == ""
+    run = dedup_run("clean", "d.jsonl.gz", "-o", "out3", "--docs", cwd=tmp_path)
+    assert run.code == 0 and len(run.err.splitlines()) == 1  # the summary line only
+
+
 def test_dictionary_encoded_and_empty_parquet(tmp_path: Path) -> None:
     """Finding 14: a dictionary-encoded string column is text; a 0-row file is 0 documents, exit 0."""
     text = filler(5, 50)

@@ -27,7 +27,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from . import __version__, backend, htmlreport, internal, outputs, report
 from . import formats as dio
@@ -600,6 +600,53 @@ def _working(args: argparse.Namespace, what: str) -> Iterator[None]:
             sys.stderr.flush()
 
 
+class _PhaseBars:
+    """tqdm bars for the library's ``progress(phase, done, total)`` callback: one bar per phase, in turn."""
+
+    UNITS: ClassVar[dict[str, str]] = {
+        "signatures": "doc",
+        "candidates": "step",
+        "verification": "pair",
+        "passages": "step",
+    }
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._phase: str | None = None
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if phase != self._phase:
+            self.close()
+            self._phase = phase
+            unit = self.UNITS.get(phase, "step")
+            self._bar = tqdm(total=total or None, desc=phase, unit=unit, file=sys.stderr, leave=False)
+        self._bar.total = total or None
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        self._bar, self._phase = None, None
+
+    def __enter__(self) -> _PhaseBars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def _phases(args: argparse.Namespace) -> Iterator[_PhaseBars | None]:
+    """The progress callback for a library call: bars on a terminal, ``None`` under --quiet or off a terminal."""
+    if args.quiet or not sys.stderr.isatty():
+        yield None
+        return
+    with _PhaseBars() as bars:
+        yield bars
+
+
 def load(args: argparse.Namespace, kind: str | None = None, plain_dir: str | None = None) -> Corpus:
     """Every input named on the command line (:func:`dedup.formats.load`); bad ones are warned about and skipped.
 
@@ -609,6 +656,7 @@ def load(args: argparse.Namespace, kind: str | None = None, plain_dir: str | Non
     def problem(p: InputError) -> None:
         _skip(args, p)
 
+    warned = getattr(args, "skip_warnings", 0)
     try:
         corpus = dio.load(
             args.paths,
@@ -620,12 +668,17 @@ def load(args: argparse.Namespace, kind: str | None = None, plain_dir: str | Non
             text_field=getattr(args, "text_field", "text"),
             id_field=getattr(args, "id_field", None),
             on_problem=problem,
-            on_warning=_warn,
+            # -q: a file's "N more bad records" line too is left to the count at the end.
+            on_warning=(lambda message: None) if getattr(args, "quiet", False) else _warn,
             progress=lambda total: _progress(args, total, "reading"),
             plain_dir=plain_dir,
         )
     except dio.NothingRead as e:
         raise CliError(str(e)) from None
+    if getattr(args, "quiet", False):
+        # What dio.load did not pass to problem() (bad records beyond a few per file) joins the count.
+        told = getattr(args, "skip_warnings", 0) - warned
+        args.skip_warnings = getattr(args, "skip_warnings", 0) + corpus.skipped_files + corpus.skipped_records - told
     args.records_read = any(f.kind != "text" for f in corpus.formats.values())
     return corpus
 
@@ -740,7 +793,7 @@ def cmd_passages(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         corpus = load(args, kind)
         texts = corpus.texts
-        with _working(args, f"searching {_plural(len(texts), 'document')} for repeated passages"):
+        with _phases(args) as progress:
             matches = find_repeated_passages(
                 texts,
                 threshold=args.threshold,
@@ -748,6 +801,7 @@ def cmd_passages(args: argparse.Namespace) -> int:
                 ngram=args.ngram,
                 jobs=args.jobs,
                 spill=args.spill,
+                progress=progress,
             )
         lines = _Lines(corpus.docs)
         records = [
@@ -819,10 +873,11 @@ def cmd_docs(args: argparse.Namespace) -> int:
         corpus = load(args, kind)
         from .keep import which_to_keep
 
-        with _working(args, f"comparing {_plural(len(corpus.docs), 'document')}"):
-            if args.containment:
+        if args.containment:
+            with _working(args, f"comparing {_plural(len(corpus.docs), 'document')}"):
                 clusters, kept, pairs = _contained_clusters(args, corpus.texts)
-            else:
+        else:
+            with _phases(args) as progress:
                 decision = which_to_keep(
                     corpus.texts,
                     args.threshold,
@@ -830,6 +885,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
                     ngram=args.ngram,
                     num_perm=args.num_perm,
                     jobs=args.jobs,
+                    progress=progress,
                 )
                 clusters = decision.clusters
                 kept = [next(i for i in c if decision.keep[i]) for c in clusters]
@@ -1045,9 +1101,15 @@ def _clean_corpus(args: argparse.Namespace, kind: str | None, plain_dir: str | N
     dropped: dict[int, dict[str, Any]] = {}
     if args.docs:
         t = time.perf_counter()
-        with _working(args, f"comparing {_plural(len(texts), 'document')}"):
+        with _phases(args) as progress:
             decision = which_to_keep(
-                texts, doc_threshold, keep=args.keep, ngram=args.ngram, num_perm=args.num_perm, jobs=args.jobs
+                texts,
+                doc_threshold,
+                keep=args.keep,
+                ngram=args.ngram,
+                num_perm=args.num_perm,
+                jobs=args.jobs,
+                progress=progress,
             )
         for i in (~decision.keep).nonzero()[0].tolist():
             k = int(decision.duplicate_of[i])
@@ -1075,7 +1137,7 @@ def _clean_corpus(args: argparse.Namespace, kind: str | None, plain_dir: str | N
     t = time.perf_counter()
     remaining = [i for i in range(len(texts)) if i not in dropped]
     sub = [texts[i] for i in remaining]
-    with _working(args, f"searching {_plural(len(sub), 'document')} for repeated passages"):
+    with _phases(args) as progress:
         matches = find_repeated_passages(
             sub,
             threshold=passage_threshold,
@@ -1083,6 +1145,7 @@ def _clean_corpus(args: argparse.Namespace, kind: str | None, plain_dir: str | N
             ngram=args.ngram,
             jobs=args.jobs,
             spill=args.spill,
+            progress=progress,
         )
     plan = plan_removals(sub, matches, threshold=passage_threshold)
     cleaned = apply_removals(sub, plan)
@@ -1145,8 +1208,9 @@ def _clean_corpus(args: argparse.Namespace, kind: str | None, plain_dir: str | N
         records_in, records_out, bytes_out = 1, 1, len(data)
     else:
         first = {d.path: i for i, d in reversed(list(enumerate(docs)))}
-        with _progress(args, len(corpus.sources), "writing", unit="file") as bar:
-            for src in corpus.sources:
+        sizes = [_size(corpus.plain.get(src.path, src.path)) for src in corpus.sources]
+        with _progress(args, sum(sizes), "writing") as bar:
+            for src, size in zip(corpus.sources, sizes):
                 fmt = corpus.formats[src.path]
                 try:
                     w = dio.write_like(
@@ -1159,6 +1223,7 @@ def _clean_corpus(args: argparse.Namespace, kind: str | None, plain_dir: str | N
                         errors=args.errors,
                         text=whole.get(src.path),
                         plain=corpus.plain.get(src.path),
+                        consumed=bar.update if fmt.kind == "jsonl" else None,
                     )
                 except dio.InputError as e:
                     raise CliError(str(e)) from None
@@ -1185,7 +1250,8 @@ def _clean_corpus(args: argparse.Namespace, kind: str | None, plain_dir: str | N
                     if record is not None:
                         rec["data"] = data
                     removed_records.append(rec)
-                bar.update(1)
+                if fmt.kind != "jsonl":
+                    bar.update(size)
     seconds["write"] = time.perf_counter() - t
 
     if args.docs and not to_stdout:
@@ -1227,6 +1293,11 @@ def _clean_corpus(args: argparse.Namespace, kind: str | None, plain_dir: str | N
         report.write_removals(sys.stdout, args.format, removals, summary)
     _finish(args, summary, f"{found}, {written_files} written to {out}")
     return 1 if args.exit_code and removals else 0
+
+
+def _size(path: str) -> int:
+    """The size of a file on disk (0 for standard input or when it cannot be told)."""
+    return dio.source_size(dio.Source(path, path))
 
 
 def _write_file(path: Path, body: str) -> None:

@@ -22,6 +22,7 @@ from .lsh import RECALL_MARGIN as RECALL_MARGIN  # re-exported: it used to live 
 from .lsh import LSHIndex, band_keys
 from .minhash import EMPTY, jaccard_estimate
 from .parallel import can_share, ordered_map, shared_texts, worker_count
+from .progress import Progress, report
 from .sketch import pair_similarities, sign_texts
 from .text import ShingleMode
 
@@ -194,7 +195,12 @@ def exact_jaccard(a: str, b: str, *, ngram: int = 5, shingle_mode: ShingleMode =
 
 
 def _verify_exact(
-    texts: Sequence[str], pairs: np.ndarray, ngram: int, mode: ShingleMode, group_chars: int = BATCH_CHARS
+    texts: Sequence[str],
+    pairs: np.ndarray,
+    ngram: int,
+    mode: ShingleMode,
+    group_chars: int = BATCH_CHARS,
+    progress: Progress | None = None,
 ) -> np.ndarray:
     """Exact Jaccard of each candidate pair, re-shingling only the documents involved.
 
@@ -213,11 +219,14 @@ def _verify_exact(
     # An upper bound of each group's characters (a document in several pairs counts each time).
     cost = np.cumsum(length[where.reshape(-1, 2)[order]].sum(axis=1))
     cuts = np.flatnonzero(np.diff(cost // max(group_chars, 1))) + 1
+    done = 0
     for chunk in np.split(order, cuts):
         docs, local = np.unique(pairs[chunk], return_inverse=True)
         local = local.reshape(-1, 2)
         group_texts = [texts[d] for d in docs.tolist()]
         sims[chunk] = pair_similarities(group_texts, local[:, 0], local[:, 1], ngram=ngram, mode=mode)
+        done += len(chunk)
+        report(progress, "verification", done, len(pairs))
     return sims
 
 
@@ -225,12 +234,19 @@ def _verify_chunk(pairs: np.ndarray, ngram: int, mode: ShingleMode) -> np.ndarra
     return _verify_exact(shared_texts(), pairs, ngram, mode)
 
 
-def _verify(texts: Sequence[str], pairs: np.ndarray, ngram: int, mode: ShingleMode, jobs: int) -> np.ndarray:
+def _verify(
+    texts: Sequence[str], pairs: np.ndarray, ngram: int, mode: ShingleMode, jobs: int, progress: Progress | None
+) -> np.ndarray:
     """Exact Jaccard of candidate pairs, split over ``jobs`` forked workers when possible."""
+    report(progress, "verification", 0, len(pairs))
     if jobs == 1 or len(pairs) < 64 or not can_share():
-        return _verify_exact(texts, pairs, ngram, mode)
+        return _verify_exact(texts, pairs, ngram, mode, progress=progress)
     chunks = np.array_split(pairs, 4 * worker_count(jobs))
-    return np.concatenate(list(ordered_map(_verify_chunk, chunks, jobs, ngram, mode, shared=texts)))
+    sims = []
+    for chunk_sims in ordered_map(_verify_chunk, chunks, jobs, ngram, mode, shared=texts):
+        sims.append(chunk_sims)
+        report(progress, "verification", sum(len(c) for c in sims), len(pairs))
+    return np.concatenate(sims)
 
 
 def _rows(parts: list[np.ndarray], ids: np.ndarray) -> np.ndarray:
@@ -262,6 +278,7 @@ def _find(
     verify: Verify,
     shingle_mode: ShingleMode,
     jobs: int,
+    progress: Progress | None = None,
 ) -> _Run:
     check_params(threshold, ngram, num_perm, jobs)
     if verify not in ("auto", "exact", "estimate"):
@@ -274,6 +291,8 @@ def _find(
     exact = verify == "exact" or (verify == "auto" and is_sequence)
     index = LSHIndex(threshold, num_perm, bands=bands, rows=rows)
     kept_sigs = []
+    total = len(texts) if is_sequence else 0  # type: ignore[arg-type]
+    report(progress, "signatures", 0, total)
     if exact and jobs > 1 and can_share():
         # Workers reduce their signatures to band keys: a quarter of the bytes to send, and
         # the parent, the serial part, only stores them.
@@ -282,6 +301,7 @@ def _find(
         args = (ngram, num_perm, seed, shingle_mode, index.bands, index.rows)
         for keys, empty in ordered_map(_keys_range, tasks, jobs, *args, shared=texts):  # type: ignore[arg-type]
             index.add_keys(keys, empty)
+            report(progress, "signatures", len(index), total)
     else:
         for sig in iter_signatures(
             texts, ngram=ngram, num_perm=num_perm, seed=seed, shingle_mode=shingle_mode, jobs=jobs
@@ -289,10 +309,13 @@ def _find(
             index.add(sig)
             if not exact:
                 kept_sigs.append(sig)
+            report(progress, "signatures", len(index), total)
+    report(progress, "candidates", 0, 1)
     pairs = index.candidate_pairs()
+    report(progress, "candidates", 1, 1)
     sims: np.ndarray
     if exact:
-        sims = _verify(texts, pairs, ngram, shingle_mode, jobs)  # type: ignore[arg-type]
+        sims = _verify(texts, pairs, ngram, shingle_mode, jobs, progress)  # type: ignore[arg-type]
         keep = sims >= threshold
     else:
         sims = np.asarray(
@@ -319,6 +342,7 @@ def find_duplicate_pairs(
     shingle_mode: ShingleMode = "word",
     jobs: int = 1,
     measure: Literal["jaccard", "containment"] = "jaccard",
+    progress: Progress | None = None,
 ) -> list[Pair]:
     """Verified near-duplicate pairs :class:`Pair` ``(i, j, similarity)`` with ``i < j``, sorted.
 
@@ -364,6 +388,9 @@ def find_duplicate_pairs(
         Processes used for shingling, signatures and verification.
     measure : {"jaccard", "containment"}
         What ``threshold`` bounds: Jaccard similarity, or containment of ``i`` in ``j``.
+    progress : callable, optional
+        ``progress(phase, done, total)``, called between batches of the
+        signatures, candidates and verification phases (see :mod:`dedup.progress`).
 
     Returns
     -------
@@ -379,7 +406,7 @@ def find_duplicate_pairs(
         return [Pair(*c) for c in find_contained_pairs(texts, threshold, ngram=ngram, shingle_mode=shingle_mode)]
     if measure != "jaccard":
         raise ValueError(f"measure must be 'jaccard' or 'containment', got {measure!r}")
-    run = _find(texts, threshold, ngram, num_perm, seed, bands, rows, verify, shingle_mode, jobs)
+    run = _find(texts, threshold, ngram, num_perm, seed, bands, rows, verify, shingle_mode, jobs, progress)
     return [Pair(int(i), int(j), float(s)) for (i, j), s in zip(run.pairs.tolist(), run.similarity.tolist())]
 
 
@@ -395,6 +422,7 @@ def find_duplicates(
     verify: Verify = "auto",
     shingle_mode: ShingleMode = "word",
     jobs: int = 1,
+    progress: Progress | None = None,
 ) -> list[list[int]]:
     """Clusters of near-duplicate documents.
 
@@ -422,6 +450,9 @@ def find_duplicates(
         Word shingles, or character shingles that ignore spaces and punctuation.
     jobs : int
         Processes used for shingling and signatures.
+    progress : callable, optional
+        ``progress(phase, done, total)``, called between batches of the
+        signatures, candidates and verification phases (see :mod:`dedup.progress`).
 
     Returns
     -------
@@ -437,7 +468,7 @@ def find_duplicates(
     >>> find_duplicates(docs)
     [[0, 1]]
     """
-    run = _find(texts, threshold, ngram, num_perm, seed, bands, rows, verify, shingle_mode, jobs)
+    run = _find(texts, threshold, ngram, num_perm, seed, bands, rows, verify, shingle_mode, jobs, progress)
     return clusters_from_pairs(run.n_docs, run.pairs)
 
 

@@ -1228,6 +1228,7 @@ def write_like(
     errors: str = "strict",
     text: str | None = None,
     plain: str | None = None,
+    consumed: Callable[[int], None] | None = None,
 ) -> Written:
     """Write the cleaned copy of ``src`` to ``target``, in its own format and compression.
 
@@ -1240,6 +1241,7 @@ def write_like(
     whole-file source (saves reading it again); ``plain`` the decompressed
     copy of a JSONL shard that :func:`load` made (saves decompressing it
     again). JSON Lines are read and written as a stream (one chunk at a time),
+    ``consumed`` is told the bytes read as it goes (for a progress bar),
     and every output is written atomically.
     """
     if fmt.kind == "parquet":
@@ -1265,7 +1267,7 @@ def write_like(
         with compressing(f, fmt.compression) as w:
             batch: list[bytes] = []
             held = 0
-            for number, line in enumerate(iter_raw_lines(src, compression), 1):
+            for number, line in enumerate(iter_raw_lines(src, compression, consumed=consumed), 1):
                 if line.strip():
                     written.records_in += 1
                 if number in changes:

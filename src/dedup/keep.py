@@ -27,6 +27,7 @@ import numpy as np
 
 from .clusters import choose_kept, clusters_from_pairs
 from .documents import exact_jaccard, find_duplicate_pairs
+from .progress import Progress
 
 __all__ = ["KeepDecision", "which_to_keep"]
 
@@ -61,6 +62,7 @@ def which_to_keep(
     ngram: int = 5,
     num_perm: int = 128,
     jobs: int = 1,
+    progress: Progress | None = None,
 ) -> KeepDecision:
     """Decide, for every document, keep or drop (near-duplicate of a kept one).
 
@@ -74,6 +76,8 @@ def which_to_keep(
         Which member of a cluster stays: the first in input order or the longest.
     ngram, num_perm, jobs : int
         As in :func:`dedup.find_duplicate_pairs`.
+    progress : callable, optional
+        ``progress(phase, done, total)`` (see :mod:`dedup.progress`).
 
     Returns
     -------
@@ -82,7 +86,7 @@ def which_to_keep(
     """
     docs: Sequence[str] = texts if isinstance(texts, list) else list(texts)
     n = len(docs)
-    pairs = find_duplicate_pairs(docs, threshold, ngram=ngram, num_perm=num_perm, jobs=jobs)
+    pairs = find_duplicate_pairs(docs, threshold, ngram=ngram, num_perm=num_perm, jobs=jobs, progress=progress)
     edges = np.array([(i, j) for i, j, _ in pairs], dtype=np.int64).reshape(-1, 2)
     clusters = clusters_from_pairs(n, edges)
     kept = choose_kept(clusters, keep, lengths=[len(t) for t in docs])  # type: ignore[arg-type]

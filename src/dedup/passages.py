@@ -42,6 +42,7 @@ import numpy as np
 from . import _passage_kernels
 from .internal import check_passage_params
 from .passage_seeds import find_seeds, pieces, seed_arrays, spill_needed, unit_text
+from .progress import Progress, report
 from .text import tokenize
 
 __all__ = [
@@ -521,6 +522,7 @@ def find_repeated_passages(
     ngram: int = DEFAULT_NGRAM,
     jobs: int = 1,
     spill: str | os.PathLike | bool | None = None,
+    progress: Progress | None = None,
 ) -> list[Match]:
     """Passages that repeat, exactly or nearly, inside or across documents.
 
@@ -544,6 +546,10 @@ def find_repeated_passages(
         they would take more than half the available memory, ``False``
         always in memory, ``True`` a temporary work directory, or a work
         directory (see :mod:`dedup.passage_seeds`). Results are the same.
+    progress : callable, optional
+        ``progress("passages", done, 3)`` after each step: seeds found (the
+        shingling and sorting, most of the time), chains built, matches
+        located (see :mod:`dedup.progress`).
 
     Returns
     -------
@@ -561,9 +567,14 @@ def find_repeated_passages(
     if spill is None:
         spill = spill_needed(docs)
     work = tempfile.TemporaryDirectory(prefix="dedup-spill-") if spill is True else nullcontext(spill)
+    report(progress, "passages", 0, 3)
     with work as where, find_seeds(docs, ngram, jobs, None if where is False else where) as seeds:
+        report(progress, "passages", 1, 3)
         chains = _chain(seeds.chunks(), seeds.token_bounds, ngram)
-        return _matches_from_chains(docs, chains, seeds.token_bounds, seeds.multiplicity, threshold, min_words, ngram)
+        report(progress, "passages", 2, 3)
+        found = _matches_from_chains(docs, chains, seeds.token_bounds, seeds.multiplicity, threshold, min_words, ngram)
+    report(progress, "passages", 3, 3)
+    return found
 
 
 def _matches_from_chains(
