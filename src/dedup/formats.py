@@ -403,8 +403,9 @@ def iter_chunks(
     >>> path = os.path.join(tempfile.mkdtemp(), "a.gz")
     >>> with open(path, "wb") as f:
     ...     _ = f.write(gzip.compress(b"x" * 10))
-    >>> list(iter_chunks(Source(path, "a.gz"), "gzip", size=4))
-    [b'xxxx', b'xxxx', b'xx']
+    >>> chunks = list(iter_chunks(Source(path, "a.gz"), "gzip", size=4))
+    >>> b"".join(chunks), max(len(c) for c in chunks)
+    (b'xxxxxxxxxx', 4)
     """
     with contextlib.ExitStack() as stack:
         try:
