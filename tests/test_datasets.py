@@ -537,6 +537,12 @@ def test_clean_as_a_unix_filter(tmp_path: Path, seed_path: Path) -> None:
     ]
     run = dedup_run("clean", "-", "-o", "-", cwd=tmp_path, stdin=b"x")
     assert run.code == 2 and "--manifest" in run.err
+    # JSON Lines on standard input: read once (its copy is kept for the writer), cleaned into OUT/stdin.
+    text = filler(51, 60)
+    rows = [{"id": 1, "text": text}, {"id": 2, "text": text + " x"}, {"id": 3, "text": filler(52, 60)}]
+    run = dedup_run("clean", "-", "-o", "out", "--input-format", "jsonl", "--docs", cwd=tmp_path, stdin=jsonl(rows))
+    assert run.code == 0, run.err
+    assert (tmp_path / "out" / "stdin").read_bytes() == jsonl([rows[0], rows[2]])
 
 
 def manifest_file(path: Path) -> list[dict]:
