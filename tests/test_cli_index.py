@@ -112,3 +112,21 @@ def test_index_errors_are_one_line(tmp_path: Path, shards, capsys) -> None:
     assert code == 2 and "csv" in err
     code, _, err = run(capsys, "clean", str(a), "-o", str(tmp_path / "o"), "--against", str(idx))
     assert code == 2 and "needs --docs" in err
+
+
+def test_against_with_work_dir_equals_against_in_memory(tmp_path: Path, shards, capsys) -> None:
+    a, b, _ = shards
+    idx = tmp_path / "seen.idx"
+    assert run(capsys, "index", "build", str(a), "--jsonl", "--id-field", "id", "-o", str(idx))[0] == 0
+    argv = ["docs", str(b), "--jsonl", "--id-field", "id", "--against", str(idx), "-f", "json"]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    in_memory = json.loads(out)
+    code, out, err = run(capsys, *argv, "--work-dir", str(tmp_path / "work"))
+    assert code == 0, err
+    streamed = json.loads(out)
+    assert streamed["against"] == in_memory["against"] and len(in_memory["against"]) >= 3
+    assert streamed["clusters"] == in_memory["clusters"]
+    assert {k: v for k, v in streamed["summary"].items() if k != "seconds"} == {
+        k: v for k, v in in_memory["summary"].items() if k != "seconds"
+    }

@@ -860,12 +860,13 @@ def cmd_docs(args: argparse.Namespace) -> int:
         result = _spark("cli_docs", args)
         records, summary = result["clusters"], result["summary"]
     elif args.work_dir:
-        for given, option in ((args.against, "--against"), (args.containment, "--containment")):
-            if given:
-                raise CliError(f"{option} and --work-dir cannot be combined yet")
+        if args.containment:
+            raise CliError("--containment and --work-dir cannot be combined yet")
         if args.format == "html":
             raise CliError("--format html needs the texts in memory: run without --work-dir")
-        records, summary = _docs_streaming(args, kind)
+        if args.against and args.format == "csv":
+            raise CliError("--against: the csv format cannot show old duplicates; use text, json or jsonl")
+        records, summary, old = _docs_streaming(args, kind)
     else:
         start = time.perf_counter()
         if args.against and args.format == "csv":
@@ -938,8 +939,10 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 1 if args.exit_code and summary.get("clusters", len(records)) else 0
 
 
-def _docs_streaming(args: argparse.Namespace, kind: str | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """``dedup docs --work-dir DIR``: clusters found by streaming the input through an index in DIR."""
+def _docs_streaming(
+    args: argparse.Namespace, kind: str | None
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+    """``dedup docs --work-dir DIR``: clusters (and ``--against`` hits) found by streaming through an index in DIR."""
     from .stream import find_duplicates_on_disk, iter_documents
 
     start = time.perf_counter()
@@ -970,6 +973,7 @@ def _docs_streaming(args: argparse.Namespace, kind: str | None) -> tuple[list[di
 
     run_key = {"paths": [os.path.abspath(p) for p in args.paths], "kind": kind, "recursive": args.recursive}
     run_key.update(glob=args.glob, text_field=args.text_field, id_field=args.id_field, encoding=args.encoding)
+    against = _open_against(args) if args.against else None
     try:
         run = find_duplicates_on_disk(
             documents(),
@@ -979,13 +983,21 @@ def _docs_streaming(args: argparse.Namespace, kind: str | None) -> tuple[list[di
             num_perm=args.num_perm,
             keep=args.keep,
             run_key=run_key,
+            against=against,
         )
     except ValueError as e:
         raise CliError(str(e)) from None
+    finally:
+        if against is not None:
+            against.close()
     if run.n_docs == 0:
         raise CliError("no documents in the input")
-    members = sorted({d for c in run.clusters for d in c})
+    members = sorted({d for c in run.clusters for d in c} | {d for d, _, _ in run.old})
     member_records = dict(zip(members, run.records(members)))
+    old = [
+        {"member": member_records[d], "index": args.against, "duplicate_of": old_id, "similarity": sim}
+        for d, old_id, sim in run.old
+    ]
     records = [
         {"members": [{**member_records[i], "similarity": run.similarity[i]} for i in c], "kept": member_records[k]}
         for c, k in zip(run.clusters, run.kept)
@@ -996,11 +1008,12 @@ def _docs_streaming(args: argparse.Namespace, kind: str | None) -> tuple[list[di
         "documents": run.n_docs,
         "clusters": len(records),
         "duplicates": sum(len(c) - 1 for c in run.clusters),
+        **({"old_duplicates": len(old)} if args.against else {}),
         "skipped_files": counts["skipped_files"],
         "skipped_records": counts["skipped_records"],
         "seconds": round(time.perf_counter() - start, 3),
     }
-    return records, summary
+    return records, summary, old
 
 
 def _check_output_dir(out: Path, force: bool) -> None:
@@ -1595,14 +1608,20 @@ def cmd_index_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_against(args: argparse.Namespace) -> Any:
+    """The ``--against IDX`` index, read-only (a warning when it was made with other parameters)."""
+    index = _open_index(args.against, read_only=True)
+    if index.params["ngram"] != args.ngram or index.params["threshold"] != args.threshold:
+        _warn(
+            f"{args.against}: made with --threshold {index.params['threshold']} --ngram "
+            f"{index.params['ngram']}; those are used against it"
+        )
+    return index
+
+
 def _against(args: argparse.Namespace, texts: list[str]) -> list[Any]:
     """For each text, the document of ``--against IDX`` it duplicates, or None."""
-    with _open_index(args.against, read_only=True) as index:
-        if index.params["ngram"] != args.ngram or index.params["threshold"] != args.threshold:
-            _warn(
-                f"{args.against}: made with --threshold {index.params['threshold']} --ngram "
-                f"{index.params['ngram']}; those are used against it"
-            )
+    with _open_against(args) as index:
         found: list[Any] = []
         with _working(args, f"comparing {_plural(len(texts), 'document')} with {args.against}"):
             for lo in range(0, len(texts), 16384):

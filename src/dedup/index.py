@@ -35,6 +35,7 @@ operation only, so they run between the writer's batches.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import math
 import os
@@ -46,10 +47,12 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
+from . import backend
 from .documents import signatures
-from .internal import batches, check_params, jaccard_sorted, one_line, shingle_sets
+from .internal import batches, check_params, jaccard_sorted, one_line
 from .lsh import band_keys, candidate_pairs, resolve_bands
 from .minhash import EMPTY
+from .sketch import shingle_hashes32
 from .text import ShingleMode
 
 __all__ = [
@@ -129,6 +132,48 @@ def _mixed_keys(keys: np.ndarray) -> np.ndarray:
     return k.view(np.int64)
 
 
+class _Sets(NamedTuple):
+    """Sorted unique shingle hashes of a batch's documents: document ``d`` is ``values[bounds[d]:bounds[d + 1]]``."""
+
+    values: np.ndarray
+    bounds: np.ndarray
+
+    def blobs(self) -> list[bytes]:
+        """One little-endian uint32 blob per document (the stored form)."""
+        raw = self.values.astype("<u4", copy=False).tobytes()
+        b = (self.bounds * 4).tolist()
+        return [raw[lo:hi] for lo, hi in itertools.pairwise(b)]
+
+
+def _shingle_sets(texts: list[str], ngram: int, mode: ShingleMode) -> _Sets:
+    """Each text's sorted unique 32-bit shingle hashes, from the compiled one-pass shingler (one sort per chunk)."""
+    values: list[np.ndarray] = []
+    counts: list[np.ndarray] = []
+    for chunk in batches(texts):  # about 1M characters: the flat hashes of a chunk stay small
+        hashes, bounds = shingle_hashes32(chunk, ngram=ngram, mode=mode)
+        doc = np.repeat(np.arange(len(chunk), dtype=np.uint64), np.diff(bounds))
+        keys = np.sort(doc << np.uint64(32) | hashes.astype(np.uint64))
+        if len(keys):
+            keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
+        values.append((keys & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+        counts.append(np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=len(chunk)))
+    flat = np.concatenate(values) if values else np.zeros(0, np.uint32)
+    n = np.concatenate(counts) if counts else np.zeros(0, np.int64)
+    return _Sets(flat, np.concatenate([[0], np.cumsum(n)]).astype(np.int64))
+
+
+def _pair_jaccard(values: np.ndarray, bounds: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Exact Jaccard of the sets ``left[p]`` and ``right[p]`` of a flat batch of sets (compiled when available)."""
+    if not len(left):
+        return np.zeros(0)
+    kernels = backend.kernels(len(values))
+    if kernels is not None:
+        return np.asarray(kernels.pair_jaccard(values, bounds, left, right))
+    b = bounds.tolist()
+    pairs = zip(left.tolist(), right.tolist())
+    return np.array([jaccard_sorted(values[b[i] : b[i + 1]], values[b[j] : b[j + 1]]) for i, j in pairs], dtype=float)
+
+
 _SCHEMA = """
 CREATE TABLE meta(name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
 CREATE TABLE docs(doc BIGINT NOT NULL, id VARCHAR NOT NULL, sig BLOB NOT NULL, shingles BLOB);
@@ -161,6 +206,11 @@ class Index:
     timeout : float
         Seconds to wait for another process's writer lock (or, for one
         operation, its open file) before :class:`IndexBusyError`.
+    keep_open : bool
+        A writer keeps one connection until :meth:`close` instead of one per
+        operation: faster for many small batches, but readers in other
+        processes then wait for :meth:`close` (DuckDB lets one process
+        open the file for writing).
     """
 
     def __init__(
@@ -177,6 +227,7 @@ class Index:
         verify: IndexVerify | None = None,
         read_only: bool = False,
         timeout: float = 10.0,
+        keep_open: bool = False,
     ) -> None:
         try:
             import duckdb
@@ -187,6 +238,8 @@ class Index:
         self.read_only = read_only
         self.timeout = float(timeout)
         self._lock_fd: int | None = None
+        self.keep_open = keep_open and not read_only
+        self._con: Any = None
         given = {
             "threshold": threshold,
             "ngram": ngram,
@@ -242,11 +295,14 @@ class Index:
         """A connection for one operation, retried while another process has the file open."""
         if write and self.read_only:
             raise IndexError_(f"{self.path}: opened read-only")
+        if self._con is not None:
+            yield self._con
+            return
         deadline = time.monotonic() + self.timeout
         delay = 0.01
         while True:
             try:
-                con = self._open(self.path, read_only=not write)
+                con = self._open(self.path, read_only=not (write or self.keep_open))
                 break
             except self._duckdb.IOException as e:
                 if "lock" not in str(e).lower():
@@ -259,6 +315,10 @@ class Index:
                 delay = min(delay * 2, 0.2)
             except self._duckdb.Error as e:
                 raise IndexError_(f"{self.path}: not a dedup index ({one_line(e)})") from None
+        if self.keep_open:
+            self._con = con
+            yield con
+            return
         try:
             yield con
         finally:
@@ -324,7 +384,10 @@ class Index:
         return meta
 
     def close(self) -> None:
-        """Release the writer lock (every other resource is per operation)."""
+        """Release the writer lock and, with ``keep_open``, the connection (every other resource is per operation)."""
+        if getattr(self, "_con", None) is not None:
+            self._con.close()
+            self._con = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -432,7 +495,7 @@ class Index:
 
     # ------------------------------------------------------------ the pipeline
 
-    def _prepare(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray] | None]:
+    def _prepare(self, texts: Sequence[str]) -> tuple[np.ndarray, _Sets | None]:
         if isinstance(texts, (str, bytes)):
             raise TypeError("texts must be a sequence of str, not a single str")
         texts = list(texts)
@@ -445,12 +508,11 @@ class Index:
         )
         sets = None
         if p["verify"] == "exact":
-            # Shingled in the pipeline's batches (about 1M characters): memory stays bounded by them.
-            sets = [s for chunk in batches(texts) for s in shingle_sets(chunk, p["ngram"], p["shingle_mode"])]
+            sets = _shingle_sets(texts, p["ngram"], p["shingle_mode"])
         return sig, sets
 
     def _similar(
-        self, con: Any, sig: np.ndarray, sets: list[np.ndarray] | None, keys: np.ndarray, live: np.ndarray, inside: bool
+        self, con: Any, sig: np.ndarray, sets: _Sets | None, keys: np.ndarray, live: np.ndarray, inside: bool
     ) -> list[list[Duplicate | _Inside]]:
         """For each row of the batch, its verified earlier documents (stored, or earlier in the batch), best first."""
         n = len(sig)
@@ -472,7 +534,8 @@ class Index:
         old_docs = np.asarray(found["doc"], dtype=np.int64)
         old_ids: dict[int, str] = {}
         old_sig = np.zeros((0, p["num_perm"]), dtype=np.uint32)
-        old_sets: dict[int, np.ndarray] = {}
+        old_blobs: list[bytes] = []
+        at = np.zeros(0, dtype=np.int64)
         if len(old_docs):
             wanted = np.unique(old_docs)
             con.register("wanted", {"doc": wanted})
@@ -486,8 +549,7 @@ class Index:
             blobs = np.asarray(got["sig"], dtype=object)[order]
             old_sig = np.frombuffer(b"".join(blobs), dtype="<u4").reshape(len(blobs), p["num_perm"])
             if sets is not None:
-                shingle_blobs = np.asarray(got["shingles"], dtype=object)[order]
-                old_sets = {d: np.frombuffer(b, dtype="<u4") for d, b in zip(got_docs.tolist(), shingle_blobs)}
+                old_blobs = np.asarray(got["shingles"], dtype=object)[order].tolist()
             # Removed between the join and here cannot happen (one transaction), but keep rows that resolve.
             at = np.searchsorted(got_docs, old_docs)
             ok = (at < len(got_docs)) & (got_docs[np.minimum(at, len(got_docs) - 1)] == old_docs)
@@ -510,11 +572,13 @@ class Index:
             margin = 2.0 * math.sqrt(p["threshold"] * (1.0 - p["threshold"]) / p["num_perm"])
             keep = sims >= p["threshold"] - margin
         else:
-            sims = np.array(
-                [jaccard_sorted(old_sets[d], sets[r]) for d, r in zip(old_docs.tolist(), old_rows.tolist())]
-                + [jaccard_sorted(sets[i], sets[j]) for i, j in zip(in_first.tolist(), in_second.tolist())],
-                dtype=float,
-            )
+            # One flat batch of sets: the batch's, then the stored candidates' (set n + k is stored row k).
+            stored = np.frombuffer(b"".join(old_blobs), dtype="<u4")
+            sizes = np.fromiter((len(b) // 4 for b in old_blobs), dtype=np.int64, count=len(old_blobs))
+            values = np.concatenate([sets.values, stored]).astype(np.uint32, copy=False)
+            bounds = np.concatenate([sets.bounds, sets.bounds[-1] + np.cumsum(sizes)])
+            left = np.concatenate([n + at, in_first])
+            sims = _pair_jaccard(values, bounds, left.astype(np.int64), new_rows.astype(np.int64))
             keep = sims >= p["threshold"]
         # Matches of each row, best first: highest similarity, then the earliest document.
         # Stored documents are earlier than every batch row: order them before it by a negative rank.
@@ -628,7 +692,7 @@ class Index:
                     "id": np.array(id_list, dtype=object),
                     "sig": np.array(sig_blobs, dtype=object),
                     "shingles": np.array(
-                        [s.astype("<u4").tobytes() for s in sets] if sets is not None else [None] * len(sig),
+                        sets.blobs() if sets is not None else [None] * len(sig),
                         dtype=object,
                     ),
                 }
@@ -719,6 +783,9 @@ class Index:
             for table, order in (("meta", "name"), ("docs", "doc"), ("bands", "doc, key"), ("batches", "batch")):
                 con.execute(f"INSERT INTO fresh.{table} SELECT * FROM {table} ORDER BY {order}")
             con.execute("DETACH fresh")
+        if self._con is not None:  # the kept connection is to the file being replaced
+            self._con.close()
+            self._con = None
         _fsync(tmp)
         os.replace(tmp, self.path)
         Path(str(self.path) + ".wal").unlink(missing_ok=True)

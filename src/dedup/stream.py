@@ -29,7 +29,7 @@ import json
 import lzma
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +156,8 @@ class DiskRun:
     resumed_docs: int
     #: Each cluster member's similarity to its cluster's kept member (1.0 for the kept one).
     similarity: dict[int, float]
+    #: With ``against``: ``(doc, old id, similarity)`` of each document that duplicates one of that index.
+    old: list[tuple[int, str, float]] = field(default_factory=list)
 
     def records(self, docs: Iterable[int]) -> list[Any]:
         """The records given with documents ``docs`` (in that order), read back from the work directory."""
@@ -183,6 +185,7 @@ def find_duplicates_on_disk(
     batch_chars: int = BATCH_CHARS,
     batch_docs: int = BATCH_DOCS,
     progress: Callable[[int], None] | None = None,
+    against: Index | None = None,
 ) -> DiskRun:
     """Clusters of near-duplicate documents of a stream, through an index in ``work_dir``.
 
@@ -206,12 +209,24 @@ def find_duplicates_on_disk(
         directory made for another key is refused rather than mixed.
     progress:
         Called with the number of documents done after each batch.
+    against:
+        An index of *old* documents (opened read-only): each batch is also
+        looked up in it (:meth:`dedup.Index.query`), and
+        :attr:`DiskRun.old` names the old document each new one duplicates.
+        Its path is part of the run's key.
     """
     work = Path(work_dir)
     (work / "batches").mkdir(parents=True, exist_ok=True)
     key_path = work / "run.json"
     key = json.dumps(
-        {"run_key": run_key, "threshold": threshold, "ngram": ngram, "num_perm": num_perm, "keep": keep},
+        {
+            "run_key": run_key,
+            "threshold": threshold,
+            "ngram": ngram,
+            "num_perm": num_perm,
+            "keep": keep,
+            **({"against": str(Path(against.path).resolve())} if against is not None else {}),
+        },
         sort_keys=True,
     )
     if key_path.exists():
@@ -219,7 +234,10 @@ def find_duplicates_on_disk(
             raise ValueError(f"{work}: this work directory belongs to another run (other inputs or options)")
     else:
         _write_atomic(key_path, key.encode("utf-8"))
-    with Index(work / "index.duckdb", threshold=threshold, ngram=ngram, num_perm=num_perm, verify="exact") as index:
+    # One connection for the whole run: the work directory's index has no other reader.
+    with Index(
+        work / "index.duckdb", threshold=threshold, ngram=ngram, num_perm=num_perm, verify="exact", keep_open=True
+    ) as index:
         done_batches = index.stats()["batches"]
         done_docs = len(index)
         # Results of a batch whose transaction did not commit are not results.
@@ -228,10 +246,12 @@ def find_duplicates_on_disk(
                 path.unlink()
         lengths: list[np.ndarray] = []
         pairs: list[np.ndarray] = []
+        old: list[tuple[int, str, float]] = []
         for b in range(done_batches):
             batch = json.loads((work / "batches" / f"{b:08d}.json").read_text(encoding="utf-8"))
             lengths.append(np.asarray(batch["lengths"], dtype=np.int64))
             pairs.append(np.asarray(batch["pairs"], dtype=np.float64).reshape(-1, 3))
+            old += [(int(d), str(i), float(s)) for d, i, s in batch.get("old", [])]
         n = done_docs
         number = done_batches
         for batch_records, texts in _stream_batches(records, done_docs, batch_chars, batch_docs):
@@ -239,12 +259,17 @@ def find_duplicates_on_disk(
             ids = [str(d) for d in range(first, first + len(texts))]
             batch_lengths = [len(t) for t in texts]
 
+            batch_old = []
+            if against is not None:
+                hits = against.query(texts)
+                batch_old = [(first + k, hit.id, round(hit.similarity, 4)) for k, hit in enumerate(hits) if hit]
             path = work / "batches" / f"{number:08d}.json"
-            record = functools.partial(_record_batch, path, first, batch_lengths, batch_records)
+            record = functools.partial(_record_batch, path, first, batch_lengths, batch_records, batch_old)
             found = index.add(texts, ids, all_matches=True, before_commit=record)
             lengths.append(np.asarray(batch_lengths, dtype=np.int64))
             found_pairs = [[int(m.id), first + k, m.similarity] for k, row in enumerate(found) for m in row]
             pairs.append(np.array(found_pairs, dtype=np.float64).reshape(-1, 3))
+            old += batch_old
             n += len(texts)
             number += 1
             if progress is not None:
@@ -268,13 +293,15 @@ def find_duplicates_on_disk(
                     similarity[i] = round(s, 4)
         for (i, _k), s in zip(missing, index.similarity([(str(i), str(k)) for i, k in missing])):
             similarity[i] = round(s, 4)
-    return DiskRun(work, n, clusters, kept, done_docs, similarity)
+    return DiskRun(work, n, clusters, kept, done_docs, similarity, old)
 
 
-def _record_batch(path: Path, first: int, lengths: list[int], records: list[Any], found: list[Any]) -> None:
+def _record_batch(
+    path: Path, first: int, lengths: list[int], records: list[Any], old: list[Any], found: list[Any]
+) -> None:
     """What a batch found, written before its transaction commits (see :meth:`dedup.Index.add`)."""
     edges = [[int(m.id), first + k, m.similarity] for k, row in enumerate(found) for m in row]
-    body = {"first": first, "lengths": lengths, "pairs": edges, "records": records}
+    body = {"first": first, "lengths": lengths, "pairs": edges, "records": records, "old": old}
     _write_atomic(path, json.dumps(body).encode("utf-8"))
 
 
