@@ -133,7 +133,12 @@ def _mixed_keys(keys: np.ndarray) -> np.ndarray:
 
 
 class _Sets(NamedTuple):
-    """Sorted unique shingle hashes of a batch's documents: document ``d`` is ``values[bounds[d]:bounds[d + 1]]``."""
+    """Shingle hashes of a batch's documents: document ``d``'s are ``values[bounds[d]:bounds[d + 1]]``.
+
+    As the shingler gives them: in text order, a repeated shingle repeated
+    (set semantics come from :func:`_pair_jaccard`; sorting would cost more
+    than the few repeats take on disk).
+    """
 
     values: np.ndarray
     bounds: np.ndarray
@@ -146,20 +151,22 @@ class _Sets(NamedTuple):
 
 
 def _shingle_sets(texts: list[str], ngram: int, mode: ShingleMode) -> _Sets:
-    """Each text's sorted unique 32-bit shingle hashes, from the compiled one-pass shingler (one sort per chunk)."""
+    """Each text's 32-bit shingle hashes, from the compiled one-pass shingler."""
     values: list[np.ndarray] = []
-    counts: list[np.ndarray] = []
-    for chunk in batches(texts):  # about 1M characters: the flat hashes of a chunk stay small
-        hashes, bounds = shingle_hashes32(chunk, ngram=ngram, mode=mode)
-        doc = np.repeat(np.arange(len(chunk), dtype=np.uint64), np.diff(bounds))
-        keys = np.sort(doc << np.uint64(32) | hashes.astype(np.uint64))
-        if len(keys):
-            keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
-        values.append((keys & np.uint64(0xFFFFFFFF)).astype(np.uint32))
-        counts.append(np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=len(chunk)))
+    bounds: list[np.ndarray] = [np.zeros(1, dtype=np.int64)]
+    done = 0
+    for chunk in batches(texts):  # about 1M characters: the shingler's buffers stay small
+        hashes, chunk_bounds = shingle_hashes32(chunk, ngram=ngram, mode=mode)
+        values.append(hashes)
+        bounds.append(chunk_bounds[1:] + done)
+        done += len(hashes)
     flat = np.concatenate(values) if values else np.zeros(0, np.uint32)
-    n = np.concatenate(counts) if counts else np.zeros(0, np.int64)
-    return _Sets(flat, np.concatenate([[0], np.cumsum(n)]).astype(np.int64))
+    return _Sets(flat.astype(np.uint32, copy=False), np.concatenate(bounds).astype(np.int64))
+
+
+def _set_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard similarity of two arrays taken as sets (0.0 if either is empty)."""
+    return jaccard_sorted(np.unique(a), np.unique(b))
 
 
 def _pair_jaccard(values: np.ndarray, bounds: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -171,7 +178,7 @@ def _pair_jaccard(values: np.ndarray, bounds: np.ndarray, left: np.ndarray, righ
         return np.asarray(kernels.pair_jaccard(values, bounds, left, right))
     b = bounds.tolist()
     pairs = zip(left.tolist(), right.tolist())
-    return np.array([jaccard_sorted(values[b[i] : b[i + 1]], values[b[j] : b[j + 1]]) for i, j in pairs], dtype=float)
+    return np.array([_set_jaccard(values[b[i] : b[i + 1]], values[b[j] : b[j + 1]]) for i, j in pairs], dtype=float)
 
 
 _SCHEMA = """
@@ -199,7 +206,7 @@ class Index:
         document) and keeps pairs down to two standard errors below the
         threshold, as :func:`dedup.find_duplicate_pairs` does with
         ``verify="estimate"``; ``"exact"`` also stores each document's
-        shingle-hash set (4 bytes per distinct shingle) and computes exact
+        shingle hashes (4 bytes per shingle) and computes exact
         Jaccard, as ``verify="exact"``. See ``docs/index.md`` for the costs.
     read_only : bool
         Open for :meth:`query` and :meth:`stats` only; takes no writer lock.
@@ -438,7 +445,7 @@ class Index:
         for a, b in pairs:
             ra, rb = stored[str(a)], stored[str(b)]
             if exact:
-                out.append(jaccard_sorted(np.frombuffer(ra[1], "<u4"), np.frombuffer(rb[1], "<u4")))
+                out.append(_set_jaccard(np.frombuffer(ra[1], "<u4"), np.frombuffer(rb[1], "<u4")))
             else:
                 sa, sb = np.frombuffer(ra[0], "<u4"), np.frombuffer(rb[0], "<u4")
                 out.append(float(((sa == sb) & (sa != EMPTY)).mean()))
