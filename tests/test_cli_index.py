@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from dedup import cli, find_duplicate_pairs, synth
+from dedup.index import FORMAT_VERSION
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -37,7 +38,7 @@ def test_build_stats_add(tmp_path: Path, shards, capsys) -> None:
     assert built["summary"]["documents"] == len(texts) // 2
     code, out, _ = run(capsys, "index", "stats", str(idx), "-f", "json")
     stats = json.loads(out)
-    assert code == 0 and stats["documents"] == len(texts) // 2 and stats["format_version"] == 1
+    assert code == 0 and stats["documents"] == len(texts) // 2 and stats["format_version"] == FORMAT_VERSION
     code, out, err = run(capsys, "index", "add", str(idx), str(b), "--jsonl", "--id-field", "id", "-f", "jsonl")
     assert code == 0, err
     added = [json.loads(line) for line in out.splitlines()]

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
 import dedup
@@ -42,22 +43,27 @@ def expected_duplicates(texts: list[str], verify: str) -> dict[int, set[int]]:
     return found
 
 
-def build_by_shards(path: Path, texts: list[str], cuts: list[int], verify: str) -> list[Duplicate | None]:
+def build_by_shards(
+    path: Path, texts: list[str], cuts: list[int], verify: str, fresh_rows: int = dedup.index.FRESH_ROWS
+) -> list[Duplicate | None]:
     results: list[Duplicate | None] = []
-    with Index(path, verify=verify) as index:  # type: ignore[arg-type]
+    with Index(path, verify=verify, fresh_rows=fresh_rows) as index:  # type: ignore[arg-type]
         for lo, hi in zip([0, *cuts], [*cuts, len(texts)]):
             results += index.add(texts[lo:hi], ids=[str(k) for k in range(lo, hi)])
     return results
 
 
 @pytest.mark.parametrize("verify", ["estimate", "exact"])
+@pytest.mark.parametrize("fresh_rows", [dedup.index.FRESH_ROWS, 200])
 def test_shard_by_shard_equals_find_duplicate_pairs_on_the_concatenation(
-    tmp_path: Path, corpus: list[str], verify: str
+    tmp_path: Path, corpus: list[str], verify: str, fresh_rows: int
 ) -> None:
+    """Also with the band rows moved to sorted runs (and runs merged) every few batches."""
     expected = expected_duplicates(corpus, verify)
     assert len(expected) > 10  # the corpus really has duplicates
     cuts = sorted(random.Random(0).sample(range(1, len(corpus)), 6))
-    results = build_by_shards(tmp_path / "idx", corpus, cuts, verify)
+    cuts = sorted(set(cuts) | set(range(5, len(corpus), 23)))
+    results = build_by_shards(tmp_path / "idx", corpus, cuts, verify, fresh_rows)
     got = {j for j, r in enumerate(results) if r is not None}
     assert got == set(expected)
     for j, r in enumerate(results):
@@ -89,6 +95,31 @@ def test_exact_similarities_are_the_exact_jaccard(tmp_path: Path, corpus: list[s
     for j, r in enumerate(results):
         if r is not None:
             assert r.similarity == pytest.approx(dedup.exact_jaccard(corpus[int(r.id)], corpus[j]))
+
+
+def test_sorted_runs_give_the_same_matches_as_one_table(
+    tmp_path: Path, corpus: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs merged a few rows at a time (chunk edges inside runs of equal keys) find what the table finds."""
+    monkeypatch.setattr(dedup.index, "MERGE_CHUNK", 5)
+    texts = corpus + corpus[:40]  # exact copies: many stored rows share each of their keys
+    got = {}
+    for fresh_rows in (dedup.index.FRESH_ROWS, 50):
+        found = []
+        with Index(tmp_path / f"idx{fresh_rows}", fresh_rows=fresh_rows) as index:
+            for lo in range(0, len(texts), 9):
+                found += index.add(texts[lo : lo + 9], ids=range(lo, lo + len(texts[lo : lo + 9])), all_matches=True)
+            stats = index.stats()
+            got[fresh_rows] = (found, index.query(texts[:60], all_matches=True))
+        assert stats["band_rows"] == len(texts) * stats["bands"] - sum(not t.strip() for t in texts) * stats["bands"]
+        if fresh_rows == 50:
+            assert 1 <= stats["runs"] < 10  # runs were made, and merged (one flush per batch)
+            runs_dir = tmp_path / "idx50.runs"
+            for keys in runs_dir.glob("*.keys"):
+                values = np.fromfile(keys, dtype="<i8")
+                assert (np.diff(values) >= 0).all()
+            assert len(list(runs_dir.iterdir())) == 2 * stats["runs"]  # merged runs' files are gone
+    assert got[50] == got[dedup.index.FRESH_ROWS]
 
 
 def test_one_batch_equals_many_batches(tmp_path: Path, corpus: list[str]) -> None:
@@ -252,7 +283,7 @@ texts = [f"document {k} " + " ".join(f"w{k}x{m}" for m in range(12)) for k in ra
 
 
 def add_forever():
-    index = Index(path, num_perm=32, timeout=30)
+    index = Index(path, num_perm=32, timeout=30, fresh_rows=400)  # a sorted run every few batches
     b = index.stats()["batches"]
     while True:
         lo = (b * 25) % 4000
@@ -294,10 +325,18 @@ def test_kill_9_during_add_leaves_a_consistent_index(tmp_path: Path) -> None:
             b: (first, n) for b, first, n in con.execute("SELECT batch, first_doc, n_docs FROM batches").fetchall()
         }
         docs = con.execute("SELECT doc, id FROM docs ORDER BY doc").fetchall()
-        bands = dict(con.execute("SELECT doc, count(*) FROM bands GROUP BY doc").fetchall())
+        band_docs = [np.asarray(con.execute("SELECT doc FROM bands").fetchnumpy()["doc"], dtype=np.int64)]
         meta = {k: json.loads(v) for k, v in con.execute("SELECT name, value FROM meta").fetchall()}
     finally:
         con.close()
+    runs_dir = Path(str(path) + ".runs")
+    assert meta.get("runs"), "no sorted run was made"
+    for run in meta["runs"]:  # every run a commit refers to is whole and sorted
+        keys = np.fromfile(runs_dir / (run["name"] + ".keys"), dtype="<i8")
+        assert len(keys) == run["rows"] and (np.diff(keys) >= 0).all()
+        band_docs.append(np.fromfile(runs_dir / (run["name"] + ".docs"), dtype="<i8"))
+    docs_of_bands, per_doc = np.unique(np.concatenate(band_docs), return_counts=True)
+    bands = dict(zip(docs_of_bands.tolist(), per_doc.tolist()))
     assert committed <= set(batches)  # every batch reported committed survived
     assert sorted(batches) == list(range(len(batches)))  # no gap, no partial batch
     assert [d for d, _ in docs] == list(range(len(docs))) == list(range(meta["next_doc"]))
@@ -307,3 +346,9 @@ def test_kill_9_during_add_leaves_a_consistent_index(tmp_path: Path) -> None:
     assert set(bands) == set(range(len(docs))) and set(bands.values()) == {meta["bands"]}
     with Index(path) as index:  # and it still works
         assert index.add(["a fresh text after all those crashes, long enough"], ids=["last"]) == [None]
+    # Files of runs no commit refers to (a flush or merge cut short) are gone once a writer opened it.
+    names = {f.name.split(".")[0] for f in runs_dir.iterdir()}
+    with duckdb.connect(str(path), read_only=True) as con:
+        (value,) = con.execute("SELECT value FROM meta WHERE name = 'runs'").fetchall()[0]
+    listed = {r["name"] for r in json.loads(value)}
+    assert names == listed

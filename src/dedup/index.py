@@ -38,6 +38,7 @@ import fcntl
 import itertools
 import json
 import math
+import mmap
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -65,7 +66,12 @@ __all__ = [
 ]
 
 #: On-disk format written by this version; an index with a larger number is refused.
-FORMAT_VERSION = 1
+#: Version 2 added the sorted runs of band keys (``<path>.runs/``); a version-1 index is read as one without runs.
+FORMAT_VERSION = 2
+#: Band rows kept in the DuckDB table (hash-joined with each batch) before they move to a sorted run on disk.
+FRESH_ROWS = 1 << 21
+#: Rows of a run read at a time when two runs are merged.
+MERGE_CHUNK = 1 << 20
 #: Candidates per new document and band: the most recent ones, as :func:`dedup.lsh.candidate_pairs`' window.
 WINDOW = 32
 IndexVerify = Literal["estimate", "exact"]
@@ -181,6 +187,87 @@ def _pair_jaccard(values: np.ndarray, bounds: np.ndarray, left: np.ndarray, righ
     return np.array([_set_jaccard(values[b[i] : b[i + 1]], values[b[j] : b[j + 1]]) for i, j in pairs], dtype=float)
 
 
+def _read_rows(path: Path, start: int, count: int) -> np.ndarray:
+    """``count`` int64 values of a run file from row ``start`` (a plain read: nothing stays mapped)."""
+    return np.fromfile(path, dtype="<i8", count=count, offset=8 * start)
+
+
+def _write_run(directory: Path, name: str, keys: np.ndarray, docs: np.ndarray) -> None:
+    """A run's two files, synced (they are referenced only by a later commit)."""
+    for suffix, values in ((".keys", keys), (".docs", docs)):
+        with open(directory / (name + suffix), "wb") as f:
+            f.write(np.ascontiguousarray(values, dtype="<i8").tobytes())
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _merge_runs(directory: Path, runs: list[dict[str, Any]], name: str) -> None:
+    """Merge sorted runs into run ``name``, a chunk at a time (memory bounded by the chunk, not the runs).
+
+    Each step reads the next chunk of every run and writes the rows up to the smallest key that ends
+    the chunk of a run not yet exhausted: every later row of any run has a larger key (rows equal to
+    that key beyond a chunk's end are read too).
+    """
+    paths = [(directory / (r["name"] + ".keys"), directory / (r["name"] + ".docs")) for r in runs]
+    sizes = [int(r["rows"]) for r in runs]
+    at = [0] * len(runs)
+    with open(directory / (name + ".keys"), "wb") as out_keys, open(directory / (name + ".docs"), "wb") as out_docs:
+        while any(p < n for p, n in zip(at, sizes)):
+            heads = [_read_rows(paths[r][0], at[r], min(MERGE_CHUNK, sizes[r] - at[r])) for r in range(len(runs))]
+            ends = [int(h[-1]) for r, h in enumerate(heads) if len(h) and at[r] + len(h) < sizes[r]]
+            bound = min(ends) if ends else None
+            keys, docs = [], []
+            for r, h in enumerate(heads):
+                take = len(h) if bound is None else int(np.searchsorted(h, bound, side="right"))
+                while bound is not None and take == len(h) and at[r] + take < sizes[r]:
+                    more = _read_rows(paths[r][0], at[r] + take, min(MERGE_CHUNK, sizes[r] - at[r] - take))
+                    equal = int(np.searchsorted(more, bound, side="right"))
+                    h = np.concatenate([h, more[:equal]])
+                    take = len(h)
+                    if equal < len(more):
+                        break
+                keys.append(h[:take])
+                docs.append(_read_rows(paths[r][1], at[r], take))
+                at[r] += take
+            k, d = np.concatenate(keys), np.concatenate(docs)
+            order = np.lexsort((d, k))
+            out_keys.write(k[order].astype("<i8").tobytes())
+            out_docs.write(d[order].astype("<i8").tobytes())
+        for f in (out_keys, out_docs):
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _lookup_run(directory: Path, run: dict[str, Any], keys: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``(row, key, doc)`` of the stored rows of ``run`` with a probe's key: the ``WINDOW`` latest docs per probe.
+
+    ``keys`` are sorted: binary search (numpy's follows sorted needles) touches the run's pages in order, and
+    a page no probe falls in is never read. The mapping is closed before returning, so the pages leave the
+    process (they stay in the OS page cache).
+    """
+    path = directory / (run["name"] + ".keys")
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        stored = np.frombuffer(mm, dtype="<i8")
+        lo = np.searchsorted(stored, keys, side="left")
+        hi = np.searchsorted(stored, keys, side="right")
+        del stored
+    lo = np.maximum(lo, hi - WINDOW)  # stored rows of one key are in doc order: the latest are last
+    count = hi - lo
+    hit = count > 0
+    lo, count = lo[hit], count[hit]
+    total = int(count.sum())
+    if not total:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    starts = np.cumsum(count) - count
+    at = np.repeat(lo - starts, count) + np.arange(total)
+    with open(directory / (run["name"] + ".docs"), "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        stored_docs = np.frombuffer(mm, dtype="<i8")
+        docs = stored_docs[at].astype(np.int64)
+        del stored_docs
+    return np.repeat(rows[hit], count), np.repeat(keys[hit], count), docs
+
+
 _SCHEMA = """
 CREATE TABLE meta(name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
 CREATE TABLE docs(doc BIGINT NOT NULL, id VARCHAR NOT NULL, sig BLOB NOT NULL, shingles BLOB);
@@ -218,6 +305,9 @@ class Index:
         operation: faster for many small batches, but readers in other
         processes then wait for :meth:`close` (DuckDB lets one process
         open the file for writing).
+    fresh_rows : int
+        Band rows kept in the DuckDB table before a writer moves them to a
+        sorted run (see ``docs/index.md``); a tuning knob, not stored.
     """
 
     def __init__(
@@ -235,6 +325,7 @@ class Index:
         read_only: bool = False,
         timeout: float = 10.0,
         keep_open: bool = False,
+        fresh_rows: int = FRESH_ROWS,
     ) -> None:
         try:
             import duckdb
@@ -247,6 +338,8 @@ class Index:
         self._lock_fd: int | None = None
         self.keep_open = keep_open and not read_only
         self._con: Any = None
+        self.fresh_rows = max(1, int(fresh_rows))
+        self._runs_dir = self.path.with_name(self.path.name + ".runs")
         given = {
             "threshold": threshold,
             "ngram": ngram,
@@ -273,6 +366,8 @@ class Index:
                     raise IndexError_(
                         f"{self.path}: the index was made with {name}={self.params[name]!r}, not {value!r}"
                     )
+            if not read_only:
+                self._remove_stray_runs()
         except BaseException:
             self.close()
             raise
@@ -366,6 +461,50 @@ class Index:
         _fsync(tmp)
         os.replace(tmp, self.path)
         _fsync_dir(self.path.parent)
+
+    def _remove_stray_runs(self) -> None:
+        """Delete run files no commit refers to (left by a crash during a flush, or replaced by a merge)."""
+        if not self._runs_dir.is_dir():
+            return
+        with self._connect() as con:
+            keep = {r["name"] for r in self._meta(con).get("runs", [])}
+        for f in self._runs_dir.iterdir():
+            if f.name.split(".")[0] not in keep:
+                f.unlink(missing_ok=True)
+
+    def _flush(self, con: Any, meta: dict[str, Any]) -> list[Path]:
+        """Move the table's band rows to a sorted run once there are ``fresh_rows`` (inside add's transaction).
+
+        The new run is merged with the newest runs while they are at most twice its size (as a binary
+        counter: the runs stay few, about log2 of the rows over ``fresh_rows``, and each row is rewritten
+        about that many times). Returns the files to delete once the transaction has committed.
+        """
+        if _count(con, "bands") < self.fresh_rows:
+            return []
+        got = con.execute("SELECT key, doc FROM bands ORDER BY key, doc").fetchnumpy()
+        directory = self._runs_dir
+        directory.mkdir(exist_ok=True)
+        runs = list(meta.get("runs", []))
+        seq = int(meta.get("next_run", 0))
+        new: dict[str, Any] = {"name": f"{seq:08d}", "rows": len(got["key"])}
+        seq += 1
+        _write_run(directory, new["name"], np.asarray(got["key"]), np.asarray(got["doc"]))
+        del got
+        gone: list[dict[str, Any]] = []
+        while runs and runs[-1]["rows"] <= 2 * new["rows"]:
+            old = runs.pop()
+            merged = {"name": f"{seq:08d}", "rows": old["rows"] + new["rows"]}
+            seq += 1
+            _merge_runs(directory, [old, new], merged["name"])
+            gone += [old, new]
+            new = merged
+        runs.append(new)
+        _fsync_dir(directory)
+        con.execute("DROP TABLE bands")
+        con.execute("CREATE TABLE bands(key BIGINT NOT NULL, doc BIGINT NOT NULL)")
+        updates = {"runs": runs, "next_run": seq, "format_version": FORMAT_VERSION}
+        con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in updates.items()])
+        return [directory / (r["name"] + suffix) for r in gone for suffix in (".keys", ".docs")]
 
     def _read_params(self) -> dict[str, Any]:
         with self._connect() as con:
@@ -479,21 +618,25 @@ class Index:
         Returns
         -------
         dict
-            ``documents``, ``band_rows``, ``batches``, ``bytes`` on disk,
+            ``documents``, ``band_rows``, ``runs``, ``batches``, ``bytes`` on disk,
             ``bytes_per_document``, ``format_version``, ``path`` and the
             parameters.
         """
         with self._connect() as con:
             meta = self._meta(con)
             docs = _count(con, "docs")
-            rows = _count(con, "bands")
+            runs = meta.get("runs", [])
+            rows = _count(con, "bands") + sum(int(r["rows"]) for r in runs)
             batches = _count(con, "batches")
-        size = sum(p.stat().st_size for p in (self.path, Path(str(self.path) + ".wal")) if p.exists())
+        files = [self.path, Path(str(self.path) + ".wal")]
+        files += [self._runs_dir / (r["name"] + suffix) for r in runs for suffix in (".keys", ".docs")]
+        size = sum(p.stat().st_size for p in files if p.exists())
         return {
             "path": str(self.path),
             "format_version": meta["format_version"],
             "documents": docs,
             "band_rows": rows,
+            "runs": len(runs),
             "batches": batches,
             "bytes": size,
             "bytes_per_document": round(size / docs, 1) if docs else None,
@@ -525,20 +668,35 @@ class Index:
         n = len(sig)
         p = self.params
         rows = np.flatnonzero(live)
-        # Stored candidates: one join of the batch's keys with the stored ones.
-        probe = {
-            "key": keys[rows].ravel(),
-            "row": np.repeat(rows.astype(np.int64), keys.shape[1]),
-        }
-        con.register("probe", probe)
-        found = con.execute(
-            "SELECT DISTINCT row, doc FROM ("
-            " SELECT p.row, b.doc FROM probe p JOIN bands b ON b.key = p.key"
-            f" QUALIFY row_number() OVER (PARTITION BY p.row, p.key ORDER BY b.doc DESC) <= {WINDOW})"
+        # Stored candidates: one join of the batch's keys with the table of recent rows, and a binary
+        # search in each sorted run; then the WINDOW latest documents per probe, as one table would give.
+        probe_keys = keys[rows].ravel()
+        probe_rows = np.repeat(rows.astype(np.int64), keys.shape[1])
+        con.register("probe", {"key": probe_keys, "row": probe_rows})
+        fresh = con.execute(
+            "SELECT p.row, p.key, b.doc FROM probe p JOIN bands b ON b.key = p.key"
+            f" QUALIFY row_number() OVER (PARTITION BY p.row, p.key ORDER BY b.doc DESC) <= {WINDOW}"
         ).fetchnumpy()
         con.unregister("probe")
-        old_rows = np.asarray(found["row"], dtype=np.int64)
-        old_docs = np.asarray(found["doc"], dtype=np.int64)
+        parts = [tuple(np.asarray(fresh[c], dtype=np.int64) for c in ("row", "key", "doc"))]
+        runs = self._meta(con).get("runs", [])
+        if runs:
+            order = np.argsort(probe_keys, kind="stable")
+            sorted_keys, sorted_rows = probe_keys[order], probe_rows[order]
+            parts += [_lookup_run(self._runs_dir, run, sorted_keys, sorted_rows) for run in runs]
+        c_rows, c_keys, c_docs = (np.concatenate([part[k] for part in parts]) for k in range(3))
+        if len(runs):
+            # The WINDOW latest per (row, key) over all tiers: sort by row, key, then newest first.
+            order = np.lexsort((-c_docs, c_keys, c_rows))
+            c_rows, c_keys, c_docs = c_rows[order], c_keys[order], c_docs[order]
+            new_group = np.ones(len(c_rows), dtype=bool)
+            new_group[1:] = (c_rows[1:] != c_rows[:-1]) | (c_keys[1:] != c_keys[:-1])
+            starts = np.flatnonzero(new_group)
+            rank = np.arange(len(c_rows)) - np.repeat(starts, np.diff(np.append(starts, len(c_rows))))
+            c_rows, c_docs = c_rows[rank < WINDOW], c_docs[rank < WINDOW]
+        pairs_found = np.unique(np.stack([c_rows, c_docs], axis=1), axis=0) if len(c_rows) else np.zeros((0, 2))
+        old_rows = np.asarray(pairs_found[:, 0], dtype=np.int64)
+        old_docs = np.asarray(pairs_found[:, 1], dtype=np.int64)
         old_ids: dict[int, str] = {}
         old_sig = np.zeros((0, p["num_perm"]), dtype=np.uint32)
         old_blobs: list[bytes] = []
@@ -713,6 +871,7 @@ class Index:
                 )
                 con.execute("INSERT INTO bands SELECT key, doc FROM new_bands")
                 con.unregister("new_bands")
+                replaced = self._flush(con, meta)
                 batch = int(meta["next_batch"])
                 con.execute("INSERT INTO batches VALUES (?, ?, ?, ?)", [batch, first_doc, len(sig), time.time()])
                 con.execute(
@@ -731,6 +890,8 @@ class Index:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+        for f in replaced:  # runs merged into a new one: no commit refers to them any more
+            f.unlink(missing_ok=True)
         return out
 
     def remove(self, ids: Sequence[object]) -> int:
