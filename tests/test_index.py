@@ -102,6 +102,7 @@ def test_sorted_runs_give_the_same_matches_as_one_table(
 ) -> None:
     """Runs merged a few rows at a time (chunk edges inside runs of equal keys) find what the table finds."""
     monkeypatch.setattr(dedup.index, "MERGE_CHUNK", 5)
+    monkeypatch.setattr(dedup.index, "LOOKUP_SPAN", 64)  # searched a few probes at a time, pages released
     texts = corpus + corpus[:40]  # exact copies: many stored rows share each of their keys
     got = {}
     for fresh_rows in (dedup.index.FRESH_ROWS, 50):
@@ -282,18 +283,21 @@ rng = random.Random(7)
 texts = [f"document {k} " + " ".join(f"w{k}x{m}" for m in range(12)) for k in range(4000)]
 
 
-def add_forever():
-    index = Index(path, num_perm=32, timeout=30, fresh_rows=400)  # a sorted run every few batches
+def add_batches(index, count):
     b = index.stats()["batches"]
-    while True:
+    for _ in range(count):
         lo = (b * 25) % 4000
         index.add(texts[lo : lo + 25], ids=[f"b{b}-{k}" for k in range(25)])
         os.write(1, f"committed {b}\\n".encode())
         b += 1
 
 
-with Index(path, num_perm=32) as index:  # create it and load the compiled kernels before forking
-    index.query(["warm up the kernels with a few words"])
+def add_forever():
+    add_batches(Index(path, num_perm=32, timeout=30, fresh_rows=400), 10**9)  # a sorted run every few batches
+
+
+with Index(path, num_perm=32, fresh_rows=400) as index:  # create it and load the compiled kernels before forking
+    add_batches(index, 8)  # sorted runs exist (and were merged) before the first kill, however slow the machine
 for _ in range(kills):
     pid = os.fork()
     if pid == 0:

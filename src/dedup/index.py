@@ -71,7 +71,9 @@ FORMAT_VERSION = 2
 #: Band rows kept in the DuckDB table (hash-joined with each batch) before they move to a sorted run on disk.
 FRESH_ROWS = 1 << 21
 #: Rows of a run read at a time when two runs are merged.
-MERGE_CHUNK = 1 << 20
+MERGE_CHUNK = 1 << 18
+#: Bytes of a run's keys searched between two releases of the pages read (see :func:`_lookup_run`).
+LOOKUP_SPAN = 8 << 20
 #: Candidates per new document and band: the most recent ones, as :func:`dedup.lsh.candidate_pairs`' window.
 WINDOW = 32
 IndexVerify = Literal["estimate", "exact"]
@@ -246,10 +248,17 @@ def _lookup_run(directory: Path, run: dict[str, Any], keys: np.ndarray, rows: np
     process (they stay in the OS page cache).
     """
     path = directory / (run["name"] + ".keys")
+    lo = np.empty(len(keys), dtype=np.int64)
+    hi = np.empty(len(keys), dtype=np.int64)
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         stored = np.frombuffer(mm, dtype="<i8")
-        lo = np.searchsorted(stored, keys, side="left")
-        hi = np.searchsorted(stored, keys, side="right")
+        # Probes are sorted, so a slice of them reads one region of the file; the pages read are
+        # released after each slice, so the process never holds more than about LOOKUP_SPAN of a run.
+        cuts = np.linspace(0, len(keys), max(1, len(mm) // LOOKUP_SPAN) + 1).astype(np.int64).tolist()
+        for a, b in itertools.pairwise(cuts):
+            lo[a:b] = np.searchsorted(stored, keys[a:b], side="left")
+            hi[a:b] = np.searchsorted(stored, keys[a:b], side="right")
+            mm.madvise(mmap.MADV_DONTNEED)
         del stored
     lo = np.maximum(lo, hi - WINDOW)  # stored rows of one key are in doc order: the latest are last
     count = hi - lo
