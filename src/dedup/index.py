@@ -206,6 +206,8 @@ def _write_run(directory: Path, name: str, keys: np.ndarray, docs: np.ndarray) -
 def _merge_runs(directory: Path, runs: list[dict[str, Any]], name: str) -> None:
     """Merge sorted runs into run ``name``, a chunk at a time (memory bounded by the chunk, not the runs).
 
+    ``runs`` are given oldest first: every document of a run is later than those of the runs before it.
+
     Each step reads the next chunk of every run and writes the rows up to the smallest key that ends
     the chunk of a run not yet exhausted: every later row of any run has a larger key (rows equal to
     that key beyond a chunk's end are read too).
@@ -232,7 +234,9 @@ def _merge_runs(directory: Path, runs: list[dict[str, Any]], name: str) -> None:
                 docs.append(_read_rows(paths[r][1], at[r], take))
                 at[r] += take
             k, d = np.concatenate(keys), np.concatenate(docs)
-            order = np.lexsort((d, k))
+            # Runs come oldest first and hold later documents each, so a stable sort on the key
+            # alone gives (key, doc) order; timsort merges the sorted pieces in linear time.
+            order = np.argsort(k, kind="stable")
             out_keys.write(k[order].astype("<i8").tobytes())
             out_docs.write(d[order].astype("<i8").tobytes())
         for f in (out_keys, out_docs):
