@@ -120,6 +120,31 @@ def test_one_pass_sketch_on_long_documents() -> None:
         assert np.array_equal(bounds, ref_bounds)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(_kernels._PMAX - 3, _kernels._PMAX + 3), st.sampled_from(["x", "é", "東", "Ж"])),
+        min_size=1,
+        max_size=6,
+    ),
+    st.integers(0, 2),
+)
+def test_one_pass_sketch_on_tokens_around_the_power_table(words: list[tuple[int, str]], cut: int) -> None:
+    # ASCII words of about _PMAX letters leave the branch-free loop for the general one
+    # (powers of the base from the multiply chain): a non-ASCII letter at, before or after
+    # the table's end must give the same hash as the stages.
+    texts = [
+        " ".join(("a" * n)[: n - cut] + odd + "b" * cut + " q r s" for n, odd in words),
+        " ".join("z" * n for n, _ in words),
+    ]
+    expected = numpy_reference(sketch.sign_texts, texts, ngram=2, num_perm=16)
+    assert np.array_equal(compiled(sketch.sign_texts, texts, ngram=2, num_perm=16), expected)
+    ref_hashes, ref_bounds = numpy_reference(sketch.shingle_hashes32, texts, ngram=2)
+    hashes, bounds = compiled(sketch.shingle_hashes32, texts, ngram=2)
+    assert np.array_equal(hashes, ref_hashes)
+    assert np.array_equal(bounds, ref_bounds)
+
+
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.text(st.sampled_from("ab c\u00e9\u6771 "), max_size=40), min_size=1, max_size=6), st.data())
 def test_pair_jaccard_kernel_matches_numpy(texts: list[str], data) -> None:

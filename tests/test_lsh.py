@@ -210,6 +210,30 @@ def test_candidate_pairs_against_brute_force(key_rows, window):
     assert clusters_from_pairs(n, pairs) == clusters_from_pairs(n, np.array(sorted(truth)).reshape(-1, 2))
 
 
+def _candidate_pairs_by_stable_sort(keys: np.ndarray, window: int) -> np.ndarray:
+    """The reference: each band stably sorted, each member paired with the next ``window``."""
+    n, bands = keys.shape
+    found = set()
+    for band in range(bands):
+        order = np.argsort(keys[:, band], kind="stable").tolist()
+        column = keys[order, band].tolist()
+        for a in range(n):
+            for b in range(a + 1, min(a + window, n - 1) + 1):
+                if column[a] == column[b]:
+                    found.add((min(order[a], order[b]), max(order[a], order[b])))
+    return np.array(sorted(found), dtype=np.int64).reshape(-1, 2)
+
+
+@given(
+    st.lists(st.lists(st.integers(0, 2), min_size=2, max_size=2), min_size=0, max_size=60),
+    st.integers(1, 6),
+)
+def test_candidate_pairs_equal_the_stable_sort_reference(key_rows, window):
+    """Buckets larger than the window: which pairs come out depends on the order of the ids."""
+    keys = np.array(key_rows, dtype=np.uint64).reshape(-1, 2) * np.uint64(0x9E3779B97F4A7C15)
+    assert np.array_equal(candidate_pairs(keys, window=window), _candidate_pairs_by_stable_sort(keys, window))
+
+
 def test_large_bucket_is_linear_and_connected():
     n, window = 2000, 8
     keys = np.zeros((n, 2), dtype=np.uint64)  # one bucket of 2000 documents in both bands

@@ -233,6 +233,8 @@ def _flush_minhash(buf, count, a, b, row):
 
 #: Tokens buffered per document before their shingles are hashed and signed.
 _TOKEN_CHUNK = 4096
+#: Powers of the token hash's base kept in a table: tokens up to this length need no multiply chain.
+_PMAX = 256
 
 
 def _emit_shingles(raw, nt, ngram, width, powers, tok, h32, a, b, row, hashes, out, want_hashes):
@@ -290,8 +292,12 @@ def sketch_utf8(
     instead; pass an empty array for the output not wanted.
 
     Characters are read in a first loop that only finds tokens and their raw
-    polynomial sums (ASCII letters and separators without a branch on the
-    class); tokens are then hashed, shingled and signed a chunk at a time.
+    polynomial sums; tokens are then hashed, shingled and signed a chunk at
+    a time. Runs of ASCII bytes take a loop without a branch on the class
+    (the word/separator pattern of text defeats branch prediction): table
+    lookups and masks, the power of the base from a table by the token's
+    length; tokens longer than ``_PMAX`` characters, non-ASCII characters
+    and character mode take the general loop.
     """
     n_docs = ends.shape[0]
     want_sigs = sigs.shape[0] > 0
@@ -306,6 +312,17 @@ def sketch_utf8(
     for j in range(ngram - 1, -1, -1):
         powers[j] = p
         p *= mult
+    pw = np.empty(_PMAX, dtype=np.uint64)
+    p = one
+    for j in range(_PMAX):
+        pw[j] = p
+        p *= base
+    wmask = np.zeros(128, dtype=np.uint64)
+    f1 = np.zeros(128, dtype=np.uint64)
+    for j in range(128):
+        if klass[j] == _WORD:
+            wmask[j] = ~zero
+            f1[j] = np.uint64(fold[j]) + one
     cap = _TOKEN_CHUNK + ngram
     raw = np.empty(cap + 1, dtype=np.uint64)
     tok = np.empty(cap + 1, dtype=np.uint64)
@@ -327,21 +344,21 @@ def sketch_utf8(
             # Read characters until the document ends or the token buffer is full.
             while i < end and nt < cap - 1:
                 c = buf[i]
-                if c < 0x80 and not char_mode:
-                    # ASCII: letters, digits and separators only.
-                    i += 1
-                    if klass[c] == _WORD:
-                        acc += (np.uint64(fold[c]) + one) * power
-                        power *= base
-                        length += one
-                        continue
-                    if length == zero:
-                        continue
-                    raw[nt] = acc + length
-                    nt += 1
-                    acc = zero
-                    power = one
-                    length = zero
+                if c < 0x80 and not char_mode and length < _PMAX:
+                    # A run of ASCII bytes without a branch on the class: every byte stores
+                    # the token so far, and the count moves on only at a token's end.
+                    stop = min(end, i + (cap - 1 - nt))
+                    while i < stop:
+                        c = buf[i]
+                        if c >= 0x80 or length >= _PMAX:
+                            break
+                        w = wmask[c]
+                        acc += f1[c] * pw[length]
+                        raw[nt] = acc + length
+                        nt += int((length != zero) & (w == zero))
+                        acc &= w
+                        length = (length + one) & w
+                        i += 1
                     continue
                 c = np.int64(c)
                 if c < 0x80:
@@ -382,6 +399,10 @@ def sketch_utf8(
                 if k == _IGNORE:
                     continue
                 if k == _WORD:
+                    if length < _PMAX:
+                        power = pw[length]
+                    elif length == _PMAX:
+                        power = pw[_PMAX - 1] * base
                     acc += (np.uint64(f) + one) * power
                     power *= base
                     length += one

@@ -204,6 +204,27 @@ def _verify_exact(
 ) -> np.ndarray:
     """Exact Jaccard of each candidate pair, re-shingling only the documents involved.
 
+    Equal texts have equal shingle sets, so a pair of equal texts has
+    similarity 1.0 exactly, found by one string comparison (exact copies
+    are most of the pairs of a typical dump). Candidates never hold a
+    document without shingles, whose similarity would be 0.0. The other
+    pairs are shingled and counted by :func:`_verify_shingled`.
+    """
+    sims = np.ones(len(pairs))
+    if not len(pairs):
+        return sims
+    equal = np.fromiter((texts[i] == texts[j] for i, j in pairs.tolist()), dtype=bool, count=len(pairs))
+    rest = np.flatnonzero(~equal)
+    if len(rest):
+        sims[rest] = _verify_shingled(texts, pairs[rest], ngram, mode, group_chars)
+    return sims
+
+
+def _verify_shingled(
+    texts: Sequence[str], pairs: np.ndarray, ngram: int, mode: ShingleMode, group_chars: int
+) -> np.ndarray:
+    """Exact Jaccard of each pair from the shingle hashes of its two documents.
+
     Pairs are checked in groups (in order of their second document) whose
     documents add up to about ``group_chars`` characters: the documents of a
     group are shingled together and dropped afterwards, so memory stays
@@ -211,8 +232,6 @@ def _verify_exact(
     size. A document in pairs of several groups is shingled once per group.
     """
     sims = np.zeros(len(pairs))
-    if not len(pairs):
-        return sims
     order = np.argsort(pairs[:, 1], kind="stable")
     involved, where = np.unique(pairs, return_inverse=True)
     length = np.fromiter((len(texts[d]) for d in involved.tolist()), dtype=np.int64, count=len(involved))

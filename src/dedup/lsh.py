@@ -24,10 +24,12 @@ __all__ = [
     "RECALL_MARGIN",
     "LSHIndex",
     "band_keys",
+    "band_pair_codes",
     "candidate_pairs",
     "collision_probability",
     "default_bands",
     "optimal_bands",
+    "pairs_from_codes",
     "resolve_bands",
 ]
 
@@ -187,31 +189,92 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return keys
 
 
+def band_pair_codes(column: np.ndarray, window: int = DEFAULT_WINDOW) -> np.ndarray:
+    """Candidate pairs of one band as codes ``i * n + j`` (``i < j``; unsorted, may repeat).
+
+    ``column`` holds one band's key of each of the ``n`` documents. The keys
+    are sorted (numpy's vectorised sort; ids inside a bucket in ascending
+    order, as a stable sort leaves them); each bucket member is paired with
+    the following ``window`` members. Only the members of buckets take part
+    in the pairing steps, so a band costs one sort plus work in proportion
+    to its buckets. The bands of a corpus are independent: workers can
+    take a share of them each.
+
+    Parameters
+    ----------
+    column : numpy.ndarray
+        ``(n,)`` uint64 keys of one band.
+    window : int
+        Members each member is paired with, as for :func:`candidate_pairs`.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 codes ``i * n + j``.
+
+    >>> band_pair_codes(np.array([7, 3, 7, 7], dtype=np.uint64)).tolist()
+    [2, 11, 3]
+    """
+    column = np.asarray(column)
+    n = len(column)
+    order = np.argsort(column)  # not stable: ids are put back in order inside the buckets below
+    sorted_keys = column[order]
+    same = sorted_keys[1:] == sorted_keys[:-1]
+    if not same.any():
+        return np.zeros(0, dtype=np.int64)
+    # Buckets as runs [lo, hi) of the sorted keys; keep only their members.
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], same, [False])).astype(np.int8)))
+    lo, hi = edges[::2], edges[1::2] + 1
+    sizes = hi - lo
+    members = np.repeat(hi - sizes.cumsum(), sizes) + np.arange(sizes.sum())  # positions in buckets
+    ids = order[members]
+    keys = sorted_keys[members]
+    starts = np.concatenate(([0], sizes.cumsum()[:-1]))
+    for a, b in zip(starts[sizes > window + 1].tolist(), (starts + sizes)[sizes > window + 1].tolist()):
+        ids[a:b].sort()  # only buckets larger than the window depend on the order of their ids
+    found = []
+    for offset in range(1, min(window, len(ids) - 1) + 1):
+        hit = keys[offset:] == keys[:-offset]
+        if not hit.any():
+            break  # no bucket has more than `offset` members
+        first, second = ids[:-offset][hit], ids[offset:][hit]
+        found.append(np.minimum(first, second).astype(np.int64) * n + np.maximum(first, second))
+    return np.concatenate(found)
+
+
+def pairs_from_codes(codes: list[np.ndarray] | np.ndarray, n: int) -> np.ndarray:
+    """Unique pairs ``(i, j)``, sorted, from the codes ``i * n + j`` of :func:`band_pair_codes`.
+
+    Parameters
+    ----------
+    codes : list of numpy.ndarray or numpy.ndarray
+        Codes of any number of bands.
+    n : int
+        Number of documents.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(m, 2)`` int64.
+    """
+    parts = [codes] if isinstance(codes, np.ndarray) else codes
+    if not any(len(c) for c in parts):
+        return np.zeros((0, 2), dtype=np.int64)
+    unique = np.unique(np.concatenate(parts))
+    return np.stack(np.divmod(unique, max(n, 1)), axis=1)
+
+
 def candidate_pairs(keys: np.ndarray, *, window: int = DEFAULT_WINDOW) -> np.ndarray:
     """Unique candidate pairs ``(i, j)``, ``i < j``, sorted, as an ``(m, 2)`` int64 array.
 
     ``keys`` is the ``(n_docs, bands)`` output of :func:`band_keys`. In each
     band, documents with equal keys form a bucket; each member is paired
-    with the following ``window`` members of its bucket (all pairs for
-    buckets of up to ``window + 1`` documents).
+    with the following ``window`` members of its bucket, in the order of
+    their ids (all pairs for buckets of up to ``window + 1`` documents).
     """
     keys = np.asarray(keys)
     n, bands = keys.shape
-    found = []
-    for band in range(bands):
-        order = np.argsort(keys[:, band], kind="stable")
-        sorted_keys = keys[order, band]
-        for offset in range(1, min(window, n - 1) + 1):
-            same = sorted_keys[offset:] == sorted_keys[:-offset]
-            if not same.any():
-                break  # no bucket has more than `offset` members
-            found.append(order[:-offset][same].astype(np.int64) * n + order[offset:][same])
-    if not found:
-        return np.zeros((0, 2), dtype=np.int64)
-    codes = np.unique(np.concatenate(found))
-    first, second = np.divmod(codes, n)
-    pairs = np.stack([np.minimum(first, second), np.maximum(first, second)], axis=1)
-    return np.unique(pairs, axis=0)
+    return pairs_from_codes([band_pair_codes(keys[:, band], window) for band in range(bands)], n)
 
 
 class LSHIndex:
