@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import textwrap
@@ -393,7 +394,10 @@ def test_2_refused_fork_falls_back_to_this_process(process_limit, pids: int) -> 
     run = Run(proc)
     assert run.code == 0, run.err
     warned = json.loads(run.out.strip().splitlines()[-1])
-    assert len(warned) == 1 and "cannot start 2 worker processes" in warned[0], warned
+    # Said once, by the first part refused: a worker thread of the document pipeline (its
+    # calling thread is one of the jobs) or a worker process of the passage finder.
+    assert len(warned) == 1, warned
+    assert re.search(r"cannot start (2 worker processes|1 worker thread) ", warned[0]), warned
     assert warned[0].endswith(f"using {pids - 1}")
 
 

@@ -18,10 +18,10 @@ import numpy as np
 
 from .clusters import clusters_from_pairs
 from .internal import BATCH_CHARS, batches, check_params, jaccard_sorted, ranges, shingle_sets
+from .lsh import DEFAULT_WINDOW, LSHIndex, band_keys, band_pair_codes, pairs_from_codes, resolve_bands
 from .lsh import RECALL_MARGIN as RECALL_MARGIN  # re-exported: it used to live here
-from .lsh import LSHIndex, band_keys
 from .minhash import EMPTY, jaccard_estimate
-from .parallel import can_share, ordered_map, shared_texts, worker_count
+from .parallel import Threads, can_share, ordered_map, shared_texts
 from .progress import Progress, report
 from .sketch import pair_similarities, sign_texts
 from .text import ShingleMode
@@ -68,14 +68,6 @@ def _sign_batch(batch: list[str], ngram: int, num_perm: int, seed: int, mode: Sh
 
 def _sign_range(indices: range, *args) -> np.ndarray:
     return _sign_batch(list(shared_texts()[indices.start : indices.stop]), *args)
-
-
-def _keys_range(
-    indices: range, ngram: int, num_perm: int, seed: int, mode: ShingleMode, bands: int, rows: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Band keys and empty flags of a range of the shared texts (all a worker needs to send back)."""
-    sig = _sign_range(indices, ngram, num_perm, seed, mode)
-    return band_keys(sig, bands, rows), (sig == EMPTY).all(axis=1)
 
 
 def iter_signatures(
@@ -215,13 +207,20 @@ def _verify_exact(
         return sims
     equal = np.fromiter((texts[i] == texts[j] for i, j in pairs.tolist()), dtype=bool, count=len(pairs))
     rest = np.flatnonzero(~equal)
+    report(progress, "verification", len(pairs) - len(rest), len(pairs))
     if len(rest):
-        sims[rest] = _verify_shingled(texts, pairs[rest], ngram, mode, group_chars)
+        sims[rest] = _verify_shingled(texts, pairs[rest], ngram, mode, group_chars, progress, len(pairs))
     return sims
 
 
 def _verify_shingled(
-    texts: Sequence[str], pairs: np.ndarray, ngram: int, mode: ShingleMode, group_chars: int
+    texts: Sequence[str],
+    pairs: np.ndarray,
+    ngram: int,
+    mode: ShingleMode,
+    group_chars: int,
+    progress: Progress | None = None,
+    total: int = 0,
 ) -> np.ndarray:
     """Exact Jaccard of each pair from the shingle hashes of its two documents.
 
@@ -230,6 +229,8 @@ def _verify_shingled(
     group are shingled together and dropped afterwards, so memory stays
     bounded however far apart the copies are, and the same for every corpus
     size. A document in pairs of several groups is shingled once per group.
+    ``progress`` hears of each group, counted among ``total`` pairs whose
+    last ``len(pairs)`` these are.
     """
     sims = np.zeros(len(pairs))
     order = np.argsort(pairs[:, 1], kind="stable")
@@ -238,34 +239,15 @@ def _verify_shingled(
     # An upper bound of each group's characters (a document in several pairs counts each time).
     cost = np.cumsum(length[where.reshape(-1, 2)[order]].sum(axis=1))
     cuts = np.flatnonzero(np.diff(cost // max(group_chars, 1))) + 1
-    done = 0
+    done = total - len(pairs)
     for chunk in np.split(order, cuts):
         docs, local = np.unique(pairs[chunk], return_inverse=True)
         local = local.reshape(-1, 2)
         group_texts = [texts[d] for d in docs.tolist()]
         sims[chunk] = pair_similarities(group_texts, local[:, 0], local[:, 1], ngram=ngram, mode=mode)
         done += len(chunk)
-        report(progress, "verification", done, len(pairs))
+        report(progress, "verification", done, total)
     return sims
-
-
-def _verify_chunk(pairs: np.ndarray, ngram: int, mode: ShingleMode) -> np.ndarray:
-    return _verify_exact(shared_texts(), pairs, ngram, mode)
-
-
-def _verify(
-    texts: Sequence[str], pairs: np.ndarray, ngram: int, mode: ShingleMode, jobs: int, progress: Progress | None
-) -> np.ndarray:
-    """Exact Jaccard of candidate pairs, split over ``jobs`` forked workers when possible."""
-    report(progress, "verification", 0, len(pairs))
-    if jobs == 1 or len(pairs) < 64 or not can_share():
-        return _verify_exact(texts, pairs, ngram, mode, progress=progress)
-    chunks = np.array_split(pairs, 4 * worker_count(jobs))
-    sims = []
-    for chunk_sims in ordered_map(_verify_chunk, chunks, jobs, ngram, mode, shared=texts):
-        sims.append(chunk_sims)
-        report(progress, "verification", sum(len(c) for c in sims), len(pairs))
-    return np.concatenate(sims)
 
 
 def _rows(parts: list[np.ndarray], ids: np.ndarray) -> np.ndarray:
@@ -308,44 +290,90 @@ def _find(
     if verify == "exact" and not is_sequence:
         raise ValueError("verify='exact' needs texts as a sequence (list, tuple, ...), not a one-shot iterator")
     exact = verify == "exact" or (verify == "auto" and is_sequence)
+    if exact:
+        return _find_in_memory(texts, threshold, ngram, num_perm, seed, bands, rows, shingle_mode, jobs, progress)  # type: ignore[arg-type]
     index = LSHIndex(threshold, num_perm, bands=bands, rows=rows)
     kept_sigs = []
     total = len(texts) if is_sequence else 0  # type: ignore[arg-type]
     report(progress, "signatures", 0, total)
-    if exact and jobs > 1 and can_share():
-        # Workers reduce their signatures to band keys: a quarter of the bytes to send, and
-        # the parent, the serial part, only stores them.
-        _sign_batch(["warm up"], ngram, num_perm, seed, shingle_mode)  # tables, inherited by the workers
-        tasks = list(ranges(texts))  # type: ignore[arg-type]
-        args = (ngram, num_perm, seed, shingle_mode, index.bands, index.rows)
-        for keys, empty in ordered_map(_keys_range, tasks, jobs, *args, shared=texts):  # type: ignore[arg-type]
-            index.add_keys(keys, empty)
-            report(progress, "signatures", len(index), total)
-    else:
-        for sig in iter_signatures(
-            texts, ngram=ngram, num_perm=num_perm, seed=seed, shingle_mode=shingle_mode, jobs=jobs
-        ):
-            index.add(sig)
-            if not exact:
-                kept_sigs.append(sig)
-            report(progress, "signatures", len(index), total)
+    for sig in iter_signatures(texts, ngram=ngram, num_perm=num_perm, seed=seed, shingle_mode=shingle_mode, jobs=jobs):
+        index.add(sig)
+        kept_sigs.append(sig)
+        report(progress, "signatures", len(index), total)
     report(progress, "candidates", 0, 1)
     pairs = index.candidate_pairs()
     report(progress, "candidates", 1, 1)
-    sims: np.ndarray
-    if exact:
-        sims = _verify(texts, pairs, ngram, shingle_mode, jobs, progress)  # type: ignore[arg-type]
-        keep = sims >= threshold
-    else:
-        sims = np.asarray(
-            jaccard_estimate(_rows(kept_sigs, pairs[:, 0]), _rows(kept_sigs, pairs[:, 1]))
-            if len(pairs)
-            else np.zeros(0)
+    sims = np.asarray(
+        jaccard_estimate(_rows(kept_sigs, pairs[:, 0]), _rows(kept_sigs, pairs[:, 1])) if len(pairs) else np.zeros(0)
+    )
+    # Two standard errors of the estimate at the threshold: pairs at the threshold are kept.
+    margin = 2.0 * math.sqrt(threshold * (1.0 - threshold) / num_perm)
+    keep = sims >= threshold - margin
+    return _Run(len(index), pairs[keep], sims[keep])
+
+
+def _find_in_memory(
+    texts: Sequence[str],
+    threshold: float,
+    ngram: int,
+    num_perm: int,
+    seed: int,
+    bands: int | None,
+    rows: int | None,
+    shingle_mode: ShingleMode,
+    jobs: int,
+    progress: Progress | None = None,
+) -> _Run:
+    """The pipeline on a sequence of texts, exact verification, on ``jobs`` threads.
+
+    Three steps, each split into tasks that spend their time in the compiled
+    kernels or numpy's sorts, which release the GIL, so ``jobs`` threads
+    share them (:class:`dedup.parallel.Threads`) with no process forked and
+    nothing copied: ranges of texts are signed and their band keys written
+    into one ``(bands, n)`` array; each band's buckets are paired
+    (:func:`dedup.lsh.band_pair_codes`); chunks of candidate pairs are
+    verified. Only merging the candidate codes and the clusters are serial.
+    The tasks are the same for every ``jobs``, and so are the results.
+    ``progress`` is called from this thread, between tasks.
+    """
+    bands, rows = resolve_bands(threshold, num_perm, bands, rows)
+    tasks = list(ranges(texts))
+    n = len(texts)
+    keys = np.empty((bands, n), dtype=np.uint64)  # one band's keys contiguous: sorted as they are
+    empty = np.zeros(n, dtype=bool)
+
+    def sign(indices: range) -> None:
+        sig = sign_texts(
+            texts[indices.start : indices.stop], ngram=ngram, num_perm=num_perm, seed=seed, mode=shingle_mode
         )
-        # Two standard errors of the estimate at the threshold: pairs at the threshold are kept.
-        margin = 2.0 * math.sqrt(threshold * (1.0 - threshold) / num_perm)
-        keep = sims >= threshold - margin
-    return _Run(len(index), pairs[keep], np.asarray(sims)[keep])
+        keys[:, indices.start : indices.stop] = band_keys(sig, bands, rows).T
+        empty[indices.start : indices.stop] = (sig == EMPTY).all(axis=1)
+
+    def told(phase: str, total: int):
+        return None if progress is None else lambda done: report(progress, phase, done, total)
+
+    with Threads(jobs, tasks=len(tasks)) as threads:
+        report(progress, "signatures", 0, n)
+        threads.map(sign, tasks, sizes=[len(r) for r in tasks], progress=told("signatures", n))
+        report(progress, "candidates", 0, 1)
+        keep = ~empty if empty.any() else None
+        codes = threads.map(lambda band: band_pair_codes(keys[band], DEFAULT_WINDOW, keep), range(bands))
+        pairs = pairs_from_codes(codes, n)
+        report(progress, "candidates", 1, 1)
+        report(progress, "verification", 0, len(pairs))
+        if threads.size == 1:
+            verified = [_verify_exact(texts, pairs, ngram, shingle_mode, progress=progress)]
+        else:
+            chunks = np.array_split(pairs, max(1, min(len(pairs) // 64, 4 * threads.size)))
+            verified = threads.map(
+                lambda chunk: _verify_exact(texts, chunk, ngram, shingle_mode),
+                chunks,
+                sizes=[len(c) for c in chunks],
+                progress=told("verification", len(pairs)),
+            )
+    sims = np.concatenate([np.zeros(0), *verified])
+    keep_pairs = sims >= threshold
+    return _Run(n, pairs[keep_pairs], sims[keep_pairs])
 
 
 def find_duplicate_pairs(

@@ -201,12 +201,16 @@ def ranges(texts: Sequence[str]) -> Iterator[range]:
     [[0, 1]]
     """
     n = len(texts)
-    if set(map(type, texts)) - {str}:  # C-level scans; the loop below finds the culprit
-        for i, text in enumerate(texts):
+    try:
+        # One C-level pass: str.__len__ refuses anything but a str (and its subclasses).
+        lengths = np.fromiter(map(str.__len__, texts), dtype=np.int64, count=n)
+    except TypeError:
+        for i, text in enumerate(texts):  # find the culprit
             if not isinstance(text, str):
-                raise TypeError(f"texts must contain str, got {type(text).__name__} at index {i}")
-    # One bisection per batch, not a Python step per text (this runs in the parent before forking).
-    ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=n))
+                raise TypeError(f"texts must contain str, got {type(text).__name__} at index {i}") from None
+        raise
+    # One bisection per batch, not a Python step per text (this runs before any worker starts).
+    ends = np.cumsum(lengths)
     lo = 0
     while lo < n:
         before = int(ends[lo - 1]) if lo else 0

@@ -189,7 +189,7 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return keys
 
 
-def band_pair_codes(column: np.ndarray, window: int = DEFAULT_WINDOW) -> np.ndarray:
+def band_pair_codes(column: np.ndarray, window: int = DEFAULT_WINDOW, keep: np.ndarray | None = None) -> np.ndarray:
     """Candidate pairs of one band as codes ``i * n + j`` (``i < j``; unsorted, may repeat).
 
     ``column`` holds one band's key of each of the ``n`` documents. The keys
@@ -206,6 +206,8 @@ def band_pair_codes(column: np.ndarray, window: int = DEFAULT_WINDOW) -> np.ndar
         ``(n,)`` uint64 keys of one band.
     window : int
         Members each member is paired with, as for :func:`candidate_pairs`.
+    keep : numpy.ndarray, optional
+        ``(n,)`` bool: the documents that take part (default all).
 
     Returns
     -------
@@ -217,6 +219,10 @@ def band_pair_codes(column: np.ndarray, window: int = DEFAULT_WINDOW) -> np.ndar
     """
     column = np.asarray(column)
     n = len(column)
+    kept = None
+    if keep is not None and not keep.all():
+        kept = np.flatnonzero(keep)
+        column = column[kept]
     order = np.argsort(column)  # not stable: ids are put back in order inside the buckets below
     sorted_keys = column[order]
     same = sorted_keys[1:] == sorted_keys[:-1]
@@ -227,7 +233,7 @@ def band_pair_codes(column: np.ndarray, window: int = DEFAULT_WINDOW) -> np.ndar
     lo, hi = edges[::2], edges[1::2] + 1
     sizes = hi - lo
     members = np.repeat(hi - sizes.cumsum(), sizes) + np.arange(sizes.sum())  # positions in buckets
-    ids = order[members]
+    ids = order[members] if kept is None else kept[order[members]]  # ascending, like the positions
     keys = sorted_keys[members]
     starts = np.concatenate(([0], sizes.cumsum()[:-1]))
     for a, b in zip(starts[sizes > window + 1].tolist(), (starts + sizes)[sizes > window + 1].tolist()):
@@ -409,12 +415,12 @@ class LSHIndex:
         -------
         numpy.ndarray
             ``(m, 2)`` int64 pairs ``i < j``, sorted, as :func:`candidate_pairs`;
-            documents without shingles are left out.
+            documents without shingles take no part (they are left out of the buckets).
         """
-        pairs = candidate_pairs(self.keys(), window=self.window)
-        if len(pairs) and self._empty[0].any():
-            pairs = pairs[~self._empty[0][pairs].any(axis=1)]
-        return pairs
+        keys = self.keys()
+        keep = ~self._empty[0] if len(keys) and self._empty[0].any() else None
+        codes = [band_pair_codes(keys[:, band], self.window, keep) for band in range(self.bands)]
+        return pairs_from_codes(codes, len(keys))
 
     def query(self, signature: np.ndarray) -> list[int]:
         """Ids of added documents sharing at least one bucket with ``signature``.
