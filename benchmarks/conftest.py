@@ -14,7 +14,7 @@ variable                    default                meaning
 ==========================  =====================  =====================================
 ``DEDUP_BENCH_SIZE``        ``full``               ``tiny`` sets every corpus to 0.3 MB
 ``DEDUP_BENCH_MAIN``        ``20MB``               corpus of the tool comparison and passages
-``DEDUP_BENCH_PARALLEL``    ``100MB``              corpus of ``jobs=1`` vs ``jobs=2`` (2 rounds)
+``DEDUP_BENCH_PARALLEL``    ``100MB``              corpus of ``jobs=1`` vs ``jobs=2``
 ``DEDUP_BENCH_SCALING``     ``10MB,100MB``         sizes of the scaling benchmark
 ``DEDUP_BENCH_1GB``         unset                  ``1`` adds a 1 GB point to the scaling benchmark
 ``DEDUP_BENCH_MEMORY``      ``100MB``              corpus of the memory benchmark
@@ -162,6 +162,7 @@ def measure(benchmark, fn, *, mb: float, docs: int, n_rounds: int | None = None,
             "mb": round(mb, 3),
             "docs": docs,
             "rounds": len(walls),
+            "best_round": best,
             "wall_s": round(wall, 4),
             "cpu_s": round(cpu, 4),
             "children_cpu_s": round(child_cpus[best], 4),

@@ -123,7 +123,16 @@ def sections(bench: dict, quality: dict | None) -> dict[str, str]:
     )
     par = sorted(by_group.get("parallel", []), key=lambda r: r["jobs"])
     out["parallel"] = table(
-        ["jobs", "wall s (best)", "MB/s (wall)", "speed-up", "CPU s in the main process", "CPU s in workers"],
+        [
+            "jobs",
+            "wall s (best)",
+            "MB/s (wall)",
+            "speed-up",
+            "CPU s, whole process",
+            "CPU s, calling thread",
+            "CPU s, other threads or workers",
+            "load average before / after",
+        ],
         [
             [
                 r["jobs"],
@@ -131,7 +140,14 @@ def sections(bench: dict, quality: dict | None) -> dict[str, str]:
                 r["mb_per_s"],
                 f"{par[0]['wall_s'] / r['wall_s']:.2f}×",
                 r.get("cpu_s_of_best_wall_round", r["cpu_s"]),
-                r.get("children_cpu_s"),
+                r.get("main_thread_cpu_s"),
+                round(
+                    r.get("cpu_s_of_best_wall_round", r["cpu_s"])
+                    - r.get("main_thread_cpu_s", r.get("cpu_s_of_best_wall_round", r["cpu_s"]))
+                    + (r.get("children_cpu_s") or 0.0),
+                    3,
+                ),
+                " / ".join(f"{x[0]:.2f}" for x in (r["load_before"], r["load_after"])) if "load_before" in r else None,
             ]
             for r in par
         ],

@@ -132,6 +132,13 @@ def test_output_does_not_depend_on_jobs(monkeypatch):
     assert np.array_equal(sig1, sig2)
     assert find_duplicates(texts, jobs=2) == find_duplicates(texts, jobs=1)
     assert find_duplicate_pairs(iter(texts), jobs=2) == find_duplicate_pairs(iter(texts), jobs=1)
+    # Exact copies (similarity 1.0 without shingling), texts without shingles, a bucket
+    # larger than the LSH window: the same pairs and similarities on threads.
+    texts = [*texts, *[texts[0]] * 40, "", "!!!", texts[5]]
+    pairs = find_duplicate_pairs(texts, jobs=2)
+    assert pairs == find_duplicate_pairs(texts, jobs=1)
+    assert (5, len(texts) - 1, 1.0) in pairs
+    assert [0, *range(len(texts) - 43, len(texts) - 3)] in find_duplicates(texts, jobs=2)
 
 
 # --------------------------------------------------------------------------- exact Jaccard oracle

@@ -1,9 +1,11 @@
 """The document pipeline: texts -> signatures -> LSH candidates -> verified pairs -> clusters.
 
-Texts are consumed as a stream, in batches; only the compact per-document
-signatures (``num_perm * 4`` bytes each) are kept, so memory does not grow with
-the total size of the text. With ``jobs > 1`` the batches are shingled and
-signed in worker processes; results are identical for every ``jobs``.
+Texts are consumed in batches; per document only compact arrays are kept (the
+band keys, ``8 * bands`` bytes, and the signature, ``num_perm * 4`` bytes, when
+verifying on estimates), so memory does not grow with the total size of the
+text. A sequence of texts with exact verification runs on ``jobs`` threads
+(the work is in code that releases the GIL); a stream is signed in ``jobs``
+worker processes. Results are identical for every ``jobs``.
 """
 
 from __future__ import annotations
@@ -432,7 +434,8 @@ def find_duplicate_pairs(
     shingle_mode : {"word", "char"}
         Word or character shingles.
     jobs : int
-        Processes used for shingling, signatures and verification.
+        Cores used: threads for a sequence verified exactly (signatures,
+        candidate pairs, verification), processes for a stream.
     measure : {"jaccard", "containment"}
         What ``threshold`` bounds: Jaccard similarity, or containment of ``i`` in ``j``.
     progress : callable, optional
@@ -496,7 +499,8 @@ def find_duplicates(
     shingle_mode : {"word", "char"}
         Word shingles, or character shingles that ignore spaces and punctuation.
     jobs : int
-        Processes used for shingling and signatures.
+        Cores used: threads for a sequence verified exactly (signatures,
+        candidate pairs, verification), processes for a stream.
     progress : callable, optional
         ``progress(phase, done, total)``, called between batches of the
         signatures, candidates and verification phases (see :mod:`dedup.progress`).
