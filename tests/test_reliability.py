@@ -489,6 +489,36 @@ def test_2_workers_die_with_their_parent(sig: str) -> None:
                 os.kill(w, signal.SIGKILL)
 
 
+INTERRUPTED_FORK = """
+    import os, signal, sys, time
+    from dedup.parallel import ordered_map
+    sent = []
+    def interrupt_in_the_hook():  # Ctrl-C landing inside another module's at-fork hook
+        if not sent:
+            sent.append(os.kill(os.getpid(), signal.SIGINT))
+    os.register_at_fork(after_in_parent=interrupt_in_the_hook)
+    def slow(x):
+        time.sleep(0.2)
+        return x
+    try:
+        for r in ordered_map(slow, range(10_000), 2):
+            pass
+    except KeyboardInterrupt:
+        sys.exit(130)
+"""
+
+
+def test_2_ctrl_c_during_a_fork_is_not_lost() -> None:
+    """Python ignores an exception raised in an at-fork hook: a Ctrl-C arriving then was lost and
+    the run went on (the flaky SIGINT case above). Held during the fork, it stops the run."""
+    if usable_cpus_for_test() < 2:
+        pytest.skip("one CPU: no workers are started")
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(INTERRUPTED_FORK)], capture_output=True, timeout=120, env=env_with_src()
+    )
+    assert proc.returncode == 130, proc.stderr.decode()
+
+
 def usable_cpus_for_test() -> int:
     from dedup.parallel import usable_cpus
 

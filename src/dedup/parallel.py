@@ -381,31 +381,43 @@ class _Workers:
         self.busy: dict[int, int] = {}  # worker -> number of its task in flight
 
     def start(self, jobs: int) -> None:
-        """Fork ``jobs`` workers; an ``OSError`` leaves those already started running."""
+        """Fork ``jobs`` workers; an ``OSError`` leaves those already started running.
+
+        SIGINT is held while a worker is forked and registered: Python runs
+        the at-fork hooks of other modules (``logging``'s, for one) in the
+        parent right after ``fork``, and an exception raised inside them is
+        printed and ignored, so a Ctrl-C landing there was lost and the run
+        went on. Held, it arrives once the worker is in :attr:`pids`.
+        """
         for _ in range(jobs):
             parent, child = multiprocessing.Pipe()
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
             try:
-                pid = os.fork()
-            except BaseException:
-                parent.close()
-                child.close()
-                raise
-            if pid == 0:  # the worker: never returns into the caller's code
-                code = 1
                 try:
+                    pid = os.fork()
+                except BaseException:
                     parent.close()
-                    for other in self.conns:
-                        if other is not None:
-                            other.close()
-                    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends a worker at once
-                    self._serve(child)
-                    code = 0
-                finally:
-                    os._exit(code)
-            child.close()
-            self.pids.append(pid)
-            self.conns.append(parent)
+                    child.close()
+                    raise
+                if pid == 0:  # the worker: never returns into the caller's code
+                    code = 1
+                    try:
+                        parent.close()
+                        for other in self.conns:
+                            if other is not None:
+                                other.close()
+                        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends a worker at once
+                        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+                        self._serve(child)
+                        code = 0
+                    finally:
+                        os._exit(code)
+                child.close()
+                self.pids.append(pid)
+                self.conns.append(parent)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def _serve(self, conn: Connection) -> None:
         while True:
