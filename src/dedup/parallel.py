@@ -32,6 +32,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 import traceback
 import warnings
 from collections import deque
@@ -157,6 +158,20 @@ def ordered_map(
 _END = object()
 
 
+def _wait_gone(tid: int | None) -> None:
+    """Wait (a millisecond or so) until the system has removed an ended thread.
+
+    ``join`` returns when the thread's code is done, slightly before the
+    system removes it; until then it still counts against a process limit,
+    and a fork or thread started at once could be refused for nothing.
+    """
+    path = f"/proc/self/task/{tid}"
+    for _ in range(1000):
+        if tid is None or not os.path.exists(path):
+            return
+        time.sleep(0.001)
+
+
 def thread_map(fn: Callable[[Any], T], tasks: Sequence[Any], jobs: int) -> list[T]:
     """``[fn(task) for task in tasks]`` on up to ``jobs`` threads (a :class:`Threads` for one map).
 
@@ -229,6 +244,7 @@ class Threads:
             self._jobs.put(None)
         for thread in self._threads:
             thread.join()
+            _wait_gone(thread.native_id)
         self._threads = []
 
     def _serve(self) -> None:
