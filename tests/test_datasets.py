@@ -469,9 +469,13 @@ def test_clean_docs_on_jsonl_writes_removed_records_and_stats(tmp_path: Path) ->
     ]
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "part-0.jsonl.gz").write_bytes(gzip.compress(jsonl(rows)))
+    # The decompressed copy a killed run left behind (clean keeps one per compressed shard while it runs).
+    (tmp_path / "out" / ".dedup-plain-killed").mkdir(parents=True)
+    (tmp_path / "out" / ".dedup-plain-killed" / "0.jsonl").write_bytes(jsonl(rows))
     run = dedup_run("clean", "in", "-o", "out", "--docs", "--id-field", "id", cwd=tmp_path)
     assert run.code == 0, run.err
     out = tmp_path / "out"
+    # Nothing else is left in OUT: neither the stale copy nor this run's.
     assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", "part-0.jsonl.gz", "removed.jsonl", "stats.json"]
     kept = gzip.decompress((out / "part-0.jsonl.gz").read_bytes()).split(b"\n")
     original = jsonl(rows).split(b"\n")

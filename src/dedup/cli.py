@@ -19,6 +19,7 @@ import codecs
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -1064,6 +1065,10 @@ def cmd_clean(args: argparse.Namespace) -> int:
         lock.release()
 
 
+#: Hidden directory in OUT where clean keeps decompressed copies of compressed shards while it runs.
+PLAIN_PREFIX = ".dedup-plain-"
+
+
 def _clean(args: argparse.Namespace) -> int:
     kind = _records_kind(args)
     if args.errors not in ("strict", "surrogateescape"):
@@ -1077,13 +1082,16 @@ def _clean(args: argparse.Namespace) -> int:
     out = Path(args.output)
     manifest = Path(args.manifest) if args.manifest else out / "manifest.jsonl"
     if not to_stdout:
+        # Decompressed copies left by a run that was killed (-9) before removing them: we hold the lock.
+        for stale in out.glob(f"{PLAIN_PREFIX}*"):
+            shutil.rmtree(stale, ignore_errors=True)
         _check_output_dir(out, args.force)
     if args.against and not args.docs:
         raise CliError("--against drops whole documents: it needs --docs")
     if args.manifest and manifest.exists() and not args.force:
         raise CliError(f"{manifest}: exists; use --force to overwrite")
     # Compressed JSONL shards are decompressed once: load copies their plain bytes here for the writer.
-    plain = contextlib.nullcontext(None) if to_stdout else tempfile.TemporaryDirectory(prefix=".dedup-plain-", dir=out)
+    plain = contextlib.nullcontext(None) if to_stdout else tempfile.TemporaryDirectory(prefix=PLAIN_PREFIX, dir=out)
     with plain as plain_dir:
         return _clean_corpus(args, kind, plain_dir, start)
 
