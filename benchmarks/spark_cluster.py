@@ -54,7 +54,12 @@ def driver(master: str, parquet: str, what: str) -> dict:
     spark = ds.get_session(
         master,
         shuffle_partitions=8,
-        **{"spark.executor.memory": "768m", "spark.driver.memory": "1g", "spark.sql.adaptive.enabled": "false"},
+        **{
+            "spark.executor.memory": "768m",
+            "spark.driver.memory": "1g",
+            "spark.driver.host": "127.0.0.1",
+            "spark.sql.adaptive.enabled": "false",
+        },
     )
     df = spark.read.parquet(parquet)
     stats: dict = {}
@@ -122,6 +127,7 @@ def main() -> int:
                     capture_output=True,
                     text=True,
                     check=False,
+                    env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"},  # the driver on loopback, like the daemons
                 )
                 if run.returncode != 0:
                     print(run.stderr[-3000:], file=sys.stderr)

@@ -356,6 +356,32 @@ def test_distributed_seeds_equal_the_local_seeds(spark, tmp_path, hot):
     assert set(np.flatnonzero(want_mult > 1).tolist()) == set(glob_r.tolist())
 
 
+def test_singleton_filter_keeps_every_repeated_hash_and_drops_most_singletons(spark):
+    """The Bloom filter before the seed join: no repeated shingle lost, ~1% of singletons through."""
+    rng = np.random.default_rng(5)
+    hashes = rng.integers(-(2**63), 2**63 - 1, size=30_000, dtype=np.int64)
+    repeated, singles = hashes[:2_000], hashes[2_000:]
+    rows = [(int(h), k) for k, h in enumerate(np.concatenate([repeated, repeated, singles]))]
+    shingles = spark.createDataFrame(rows, "h long, pos long")
+    groups = spark.createDataFrame([(int(h),) for h in repeated], "h long")
+    kept = spark_passages.singleton_filter(shingles, groups, len(repeated)).toPandas()
+    assert set(repeated.tolist()) <= set(kept["h"].tolist())
+    assert (kept["h"].value_counts() == 2).sum() == len(repeated)  # both occurrences of each
+    through = len(kept) - 2 * len(repeated)
+    assert through < 0.05 * len(singles)
+    assert spark_passages.singleton_filter(shingles, groups.limit(0), 0).count() == 0
+
+
+def test_seeds_are_the_same_without_the_singleton_filter(spark, tmp_path):
+    docs = _passage_corpus()
+    indexed = spark_session.indexed(spark.read.parquet(_write(tmp_path, "s", docs)), "id", "text", "pos")
+    got = [
+        sorted(map(tuple, spark_passages.seed_occurrences(indexed, 5, drop_singletons=drop).collect()))
+        for drop in (True, False)
+    ]
+    assert got[0] == got[1] and len(got[0]) > 100
+
+
 def test_sparse_multiplicity_equals_the_local_array():
     """The driver-side multiplicity rebuilt from the seeds equals the local dense array."""
     docs = [*_passage_corpus()[:6], "one two", "", "a b c d e f g h a b c d e f g h"]
@@ -407,7 +433,13 @@ def test_cli_docs_reads_jsonl_like_the_local_engine(spark, tmp_path, corpus):
     def member(d):
         return {"path": str(path), "record": d.record, "id": d.id}
 
-    assert result["clusters"] == [{"members": [member(good[i]) for i in c], "kept": member(good[k])} for c, k in local]
+    # Each member with its similarity to the kept one, as the local report gives it (which_to_keep).
+    sims = dedup.which_to_keep([d.text for d in good], 0.8).similarity
+    assert result["clusters"] == [
+        {"members": [{**member(good[i]), "similarity": float(sims[i])} for i in c], "kept": member(good[k])}
+        for c, k in local
+    ]
+    assert any(m["similarity"] < 1.0 for c in result["clusters"] for m in c["members"])
     summary = result["summary"]
     assert (summary["documents"], summary["skipped_records"], summary["clusters"]) == (len(texts), 3, len(local))
     assert result["problems"] == [
@@ -429,3 +461,130 @@ def test_cli_passages_on_the_seed_dump(spark, seed_path):
     assert [(m["original"]["start"], m["repeat"]["end"], m["similarity"]) for m in result["matches"]] == [
         (m.original.start, m.repeat.end, m.similarity) for m in local
     ]
+
+
+# --------------------------------------------------------------------------- clean
+
+
+def _clean_inputs(root: Path) -> Path:
+    """A directory of every input kind ``clean`` writes back: text files (one empty, one a near
+    copy of another, one repeating a passage of another), JSON Lines plain and compressed (gzip,
+    zstd, xz; with a bad line), and Parquet; records with duplicates and repeated passages."""
+    import gzip
+    import json
+    import lzma
+
+    import zstandard
+
+    rng = random.Random(21)
+    vocab = _vocabulary(rng)
+    data = root / "in"
+    (data / "sub").mkdir(parents=True)
+    para = [" ".join(_words(rng, vocab, 45)) + "." for _ in range(12)]
+    (data / "a.txt").write_text("\n".join(para[:4]) + "\n", encoding="utf-8")
+    (data / "b.txt").write_text("\n".join(para[:4]).replace(para[0][:8], "Changed ") + "\n", encoding="utf-8")
+    (data / "c.txt").write_text(f"{para[5]}\n{para[1]}\n{para[6]}\n{para[5]}\n", encoding="utf-8")
+    (data / "empty.txt").write_bytes(b"")
+
+    def records(k: int, n: int) -> bytes:
+        out = []
+        for j in range(n):
+            text = " ".join(_words(rng, vocab, 60))
+            if j % 4 == 1:
+                text = out[-1]["text"]  # an exact duplicate record
+            if j % 5 == 2:
+                text += "\n" + para[7 + k % 4] + "\n" + " ".join(_words(rng, vocab, 30))  # a shared passage
+            out.append({"id": f"{k}-{j}", "text": text, "n": j})
+        lines = [json.dumps(r) for r in out]
+        lines.insert(3, "{broken")
+        return ("\n".join(lines) + "\n").encode()
+
+    (data / "r.jsonl").write_bytes(records(0, 14))
+    (data / "sub" / "r.jsonl.gz").write_bytes(gzip.compress(records(1, 12)))
+    (data / "sub" / "r.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(records(2, 12)))
+    (data / "sub" / "r.jsonl.xz").write_bytes(lzma.compress(records(3, 8)))
+    rows = [json.loads(line) for line in records(4, 10).decode().splitlines() if line.startswith('{"')]
+    pq.write_table(pa.Table.from_pylist(rows), data / "sub" / "t.parquet", row_group_size=4)
+    return data
+
+
+def test_cli_clean_on_spark_writes_what_the_local_clean_writes(spark, tmp_path):
+    """``dedup clean --engine spark --docs``: the executors write the same cleaned files (text,
+    JSON Lines plain and compressed, Parquet; an empty file copied), the same manifest, the same
+    removed.jsonl and the same counts as the local engine, from a directory of mixed formats."""
+    import json
+
+    from dedup.cli import main
+
+    data = _clean_inputs(tmp_path)
+    common = ["clean", str(data), "-r", "--docs", "--id-field", "id", "--min-words", "12", "-q", "--format", "json"]
+    outs = {}
+    for engine in ("local", "spark"):
+        out = tmp_path / engine
+        extra = ["--engine", "spark", "--spark-master", "local[2]", "--spark-partitions", "2"] * (engine == "spark")
+        code = main([*common, "-o", str(out), *extra])
+        assert code == 0
+        outs[engine] = out
+    local, remote = outs["local"], outs["spark"]
+    names = sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(remote).as_posix() for p in remote.rglob("*") if p.is_file())
+    assert {"empty.txt", "sub/r.jsonl.zst", "sub/t.parquet", "manifest.jsonl", "removed.jsonl"} <= set(names)
+    for name in names:
+        if name == "stats.json":
+            continue
+        if name.endswith(("manifest.jsonl", "removed.jsonl")):
+            want = (local / name).read_text().replace(str(local), "OUT")
+            assert (remote / name).read_text().replace(str(remote), "OUT") == want, name
+        else:
+            assert (remote / name).read_bytes() == (local / name).read_bytes(), name
+    manifest = [json.loads(line) for line in (local / "manifest.jsonl").read_text().splitlines()]
+    kinds = {r["kind"] for r in manifest}
+    assert kinds == {"document", "passage"}
+    stats = [json.loads((out / "stats.json").read_text()) for out in (local, remote)]
+    for key in ("records_in", "records_out", "bytes_in", "bytes_out", "documents", "duplicates", "passages_removed"):
+        assert stats[0][key] == stats[1][key], key
+
+
+def test_spark_clean_library_equals_local_plan(spark, tmp_path):
+    """``dedup.spark.clean``: the kept rows with their texts cut as ``plan_removals`` +
+    ``apply_removals`` cut them after ``which_to_keep``, and the removals in document order;
+    also when a cut depends on an earlier document's cuts (several plan levels)."""
+    rng = random.Random(4)
+    vocab = _vocabulary(rng)
+    p = [" ".join(_words(rng, vocab, 40)) + "." for _ in range(6)]
+    docs = [
+        f"{p[0]}\n{p[1]}",
+        f"{p[2]}\n{p[0]}\n{p[3]}",  # repeats p0 of doc 0
+        f"{p[4]}\n{p[2]}\n{p[0]}",  # p2's original lies in doc 1, which loses p0
+        f"{p[2]}\n{p[0]}\n{p[3]}",  # an exact copy of doc 1: dropped
+        f"{p[5]}\n{p[5]}",
+    ]
+    path = _write(tmp_path, "clean", docs, list(range(len(docs))))
+    stats: dict = {}
+    cleaned, removals = spark_mod.clean(
+        spark.read.parquet(path).repartition(2), "id", "text", min_words=10, order_by="pos", stats=stats
+    )
+    decision = dedup.which_to_keep(docs)
+    kept = [i for i in range(len(docs)) if decision.keep[i]]
+    sub = [docs[i] for i in kept]
+    plan = local_passages.plan_removals(sub, dedup.find_repeated_passages(sub, min_words=10))
+    want = dict(zip(kept, local_passages.apply_removals(sub, plan)))
+    assert {r["id"]: r["text"] for r in cleaned.collect()} == want
+    assert stats["plan_levels"] >= 2
+    rows = [tuple(r) for r in removals.collect()]
+    expected = [("document", 3, 0, len(docs[3]), 1, 0, len(docs[1]), 1.0)]
+    expected += [
+        (
+            "passage",
+            kept[r.span.doc],
+            r.span.start,
+            r.span.end,
+            kept[r.match.original.doc],
+            r.match.original.start,
+            r.match.original.end,
+            r.match.similarity,
+        )
+        for r in plan
+    ]
+    key = {"document": 0, "passage": 1}
+    assert rows == sorted(expected, key=lambda r: (r[1], key[r[0]], r[2]))

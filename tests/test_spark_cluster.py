@@ -8,6 +8,7 @@ stopped by PID, and the test checks that none is left.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import random
@@ -63,6 +64,8 @@ def _on(cluster) -> list[str]:
         "4",
         "--spark-conf",
         "spark.executor.memory=768m",
+        "--spark-conf",
+        "spark.driver.host=127.0.0.1",  # with SPARK_LOCAL_IP: the executors reach the driver on loopback
     ]
 
 
@@ -81,15 +84,7 @@ def test_documents_and_passages_on_a_cluster_equal_local(cluster, tmp_path):
     assert local.returncode == 0 and remote.returncode == 0, remote.stderr[-3000:]
     want, got = json.loads(local.stdout), json.loads(remote.stdout)
     assert len(want["clusters"]) >= 5
-
-    def unscored(clusters: list[dict]) -> list[dict]:
-        # The local report gives each member its similarity to the kept one; the Spark one does not yet.
-        return [
-            {**c, "members": [{k: v for k, v in m.items() if k != "similarity"} for m in c["members"]]}
-            for c in clusters
-        ]
-
-    assert unscored(got["clusters"]) == unscored(want["clusters"])
+    assert got["clusters"] == want["clusters"]  # members with their similarity to the kept one
     assert got["summary"]["spark_master"] == cluster.master
 
     # Passages: the executors write the records; the driver only prints the summary.
@@ -103,6 +98,20 @@ def test_documents_and_passages_on_a_cluster_equal_local(cluster, tmp_path):
     summary = json.loads(remote.stdout)["summary"]
     assert json.loads(remote.stdout)["matches"] == []
     assert (summary["matches"], summary["output"]) == (len(want_matches), str(out))
+
+    # clean --docs: the executors write the cleaned shard (gzip, as the input) and the driver the
+    # manifest; the same bytes, manifest and removed records as the local engine.
+    gz = tmp_path / "shard" / "docs.jsonl.gz"
+    gz.parent.mkdir()
+    gz.write_bytes(gzip.compress(jsonl.read_bytes()))
+    args = ["clean", gz.parent, "--docs", "--id-field", "id", "-q"]
+    local = _dedup(*args, "-o", tmp_path / "clean-local", cwd=tmp_path)
+    remote = _dedup(*args, "-o", tmp_path / "clean-spark", *_on(cluster), cwd=tmp_path)
+    assert local.returncode == 0 and remote.returncode == 0, remote.stderr[-3000:]
+    for name in ("docs.jsonl.gz", "manifest.jsonl", "removed.jsonl"):
+        want_bytes = (tmp_path / "clean-local" / name).read_bytes().replace(b"clean-local", b"OUT")
+        assert (tmp_path / "clean-spark" / name).read_bytes().replace(b"clean-spark", b"OUT") == want_bytes, name
+    assert len((tmp_path / "clean-local" / "manifest.jsonl").read_text().splitlines()) >= 5
 
 
 def _repetitive_corpus(path: Path, docs: int = 2400, words: int = 330) -> list[str]:

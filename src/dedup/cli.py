@@ -371,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmd = sub.add_parser(
         "clean",
-        parents=[p["inputs"], p["output"], p["common"], p["passages"], p["docs"], p["records"]],
+        parents=[p["inputs"], p["output"], p["common"], p["passages"], p["docs"], p["records"], p["engine"]],
         help="write cleaned copies and a manifest of every removal",
         description="Write a copy of every input with repeated passages removed (the first occurrence "
         "stays), and with --docs without duplicate documents, plus a JSONL manifest of every removal. "
@@ -1071,6 +1071,8 @@ PLAIN_PREFIX = ".dedup-plain-"
 
 def _clean(args: argparse.Namespace) -> int:
     kind = _records_kind(args)
+    if getattr(args, "engine", "local") == "spark":
+        return _clean_spark(args)
     if args.errors not in ("strict", "surrogateescape"):
         # Undecodable bytes are read so that they are written back as they were: clean changes
         # no byte outside what it removes (replace, ignore, backslashreplace would).
@@ -1325,6 +1327,63 @@ def _clean_corpus(args: argparse.Namespace, kind: str | None, plain_dir: str | N
     return 1 if args.exit_code and removals else 0
 
 
+def _clean_spark(args: argparse.Namespace) -> int:
+    """``dedup clean --engine spark``: the executors write the cleaned copies (:func:`dedup.spark.cli_clean`);
+    here only stats.json, then the manifest, are put in place."""
+    for given, option in ((args.against, "--against"), (args.spark_output, "--spark-output")):
+        if given:
+            raise CliError(f"{option} cannot be used with clean --engine spark")
+    if args.output == STDIN:
+        raise CliError("-o - needs the local engine; name an output directory")
+    _no_html(args)
+    out = Path(args.output)
+    manifest = Path(args.manifest) if args.manifest else out / "manifest.jsonl"
+    _check_output_dir(out, args.force)
+    if args.manifest and manifest.exists() and not args.force:
+        raise CliError(f"{manifest}: exists; use --force to overwrite")
+    result = _spark("cli_clean", args)
+    summary, seconds = result["summary"], result["seconds"]
+    corpus = dio.Corpus(
+        files=summary["files"],
+        nbytes=summary["bytes"],
+        skipped_files=summary["skipped_files"],
+        skipped_records=summary["skipped_records"],
+        sources=[dio.Source(p, os.path.basename(p)) for p in result["inputs"]],
+    )
+    dropped, passages = summary["documents_dropped"], summary["passages_removed"]
+    stats = _stats(
+        args,
+        corpus,
+        seconds,
+        result["records_in"],
+        result["records_out"],
+        result["bytes_out"],
+        dropped,
+        passages,
+        result["chars_removed"],
+    )
+    stats.update(documents=result["documents"], engine="spark", spark_master=summary.get("spark_master"))
+    _write_file(out / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+    # Last: a manifest is there only when everything it describes is.
+    os.replace(result["manifest_tmp"], manifest)
+    found = f"{_plural(passages, 'passage')} removed"
+    if args.docs:
+        found += f", {_plural(dropped, 'document')} dropped"
+    _stdout_for(args.format)
+    if args.format == "text":
+        print(f"{_plural(summary['files'], 'file')}, {result['records_in']} records in, {result['records_out']} out")
+        print(f"{found} ({result['chars_removed']} characters of passages)")
+        extra = f", removed records: {out / 'removed.jsonl'}" if args.docs else ""
+        print(f"written to {out}/ (manifest: {manifest}{extra})")
+    else:
+        # The removals are what was found: read back from the manifest just written.
+        with open(manifest, encoding="utf-8") as f:
+            removals = [json.loads(line) for line in f]
+        report.write_removals(sys.stdout, args.format, removals, summary)
+    _finish(args, summary, f"{found}, {summary['written']} written to {out}")
+    return 1 if args.exit_code and summary["removals"] else 0
+
+
 def _size(path: str) -> int:
     """The size of a file on disk (0 for standard input or when it cannot be told)."""
     return dio.source_size(dio.Source(path, path))
@@ -1401,20 +1460,7 @@ def _removed_matches(docs: list[Document], removals: list[dict[str, Any]]) -> tu
 
 def _manifest_order(rec: dict[str, Any]) -> dict[str, Any]:
     """Manifest keys in their documented order (``record`` and ``id`` for JSONL lines and Parquet rows)."""
-    keys = (
-        "kind",
-        "path",
-        "record",
-        "id",
-        "output",
-        "start_line",
-        "end_line",
-        "start",
-        "end",
-        "original",
-        "similarity",
-    )
-    return {k: rec[k] for k in keys if k in rec}
+    return report.manifest_record(rec)
 
 
 def _one_document(args: argparse.Namespace, spec: str, kind: str | None) -> Document:

@@ -31,7 +31,7 @@ import os
 import re
 import tempfile
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import accumulate
@@ -716,16 +716,34 @@ class _Removed:
         self.total = [0, *accumulate(e - s for s, e in zip(self.starts, self.ends))]
 
 
-def plan_removals(texts: str | Iterable[str], matches: Iterable[Match], *, threshold: float = 0.8) -> list[Removal]:
+def plan_removals(
+    texts: str | Iterable[str],
+    matches: Iterable[Match],
+    *,
+    threshold: float = 0.8,
+    removed_before: Mapping[int, Iterable[tuple[int, int]]] | None = None,
+) -> list[Removal]:
     """What to remove so that each repeat goes and its original stays.
 
     Repeats are taken in text order. A repeat is removed only if at least a
     ``threshold`` share of its original is still kept, so a chain of removals
     can never delete every copy of a passage. The cost is linear in the
     length of the texts with removals (plus ``log`` of the removals each).
+
+    ``removed_before`` maps a document to the ``(start, end)`` spans (disjoint)
+    already removed from it by an earlier plan. A document's removals depend
+    only on its own matches and on the final removals of the earlier
+    documents holding their originals, so the plan can be made document by
+    document (the Spark engine does): plan one document's matches with the
+    removals of those earlier documents given here, and the result is its
+    part of the plan of all documents at once.
     """
     docs = _as_list(texts)
     removed: dict[int, _Removed] = {}
+    for doc, cut in (removed_before or {}).items():
+        before = removed.setdefault(doc, _Removed())
+        for start, end in sorted(cut):
+            before.add(start, end)
     lines: dict[int, _Lines] = {}
     plan = []
     for m in sorted(matches, key=lambda x: (x.repeat.doc, x.repeat.start)):

@@ -24,8 +24,10 @@ import numpy as np
 
 __all__ = [
     "FORMATS",
+    "MANIFEST_KEYS",
     "LineIndex",
     "excerpt",
+    "manifest_record",
     "member_label",
     "member_record",
     "span_record",
@@ -95,6 +97,28 @@ def excerpt(text: str, start: int, end: int, width: int = EXCERPT_CHARS) -> str:
 def member_record(path: str, record: int | None, ident: Any) -> dict[str, Any]:
     """A document in the ``docs`` report: ``{"path", "record", "id"}``."""
     return {"path": path, "record": record, "id": ident}
+
+
+#: The keys of a ``clean`` manifest record, in their documented order (``record`` and ``id``
+#: only for JSONL lines and Parquet rows).
+MANIFEST_KEYS = (
+    "kind",
+    "path",
+    "record",
+    "id",
+    "output",
+    "start_line",
+    "end_line",
+    "start",
+    "end",
+    "original",
+    "similarity",
+)
+
+
+def manifest_record(rec: dict[str, Any]) -> dict[str, Any]:
+    """A ``clean`` manifest record with its keys in the documented order (:data:`MANIFEST_KEYS`)."""
+    return {k: rec[k] for k in MANIFEST_KEYS if k in rec}
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", 127: "\\x7f"}

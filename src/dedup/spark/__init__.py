@@ -13,7 +13,8 @@ and how to run on a cluster.
 The package: :mod:`~dedup.spark.session` (the session, the document order),
 :mod:`~dedup.spark.documents` (near-duplicate documents),
 :mod:`~dedup.spark.components` (connected components),
-:mod:`~dedup.spark.passages` (repeated passages) and
+:mod:`~dedup.spark.passages` (repeated passages),
+:mod:`~dedup.spark.clean` (cleaning: documents dropped, passages cut) and
 :mod:`~dedup.spark.cli` (the command line's adapter; the engine modules do
 not import it, nor :mod:`dedup.cli` or :mod:`dedup.report`).
 
@@ -44,9 +45,10 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError("dedup.spark needs the spark extra: pip install 'dedup[spark]'") from exc
 
-from .cli import cli_docs, cli_passages
+from .clean import clean, removal_plan
+from .cli import cli_clean, cli_docs, cli_passages
 from .components import DEFAULT_MAX_LOCAL_EDGES, MAX_ROUNDS, connected_components
-from .documents import drop_duplicates, find_duplicates
+from .documents import drop_duplicates, duplicate_decisions, find_duplicates
 from .passages import find_repeated_passages, repeated_passages
 from .session import JAVA_17, get_session
 
@@ -54,12 +56,16 @@ __all__ = [
     "DEFAULT_MAX_LOCAL_EDGES",
     "JAVA_17",
     "MAX_ROUNDS",
+    "clean",
+    "cli_clean",
     "cli_docs",
     "cli_passages",
     "connected_components",
     "drop_duplicates",
+    "duplicate_decisions",
     "find_duplicates",
     "find_repeated_passages",
     "get_session",
+    "removal_plan",
     "repeated_passages",
 ]

@@ -14,6 +14,7 @@ import os
 import re
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -23,11 +24,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ..passages import DEFAULT_MIN_WORDS, DEFAULT_NGRAM
-from .documents import find_duplicates
+from .documents import duplicate_decisions
 from .passages import passage_matches
 from .session import IDX, TEXT, get_session, indexed, rank_column
 
-__all__ = ["cli_docs", "cli_passages", "cli_session"]
+__all__ = ["InputFile", "cli_clean", "cli_docs", "cli_passages", "cli_session"]
 
 
 def _arg(args: Any, name: str, default: Any = None) -> Any:
@@ -62,7 +63,7 @@ def _parse_fn(path: str, mode: str, text_field: str, id_field: str | None):
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            out: dict[str, list] = {"_record": [], "_id": [], "_text": [], "_error": []}
+            out: dict[str, list] = {"_record": [], "_id": [], "_text": [], "_error": [], "_codec": [], "_size": []}
             records = batch.column("_record").to_pylist()
             if mode == "jsonl":
                 rows: list = batch.column("value").to_pylist()
@@ -77,21 +78,20 @@ def _parse_fn(path: str, mode: str, text_field: str, id_field: str | None):
                     out["_id"].append(None)
                     out["_text"].append(None)
                     out["_error"].append(str(doc))
+                    out["_codec"].append(None)
+                    out["_size"].append(None)
                 else:
                     out["_id"].append(json.dumps(doc.id, ensure_ascii=False, default=str))
                     out["_text"].append(doc.text)
                     out["_error"].append(None)
-            yield pa.RecordBatch.from_pydict(
-                out,
-                schema=pa.schema(
-                    [("_record", pa.int64()), ("_id", pa.string()), ("_text", pa.string()), ("_error", pa.string())]
-                ),
-            )
+                    out["_codec"].append(None)
+                    out["_size"].append(None)
+            yield pa.RecordBatch.from_pydict(out, schema=_DOC_ARROW)
 
     return fn
 
 
-_DOC_SCHEMA = "_record long, _id string, _text string, _error string"
+_DOC_SCHEMA = "_record long, _id string, _text string, _error string, _codec string, _size long"
 
 
 def _is_url(path: str) -> bool:
@@ -128,15 +128,68 @@ def _remote_sources(spark: SparkSession, path: str, recursive: bool, glob: str |
     return sorted(found)
 
 
-def _read_cli_documents(spark: SparkSession, args: Any) -> tuple[DataFrame, list[str], dict]:
-    """The documents named on the command line as ``(_file, _path, _record, _id, _text, _error)``,
-    the first problems (one-line messages) and the input part of the summary.
+def _file_docs_fn(path: str, fmt: Any, encoding: str, errors: str, text_field: str, id_field: str | None):
+    """A whole file's bytes (``content``, Spark's ``binaryFile``) -> its documents, read on the
+    executor with the local readers (:mod:`dedup.formats`): decompressed by its name's
+    compression; a text file is one document (an empty file an empty one), decoded as the
+    local engine decodes it; a JSON Lines file gives one document per line."""
+    from ..formats import InputError, decode, decompress, exact_codec, iter_jsonl
 
-    Local paths are listed as the local engine lists them (:func:`dedup.formats.find_sources`);
-    URLs with Spark's Hadoop file system. Every file is read by Spark's own readers, so the
-    driver never opens an input.
-    """
-    from ..formats import STDIN, find_sources
+    def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            rows: list[tuple] = []
+            add = rows.append  # (record, id as JSON, text, error, codec, decompressed size)
+            for raw in batch.column("content").to_pylist():
+                try:
+                    data = decompress(raw, fmt.compression, path) if fmt.compression else raw
+                    if fmt.kind == "text":
+                        codec = exact_codec(data, encoding)
+                        add((None, "null", decode(data, path, codec, errors) if data else "", None, codec, len(data)))
+                        continue
+                    text = decode(data, path, "utf-8", errors) if data else ""
+                except InputError as e:
+                    add((None, None, None, str(e), None, None))
+                    continue
+                size = len(data)
+                for item in iter_jsonl(text, path, text_field, id_field):
+                    if isinstance(item, InputError):
+                        add((item.line, None, None, str(item), None, size))
+                    else:
+                        ident = json.dumps(item.id, ensure_ascii=False, default=str)
+                        add((item.record, ident, item.text, None, None, size))
+            if rows:
+                columns = list(zip(*rows))
+                yield pa.RecordBatch.from_pydict(dict(zip(_DOC_FIELDS, columns)), schema=_DOC_ARROW)
+
+    return fn
+
+
+_DOC_FIELDS = ("_record", "_id", "_text", "_error", "_codec", "_size")
+_DOC_ARROW = pa.schema(
+    [
+        ("_record", pa.int64()),
+        ("_id", pa.string()),
+        ("_text", pa.string()),
+        ("_error", pa.string()),
+        ("_codec", pa.string()),
+        ("_size", pa.int64()),
+    ]
+)
+
+
+class InputFile:
+    """One input file of the command line: its number (input order), path, name relative to the
+    directory named (:class:`dedup.formats.Source`), size on disk and format by name."""
+
+    def __init__(self, number: int, path: str, rel: str, size: int, fmt: Any) -> None:
+        self.number, self.path, self.rel, self.size, self.fmt = number, path, rel, size, fmt
+
+
+def _input_files(spark: SparkSession, args: Any) -> tuple[list[InputFile], list[str]]:
+    """The files named on the command line, each with its format by name
+    (:func:`dedup.formats.detect_format`, ``--input-format``/``--jsonl``/``--parquet`` forcing
+    the kind), and one-line messages about paths naming none."""
+    from ..formats import STDIN, detect_format, find_sources
 
     paths = list(_arg(args, "paths", []))
     recursive, glob = bool(_arg(args, "recursive", False)), _arg(args, "glob")
@@ -145,22 +198,50 @@ def _read_cli_documents(spark: SparkSession, args: Any) -> tuple[DataFrame, list
     messages = [str(p) for p in problems]
     if any(s.path == STDIN for s in sources):
         raise ValueError("--engine spark cannot read standard input; name files")
-    files = [(s.path, os.path.getsize(s.path) if os.path.isfile(s.path) else 0) for s in sources]
+    found = [(s.path, s.rel, os.path.getsize(s.path) if os.path.isfile(s.path) else 0) for s in sources]
     for p in paths:
         if _is_url(p):
-            files += _remote_sources(spark, p, recursive, glob)
-    if not files:
+            found += [(url, url.rsplit("/", 1)[-1], n) for url, n in _remote_sources(spark, p, recursive, glob)]
+    if not found:
         raise ValueError("no input files" + (f" ({messages[0]})" if messages else ""))
-    jsonl, parquet = bool(_arg(args, "jsonl", False)), bool(_arg(args, "parquet", False))
+    forced = "jsonl" if _arg(args, "jsonl", False) else "parquet" if _arg(args, "parquet", False) else None
+    forced = forced or (None if _arg(args, "input_format", "auto") == "auto" else _arg(args, "input_format"))
+    files = [InputFile(k, path, rel, size, detect_format(path, forced)) for k, (path, rel, size) in enumerate(found)]
+    return files, messages
+
+
+def _read_cli_documents(
+    spark: SparkSession, args: Any, files: list[InputFile] | None = None
+) -> tuple[DataFrame, list[str], dict]:
+    """The documents named on the command line as ``(_file, _path, _record, _id, _text, _error,
+    _codec)``, the first problems (one-line messages) and the input part of the summary.
+
+    Local paths are listed as the local engine lists them (:func:`dedup.formats.find_sources`);
+    URLs with Spark's Hadoop file system. Each file's format goes by its name as locally
+    (:func:`dedup.formats.detect_format`). Every file is read by Spark's own readers, so the
+    driver never opens an input: uncompressed JSON Lines line by line (splittable); text files
+    and compressed JSON Lines (``.gz``, ``.zst``, ``.bz2``, ``.xz``) as whole files
+    (``binaryFile``), decompressed and parsed on the executors by :mod:`dedup.formats`. A
+    document whose ``_record`` is null and ``_error`` set is a file that could not be read.
+    """
+    from ..formats import exact_codec
+
+    messages: list[str] = []
+    if files is None:
+        files, messages = _input_files(spark, args)
     text_field, id_field = _arg(args, "text_field", "text"), _arg(args, "id_field")
+    encoding, errors = _arg(args, "encoding", "utf-8"), _arg(args, "errors", "strict")
     parts = []
-    for number, (path, _) in enumerate(files):
-        if jsonl:
+    for f in files:
+        path, fmt = f.path, f.fmt
+        if fmt.kind == "jsonl" and fmt.compression is None:
             lines = _with_row_numbers(spark.read.option("lineSep", "\n").text(path), "_record")
             docs = lines.select("_record", "value").mapInArrow(
                 _parse_fn(path, "jsonl", text_field, id_field), _DOC_SCHEMA
             )
-        elif parquet:
+        elif fmt.kind == "parquet":
+            if fmt.compression is not None:
+                raise ValueError(f"{path}: {fmt.compression}-compressed Parquet is read by the local engine only")
             table = spark.read.parquet(path)
             for name, flag in ((text_field, "--text-field"), (id_field, "--id-field")):
                 if name is not None and name not in table.columns:
@@ -171,30 +252,36 @@ def _read_cli_documents(spark: SparkSession, args: Any) -> tuple[DataFrame, list
             cols = [text_field] + ([id_field] if id_field is not None and id_field != text_field else [])
             rows = _with_row_numbers(table.select(*cols), "_record")
             docs = rows.mapInArrow(_parse_fn(path, "rows", text_field, id_field), _DOC_SCHEMA)
-        else:  # a whole file is one document
-            whole = spark.read.text(path, wholetext=True)
-            docs = whole.select(
-                F.lit(None).cast("long").alias("_record"),
-                F.lit("null").alias("_id"),
-                F.col("value").alias("_text"),
-                F.when(F.col("value") == "", F.lit(f"{path}: empty file")).alias("_error"),
-            )
-        parts.append(docs.withColumn("_file", F.lit(number)).withColumn("_path", F.lit(path)))
+        elif f.size == 0:  # Spark's file readers skip empty files: an empty text, or no records
+            empty = [(None, "null", "", None, exact_codec(b"", encoding), 0)] if fmt.kind == "text" else []
+            docs = spark.createDataFrame(empty, _DOC_SCHEMA)
+        else:  # a text file (one document) or compressed JSON Lines: the whole file on one executor
+            whole = spark.read.format("binaryFile").load(path).select("content")
+            docs = whole.mapInArrow(_file_docs_fn(path, fmt, encoding, errors, text_field, id_field), _DOC_SCHEMA)
+        parts.append(docs.withColumn("_file", F.lit(f.number)).withColumn("_path", F.lit(path)))
     union = parts[0]
     for part in parts[1:]:
         union = union.unionByName(part)
     union = union.persist(StorageLevel.MEMORY_AND_DISK)
     bad = union.where(F.col("_error").isNotNull())
-    skipped_records = bad.count()
+    counts = bad.agg(
+        F.count(F.when(F.col("_record").isNull(), 1)).alias("files"),
+        F.count(F.col("_record")).alias("records"),
+    ).first()
+    bad_files, bad_records = (int(counts[0]), int(counts[1])) if counts else (0, 0)
+    unread = {r[0] for r in bad.where(F.col("_record").isNull()).select("_file").distinct().collect()}
+    # Bytes read as the local engine counts them: decompressed (one number per file here).
+    sizes = {r[0]: r[1] for r in union.groupBy("_file").agg(F.max("_size")).collect() if r[1] is not None}
     summary = {
-        "files": len(files),
-        "bytes": sum(n for _, n in files),
-        "skipped_files": len(messages),
-        "skipped_records": skipped_records,
+        "files": len(files) - len(unread),
+        "bytes": sum(sizes.get(f.number, f.size) for f in files if f.number not in unread),
+        "skipped_files": len(messages) + bad_files,
+        "skipped_records": bad_records,
+        "unread": unread,
     }
     messages += [r[0] for r in bad.select("_error").limit(50).collect()]
-    if skipped_records > 50:
-        messages.append(f"... and {skipped_records - 50} more bad records")
+    if bad_files + bad_records > 50:
+        messages.append(f"... and {bad_files + bad_records - 50} more bad inputs")
     return union, messages, summary
 
 
@@ -256,9 +343,11 @@ def _cluster_records(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBat
     for batch in batches:
         out = []
         for members in batch.column("members").to_pylist():
-            records = [(member_record(m["path"], m["record"], json.loads(m["id"])), m["kept"]) for m in members]
-            kept = next(r for r, k in records if k)
-            out.append(json.dumps({"members": [r for r, _ in records], "kept": kept}, ensure_ascii=False))
+            records = [(member_record(m["path"], m["record"], json.loads(m["id"])), m) for m in members]
+            kept = next(r for r, m in records if m["kept"])
+            # Each member with its similarity to the kept one, as in the local report.
+            shown = [{**r, "similarity": m["similarity"]} for r, m in records]
+            out.append(json.dumps({"members": shown, "kept": kept}, ensure_ascii=False))
         yield pa.RecordBatch.from_arrays([pa.array(out, pa.string())], names=["json"])
 
 
@@ -281,43 +370,40 @@ def cli_docs(args: Any) -> dict[str, Any]:
     start = time.perf_counter()
     spark = cli_session(args)
     docs, problems, inputs = _read_cli_documents(spark, args)
-    good = docs.where(F.col("_error").isNull()).withColumn("_member", F.struct("_file", "_record", "_path", "_id"))
-    stats: dict = {}
-    found = find_duplicates(
-        good,
-        "_member",
-        "_text",
+    good = docs.where(F.col("_error").isNull())
+    ix = indexed(good, "_id", "_text", ["_file", "_record"])
+    stats: dict = {"documents": ix.count()}
+    found = duplicate_decisions(
+        ix,
+        "_id",
         float(_arg(args, "threshold", 0.8)),
         ngram=int(_arg(args, "ngram", 5)),
         num_perm=int(_arg(args, "num_perm", 128)),
         keep=_arg(args, "keep", "first"),
-        order_by=["_file", "_record"],
         stats=stats,
     )
-    # One row per cluster, members in document order ((file, record) leads the struct), clusters
-    # in the order of their first member (cluster_id is the first member).
+    # One row per cluster, members in document order (IDX leads the struct), clusters in the
+    # order of their first member (label is the first member's IDX).
     member = F.struct(
-        F.col("_member._file").alias("file"),
-        F.col("_member._record").alias("order"),
-        F.col("_member._path").alias("path"),
-        F.col("_member._record").alias("record"),
-        F.col("_member._id").alias("id"),
+        F.col(IDX).alias("order"),
+        F.col("_path").alias("path"),
+        F.col("_record").alias("record"),
+        F.col("_id").alias("id"),
         F.col("kept"),
+        F.col("similarity"),
     )
     clusters = (
-        found.groupBy("cluster_id")
+        found.join(ix.select(IDX, "_path", "_record", "_id"), IDX)
+        .groupBy("label")
         .agg(F.array_sort(F.collect_list(member)).alias("members"), F.count(F.lit(1)).alias("size"))
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     n_clusters, n_members = clusters.agg(F.count(F.lit(1)), F.sum("size")).first() or (0, 0)
-    records = (
-        clusters.orderBy(F.col("cluster_id._file"), F.col("cluster_id._record"))
-        .select("members")
-        .mapInArrow(_cluster_records, _CLUSTER)
-    )
+    records = clusters.orderBy("label").select("members").mapInArrow(_cluster_records, _CLUSTER)
     out, _ = _deliver(records, _arg(args, "spark_output"))
     clusters.unpersist()
     found.unpersist()
+    ix.unpersist()
     docs.unpersist()
     n_members = int(n_members or 0)
     summary = _summary(
@@ -428,3 +514,370 @@ def cli_passages(args: Any) -> dict[str, Any]:
     if _arg(args, "spark_output") is not None:
         summary["output"] = _arg(args, "spark_output")
     return {"matches": out, "excerpts": excerpts, "summary": summary, "problems": problems}
+
+
+# --------------------------------------------------------------------------- clean
+
+
+def _side_spans_fn(batches_key: str = "rid"):
+    """Spans ``(rid, doc, start, end)`` of one document + its text row -> ``(rid, span)``: the span
+    record (:func:`dedup.report.span_record`, plus ``record`` and ``id`` for records) as JSON."""
+    from ..report import LineIndex, span_record
+
+    def fn(spans: pa.Table, docs: pa.Table) -> pa.Table:
+        out: dict[str, list] = {batches_key: [], "span": []}
+        if spans.num_rows and docs.num_rows:
+            doc = docs.to_pylist()[0]
+            index = LineIndex(doc["_text"])
+            for s in spans.select([batches_key, "start", "end"]).to_pylist():
+                rec = span_record(doc["_path"], index, s["start"], s["end"])
+                if doc["_record"] is not None:
+                    rec.update(record=doc["_record"], id=json.loads(doc["_id"]))
+                out[batches_key].append(s[batches_key])
+                out["span"].append(json.dumps(rec, ensure_ascii=False))
+        return pa.table(out, schema=pa.schema([(batches_key, pa.int64()), ("span", pa.string())]))
+
+    return fn
+
+
+def _manifest_fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``(kind, r_span, output, o_span, similarity)`` -> manifest lines (:func:`dedup.report.manifest_record`)."""
+    from ..report import manifest_record
+
+    for batch in batches:
+        lines = [
+            json.dumps(
+                manifest_record(
+                    {
+                        "kind": kind,
+                        **json.loads(r_span),
+                        "output": output,
+                        "original": json.loads(o_span),
+                        "similarity": sim,
+                    }
+                ),
+                ensure_ascii=False,
+            )
+            for kind, r_span, output, o_span, sim in zip(
+                *(batch.column(c).to_pylist() for c in ("kind", "r_span", "output", "o_span", "similarity"))
+            )
+        ]
+        yield pa.RecordBatch.from_arrays([pa.array(lines, pa.string())], names=["json"])
+
+
+_WRITTEN = pa.schema(
+    [
+        ("_file", pa.int64()),
+        ("_order", pa.int64()),
+        ("json", pa.string()),
+        ("records_in", pa.int64()),
+        ("records_out", pa.int64()),
+        ("bytes_out", pa.int64()),
+        ("written", pa.bool_()),
+        ("error", pa.string()),
+    ]
+)
+
+
+def _write_fn(files: dict[int, tuple[str, str, str, str | None, str]], text_field: str, encoding: str, errors: str):
+    """One input file's changes -> its cleaned copy, written by this executor with
+    :func:`dedup.formats.write_like` (same format, compression and layout as the local ``clean``),
+    then a row of counts and the ``removed.jsonl`` records of its dropped records."""
+    from ..formats import Format, InputError, Source, write_like
+    from ..report import member_record
+
+    def fn(table: pa.Table) -> pa.Table:
+        rows = table.to_pylist()
+        number = rows[0]["_file"]
+        path, rel, kind, compression, target = files[number]
+        changes: dict[int | None, str | None] = {}
+        dropped: dict[int | None, dict] = {}
+        codec = None
+        for r in rows:
+            if r["kind"] == "file":
+                codec = r["_codec"]
+            elif r["kind"] == "dropped":
+                changes[r["_record"]] = None
+                dropped[r["_record"]] = r
+            else:
+                changes[r["_record"]] = r["new"]
+        out: dict[str, list] = {name: [] for name in _WRITTEN.names}
+
+        def row(order: int, text: str | None, counts: tuple, written: bool, error: str | None) -> None:
+            for name, value in zip(_WRITTEN.names, (number, order, text, *counts, written, error)):
+                out[name].append(value)
+
+        try:
+            w = write_like(
+                Source(path, rel),
+                Format(kind, compression),
+                Path(target),
+                changes,
+                text_field=text_field,
+                encoding=codec or encoding,
+                errors=errors,
+            )
+        except InputError as e:
+            row(-1, None, (0, 0, 0), False, str(e))
+            return pa.table(out, schema=_WRITTEN)
+        except UnicodeEncodeError as e:
+            row(-1, None, (0, 0, 0), False, f"{path}: cannot write as {codec or encoding} ({e.reason})")
+            return pa.table(out, schema=_WRITTEN)
+        except OSError as e:
+            row(-1, None, (0, 0, 0), False, f"{target}: cannot write: {e.strerror or e}")
+            return pa.table(out, schema=_WRITTEN)
+        row(-1, None, (w.records_in, w.records_out, w.bytes_out), bool(w.records_out or kind != "text"), None)
+        for record, data in w.dropped:
+            r = dropped[record]
+            rec = {
+                **member_record(path, record, json.loads(r["_id"])),
+                "duplicate_of": member_record(r["k_path"], r["k_record"], json.loads(r["k_id"])),
+                "similarity": r["similarity"],
+            }
+            if record is not None:
+                rec["data"] = data
+            row(record or 0, json.dumps(rec, ensure_ascii=False, default=str), (0, 0, 0), False, None)
+        return pa.table(out, schema=_WRITTEN)
+
+    return fn
+
+
+def _lines_to_temp(path: Path, lines: Iterator[str]) -> Path:
+    """Write ``lines`` (one JSON text each) to a temporary file beside ``path``, streamed (one
+    partition at a time reaches the driver); the caller renames it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.spark.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
+            for line in lines:
+                f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def cli_clean(args: Any) -> dict[str, Any]:
+    """``dedup clean --engine spark``: the cleaned dataset written by the executors.
+
+    ``args`` as for :func:`cli_docs` and :func:`cli_passages`, plus
+    ``output`` (the directory), ``manifest`` (default ``OUTPUT/manifest.jsonl``),
+    ``docs``, ``doc_threshold``, ``passage_threshold`` and ``min_words``.
+    Every input file gets its cleaned copy at ``OUTPUT/<name>``, in its own
+    format and compression, written by an executor with
+    :func:`dedup.formats.write_like` (so it must be a local path there: a
+    shared file system on a cluster); with ``docs``, ``OUTPUT/removed.jsonl``
+    gets the dropped records. The decisions are :func:`dedup.spark.clean.clean_indexed`'s,
+    the same as the local ``clean``'s. The manifest lines are streamed to a
+    temporary file beside the manifest (one partition at a time on the
+    driver); the caller renames it into place last (``manifest_tmp``).
+
+    Returns ``{"summary", "problems", "manifest_tmp", "records_in",
+    "records_out", "bytes_out", "chars_removed", "inputs", "documents",
+    "seconds"}``. Raises ``ValueError`` with a one-line message for what it
+    cannot do (URLs, ``--errors`` other than ``strict``, a cleaned copy that
+    would overwrite an input).
+    """
+    from .clean import clean_indexed
+
+    start = time.perf_counter()
+    seconds: dict[str, float] = {}
+    out = Path(str(_arg(args, "output")))
+    manifest = Path(str(_arg(args, "manifest"))) if _arg(args, "manifest") else out / "manifest.jsonl"
+    errors = _arg(args, "errors", "strict")
+    if errors != "strict":
+        raise ValueError("clean reads strictly with --engine spark (--errors strict); use --engine local for others")
+    spark = cli_session(args)
+    files, messages = _input_files(spark, args)
+    for f in files:
+        if _is_url(f.path):
+            raise ValueError(f"{f.path}: clean --engine spark reads and writes local or shared paths only")
+    docs, problems, inputs = _read_cli_documents(spark, args, files)
+    problems = messages + problems
+    readable = [f for f in files if f.number not in inputs["unread"]]
+    targets = {f.number: out / f.rel for f in readable}
+    real_inputs = {os.path.realpath(f.path): f.path for f in files}
+    owner: dict[str, str] = {os.path.realpath(manifest): "the manifest"}
+    if os.path.realpath(manifest) in real_inputs:
+        raise ValueError(
+            f"{manifest}: the manifest would overwrite the input {real_inputs[os.path.realpath(manifest)]}"
+        )
+    for f in readable:
+        real = os.path.realpath(targets[f.number])
+        if real in real_inputs:
+            raise ValueError(f"{targets[f.number]}: writing here would overwrite the input {real_inputs[real]}")
+        if real in owner:
+            raise ValueError(f"{targets[f.number]}: both {owner[real]} and {f.path} would be written here")
+        owner[real] = f.path
+    seconds["read"] = time.perf_counter() - start
+
+    good = docs.where(F.col("_error").isNull())
+    ix = indexed(good, "_id", "_text", ["_file", "_record"])
+    stats: dict = {"documents": ix.count()}
+    threshold = float(_arg(args, "threshold", 0.8))
+    parts = clean_indexed(
+        ix,
+        "_id",
+        docs=bool(_arg(args, "docs", False)),
+        doc_threshold=float(_arg(args, "doc_threshold", threshold)),
+        passage_threshold=float(_arg(args, "passage_threshold", threshold)),
+        min_words=int(_arg(args, "min_words", DEFAULT_MIN_WORDS)),
+        ngram=int(_arg(args, "ngram", DEFAULT_NGRAM)),
+        num_perm=int(_arg(args, "num_perm", 128)),
+        keep=_arg(args, "keep", "first"),
+        stats=stats,
+    )
+    for name in ("documents", "passages", "plan"):
+        seconds[name] = stats.get("seconds", {}).get(name, 0.0)
+
+    # The manifest: span records of both sides made per document with its text, in document order.
+    info = ix.select(IDX, "_file", "_path", "_record", "_id", F.col(TEXT).alias("_text"))
+    removals = parts.removals.withColumn("rid", F.monotonically_increasing_id()).persist(StorageLevel.MEMORY_AND_DISK)
+    n_removals, n_dropped, chars = removals.agg(
+        F.count(F.lit(1)),
+        F.count(F.when(F.col("kind") == "document", 1)),
+        F.sum(F.when(F.col("kind") == "passage", F.col("end") - F.col("start"))),
+    ).first() or (0, 0, 0)
+    sides = []
+    for doc, lo, hi in (("ri", "start", "end"), ("oi", "o_start", "o_end")):
+        spans = removals.select("rid", F.col(doc).alias(IDX), F.col(lo).alias("start"), F.col(hi).alias("end"))
+        holders = info.join(spans.select(IDX).distinct(), IDX, "left_semi")
+        sides.append(
+            spans.groupBy(IDX).cogroup(holders.groupBy(IDX)).applyInArrow(_side_spans_fn(), "rid long, span string")
+        )
+    target_of = F.create_map(*[x for n, t in targets.items() for x in (F.lit(n), F.lit(str(t)))])
+    outputs = ix.select(F.col(IDX).alias("ri"), F.col("_file"))
+    lines = (
+        removals.join(sides[0].withColumnRenamed("span", "r_span"), "rid")
+        .join(sides[1].withColumnRenamed("span", "o_span"), "rid")
+        .join(outputs, "ri")
+        .withColumn("output", F.when(F.col("kind") == "passage", target_of[F.col("_file")]).otherwise(F.lit(None)))
+        .orderBy("ri", F.col("kind") != "document", "start")
+        .select("kind", "r_span", "output", "o_span", "similarity")
+        .mapInArrow(_manifest_fn, "json string")
+    )
+
+    # The cleaned copies: one task per input file, with that file's changes.
+    t = time.perf_counter()
+    for old in (out / "removed.jsonl", out / "stats.json", manifest):  # the manifest last
+        try:
+            old.unlink(missing_ok=True)
+        except OSError as e:
+            raise ValueError(f"{old}: cannot remove the previous run's file: {e.strerror or e}") from None
+    member = ix.select(IDX, "_file", "_record", "_id", "_path", "_codec", F.col(TEXT).alias("_text"))
+    kept_info = member.select(
+        F.col(IDX).alias("kept_idx"),
+        F.col("_path").alias("k_path"),
+        F.col("_record").alias("k_record"),
+        F.col("_id").alias("k_id"),
+    )
+    change_cols = ["_file", "kind", "_record", "_id", "_codec", "new", "similarity", "k_path", "k_record", "k_id"]
+    dropped = (
+        parts.dropped.join(member, IDX)
+        .join(kept_info, "kept_idx")
+        .select(
+            "_file",
+            F.lit("dropped").alias("kind"),
+            "_record",
+            "_id",
+            F.lit(None).cast("string").alias("_codec"),
+            F.lit(None).cast("string").alias("new"),
+            "similarity",
+            "k_path",
+            "k_record",
+            "k_id",
+        )
+    )
+    changed = (
+        parts.cleaned.join(member, IDX)
+        .where(F.col("cleaned") != F.col("_text"))
+        .select(
+            "_file",
+            F.lit("changed").alias("kind"),
+            "_record",
+            "_id",
+            F.lit(None).cast("string").alias("_codec"),
+            F.col("cleaned").alias("new"),
+            F.lit(None).cast("double").alias("similarity"),
+            F.lit(None).cast("string").alias("k_path"),
+            F.lit(None).cast("long").alias("k_record"),
+            F.lit(None).cast("string").alias("k_id"),
+        )
+    )
+    codecs = member.where(F.col("_record").isNull()).select("_file", "_codec")
+    marks = (
+        spark.createDataFrame([(f.number,) for f in readable], "_file long")
+        .join(codecs, "_file", "left")
+        .select(
+            "_file",
+            F.lit("file").alias("kind"),
+            F.lit(None).cast("long").alias("_record"),
+            F.lit(None).cast("string").alias("_id"),
+            "_codec",
+            F.lit(None).cast("string").alias("new"),
+            F.lit(None).cast("double").alias("similarity"),
+            F.lit(None).cast("string").alias("k_path"),
+            F.lit(None).cast("long").alias("k_record"),
+            F.lit(None).cast("string").alias("k_id"),
+        )
+    )
+    plan = {f.number: (f.path, f.rel, f.fmt.kind, f.fmt.compression, str(targets[f.number])) for f in readable}
+    text_field = _arg(args, "text_field", "text")
+    written = (
+        marks.select(*change_cols)
+        .unionByName(dropped.select(*change_cols))
+        .unionByName(changed.select(*change_cols))
+        .repartition(max(1, min(len(readable), 10_000)), "_file")
+        .groupBy("_file")
+        .applyInArrow(
+            _write_fn(plan, text_field, _arg(args, "encoding", "utf-8"), errors),
+            "_file long, _order long, json string, records_in long, records_out long, bytes_out long, "
+            "written boolean, error string",
+        )
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    counts = written.where(F.col("_order") == -1)
+    failed = counts.where(F.col("error").isNotNull()).select("error").limit(1).collect()
+    if failed:
+        raise ValueError(failed[0][0])
+    totals = counts.agg(
+        F.sum("records_in"), F.sum("records_out"), F.sum("bytes_out"), F.count(F.when(F.col("written"), 1))
+    ).first()
+    records_in, records_out, bytes_out, n_written = (int(v or 0) for v in (totals or (0, 0, 0, 0)))
+    if _arg(args, "docs", False):
+        removed = written.where(F.col("_order") >= 0).orderBy("_file", "_order").select("json")
+        tmp = _lines_to_temp(out / "removed.jsonl", (r[0] for r in removed.toLocalIterator()))
+        os.replace(tmp, out / "removed.jsonl")
+    seconds["write"] = time.perf_counter() - t
+    manifest_tmp = _lines_to_temp(manifest, (r[0] for r in lines.toLocalIterator()))
+    written.unpersist()
+    removals.unpersist()
+    parts.unpersist()
+    ix.unpersist()
+    docs.unpersist()
+    seconds["total"] = time.perf_counter() - start
+    n_removals, n_dropped = int(n_removals or 0), int(n_dropped or 0)
+    summary = _summary(
+        inputs,
+        stats["documents"],
+        spark,
+        start,
+        removals=n_removals,
+        documents_dropped=n_dropped,
+        passages_removed=n_removals - n_dropped,
+        written=n_written,
+    )
+    return {
+        "summary": summary,
+        "problems": problems,
+        "manifest_tmp": str(manifest_tmp),
+        "records_in": records_in,
+        "records_out": records_out,
+        "bytes_out": bytes_out,
+        "chars_removed": int(chars or 0),
+        "inputs": [f.path for f in readable],
+        "documents": stats["documents"],
+        "seconds": seconds,
+    }

@@ -24,7 +24,7 @@ from ..minhash import EMPTY
 from .components import DEFAULT_MAX_LOCAL_EDGES, connected_components
 from .session import IDX, TEXT, indexed, timed
 
-__all__ = ["drop_duplicates", "find_duplicates"]
+__all__ = ["drop_duplicates", "duplicate_decisions", "find_duplicates"]
 
 
 def _band_keys_fn(ngram: int, num_perm: int, seed: int, bands: int, rows: int):
@@ -203,6 +203,93 @@ def _clusters(
         "label", "node", F.col("_id").alias(id_col), "cluster_id", kept.alias("kept")
     )
     return found, labels
+
+
+def _similarity_fn(ngram: int):
+    """``(node, kept_node, text, kept_text)`` batches -> ``(node, similarity)``: the exact Jaccard of
+    each member and its cluster's kept member, rounded to 4 digits as :func:`dedup.which_to_keep` does."""
+
+    def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            a, b = batch.column(2).to_pylist(), batch.column(3).to_pylist()
+            sets = shingle_sets(a + b, ngram, "word")
+            n = len(a)
+            sims = [round(jaccard_sorted(sets[k], sets[n + k]), 4) for k in range(n)]
+            yield pa.RecordBatch.from_arrays(
+                [batch.column(0), pa.array(sims, pa.float64())], names=["node", "similarity"]
+            )
+
+    return fn
+
+
+def duplicate_decisions(
+    docs: DataFrame,
+    id_col: str,
+    threshold: float = 0.8,
+    *,
+    ngram: int = 5,
+    num_perm: int = 128,
+    seed: int = 1,
+    bands: int | None = None,
+    rows: int | None = None,
+    keep: KeepPolicy = "first",
+    window: int = DEFAULT_WINDOW,
+    max_local_edges: int = DEFAULT_MAX_LOCAL_EDGES,
+    checkpoint_dir: str | None = None,
+    stats: dict | None = None,
+) -> DataFrame:
+    """The Spark :func:`dedup.which_to_keep` on an :func:`~dedup.spark.session.indexed` DataFrame.
+
+    One row per document in a cluster: ``(IDX, label, kept, kept_idx,
+    similarity)``: ``label`` is the ``IDX`` of the cluster's first document,
+    ``kept_idx`` the ``IDX`` of its kept member, ``similarity`` the exact
+    Jaccard of the document and the kept member (4 digits; 1.0 for the kept
+    one), as the local ``which_to_keep`` gives it. Computed and cached.
+    """
+    bands, rows = _params(threshold, ngram, num_perm, bands, rows, keep)
+    found, labels = _clusters(
+        docs,
+        id_col,
+        threshold,
+        ngram,
+        num_perm,
+        seed,
+        bands,
+        rows,
+        keep,
+        window,
+        max_local_edges,
+        checkpoint_dir,
+        stats,
+    )
+    t = time.perf_counter()
+    kept = found.where(F.col("kept")).select("label", F.col("node").alias("kept_idx"))
+    members = found.select("label", "node", "kept").join(kept, "label")
+    texts = docs.select(F.col(IDX), F.col(TEXT))
+    pairs = (
+        members.where(~F.col("kept"))
+        .join(texts.select(F.col(IDX).alias("node"), F.col(TEXT).alias("a")), "node")
+        .join(texts.select(F.col(IDX).alias("kept_idx"), F.col(TEXT).alias("b")), "kept_idx")
+        .select("node", "kept_idx", "a", "b")
+    )
+    sims = pairs.mapInArrow(_similarity_fn(ngram), "node long, similarity double")
+    out = (
+        members.join(sims, "node", "left")
+        .select(
+            F.col("node").alias(IDX),
+            "label",
+            "kept",
+            "kept_idx",
+            F.coalesce(F.col("similarity"), F.lit(1.0)).alias("similarity"),
+        )
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    out.count()
+    labels.unpersist()
+    timed(stats, "similarity", t)
+    return out
 
 
 def find_duplicates(
