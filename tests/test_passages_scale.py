@@ -215,6 +215,9 @@ def test_spilled_seeds_give_the_same_matches(tmp_path, monkeypatch) -> None:
     # Tiny runs and chunks: many bucket files and many chunks.
     monkeypatch.setattr(passage_seeds, "RUN_SHINGLES", 97)
     monkeypatch.setattr(passage_seeds, "CHUNK_TOKENS", 150)  # chunks end inside documents
+    monkeypatch.setattr(passage_seeds, "BUCKET_SHINGLES", 40)  # many buckets
+    monkeypatch.setattr(passage_seeds, "UNKNOWN_SIZE_BUCKETS", 16)
+    monkeypatch.setattr(passage_seeds, "FILE_CHUNK_TOKENS", 1)  # chunk files of CHUNK_TOKENS
     work = tmp_path / "work"
     work.mkdir()
     (work / "keep.txt").write_text("not ours")

@@ -704,9 +704,24 @@ def _finish(args: argparse.Namespace, summary: dict[str, Any], found: str) -> No
 class _Lines:
     """Line indexes of the documents, built only for documents that appear in a report."""
 
-    def __init__(self, docs: list[Document]) -> None:
+    #: Documents whose line index is kept (a streamed input re-reads the others when asked again).
+    KEEP = 256
+
+    def __init__(self, docs: Sequence[Document]) -> None:
         self.docs = docs
-        self._index: dict[int, report.LineIndex] = {}
+        self._index: dict[int, tuple[Document, report.LineIndex]] = {}
+
+    def _get(self, doc: int) -> tuple[Document, report.LineIndex]:
+        if doc not in self._index:
+            if len(self._index) >= self.KEEP and not isinstance(self.docs, list):
+                self._index.pop(next(iter(self._index)))  # the oldest: memory stays bounded
+            d = self.docs[doc]
+            self._index[doc] = (d, report.LineIndex(d.text))
+        return self._index[doc]
+
+    def text(self, doc: int) -> str:
+        """The text of document ``doc``."""
+        return self._get(doc)[0].text
 
     def span(self, doc: int, start: int, end: int) -> dict[str, Any]:
         """The span record of characters ``[start, end)`` of document ``doc``.
@@ -714,10 +729,8 @@ class _Lines:
         Spans in JSONL lines and Parquet rows also carry ``record`` and ``id``;
         their lines and offsets are those of the record's text.
         """
-        if doc not in self._index:
-            self._index[doc] = report.LineIndex(self.docs[doc].text)
-        d = self.docs[doc]
-        rec = report.span_record(d.path, self._index[doc], start, end)
+        d, index = self._get(doc)
+        rec = report.span_record(d.path, index, start, end)
         if d.record is not None:
             rec.update(record=d.record, id=d.id)
         return rec
@@ -789,6 +802,9 @@ def cmd_passages(args: argparse.Namespace) -> int:
         result = _spark("cli_passages", args)
         records, summary, excerpts = result["matches"], result["summary"], result.get("excerpts", [])
     else:
+        if args.spill is not None and args.format != "html":
+            records, summary, excerpts = _passages_streaming(args, kind)
+            return _passages_report(args, records, summary, excerpts)
         from .passages import find_repeated_passages
 
         start = time.perf_counter()
@@ -804,23 +820,150 @@ def cmd_passages(args: argparse.Namespace) -> int:
                 spill=args.spill,
                 progress=progress,
             )
-        lines = _Lines(corpus.docs)
-        records = [
-            {
-                "original": lines.span(m.original.doc, m.original.start, m.original.end),
-                "repeat": lines.span(m.repeat.doc, m.repeat.start, m.repeat.end),
-                "similarity": m.similarity,
-            }
-            for m in matches
-        ]
-        excerpts = [report.excerpt(texts[m.repeat.doc], m.repeat.start, m.repeat.end) for m in matches]
+        records, excerpts = _match_records(matches, corpus.docs)
         summary = corpus.summary(time.perf_counter() - start, matches=len(matches))
-    _stdout_for(args.format)
     if args.format == "html":
+        _stdout_for(args.format)
         names, links = _html_names(corpus.docs)
         sys.stdout.write(htmlreport.passages_html(texts, matches, names=names, links=links, summary=summary))
-    else:
-        report.write_passages(sys.stdout, args.format, records, summary, excerpts)
+        _finish(args, summary, _plural(summary.get("matches", len(records)), "match"))
+        return 1 if args.exit_code and summary.get("matches", len(records)) else 0
+    return _passages_report(args, records, summary, excerpts)
+
+
+def _match_records(matches: Sequence[Any], docs: Sequence[Document]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The report records of ``matches`` and an excerpt of each repeat (``docs[d]`` read as needed)."""
+    lines = _Lines(docs)
+    records = [
+        {
+            "original": lines.span(m.original.doc, m.original.start, m.original.end),
+            "repeat": lines.span(m.repeat.doc, m.repeat.start, m.repeat.end),
+            "similarity": m.similarity,
+        }
+        for m in matches
+    ]
+    excerpts = [report.excerpt(lines.text(m.repeat.doc), m.repeat.start, m.repeat.end) for m in matches]
+    return records, excerpts
+
+
+class _StreamedDocs(Sequence[Document]):
+    """The documents of a streamed input: their text re-read from a spool, the rest kept small."""
+
+    def __init__(self) -> None:
+        self.texts: Any = None  # the spool, once it exists
+        self.paths: list[str] = []
+        self._path_at: dict[str, int] = {}
+        self._which: list[int] = []
+        self._records: list[int | None] = []
+        self._ids: list[Any] = []
+
+    def add(self, doc: Document) -> None:
+        self._which.append(self._path_at.setdefault(doc.path, len(self._path_at)))
+        if len(self._path_at) > len(self.paths):
+            self.paths.append(doc.path)
+        self._records.append(doc.record)
+        self._ids.append(doc.id)
+
+    def __len__(self) -> int:
+        return len(self._which)
+
+    def __getitem__(self, d: Any) -> Any:
+        return Document(self.paths[self._which[d]], self.texts[d], self._records[d], self._ids[d])
+
+
+def _passages_streaming(
+    args: argparse.Namespace, kind: str | None
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
+    """``dedup passages --spill DIR``: the input streamed through a spool in DIR, never held."""
+    from .passages import find_repeated_passages
+    from .stream import iter_documents
+    from .text_source import SpooledTexts
+
+    start = time.perf_counter()
+    counts = {"files": 0, "bytes": 0, "skipped_files": 0, "skipped_records": 0}
+    seen: set[str] = set()
+    work = Path(args.spill)
+    own = not work.exists()
+    docs = _StreamedDocs()
+
+    def texts() -> Iterator[str]:
+        items = iter_documents(
+            args.paths,
+            kind=kind,
+            recursive=args.recursive,
+            glob=args.glob,
+            encoding=args.encoding,
+            errors=args.errors,
+            text_field=args.text_field,
+            id_field=args.id_field,
+        )
+        for item in items:
+            if isinstance(item, InputError):
+                counts["skipped_records" if item.line is not None else "skipped_files"] += 1
+                _skip(args, item)
+                continue
+            if item.path not in seen:
+                seen.add(item.path)
+                counts["files"] += 1
+                counts["bytes"] += dio.source_size(item.source) if item.source else 0
+                if item.source is not None and dio.detect_format(item.path, kind).kind != "text":
+                    args.records_read = True
+            docs.add(item)
+            yield item.text
+
+    try:
+        with SpooledTexts(texts(), work, size_hint=_input_chars(args, kind)) as source:
+            docs.texts = source
+            with _working(args, "searching the input for repeated passages (streamed)"):
+                matches = find_repeated_passages(
+                    source,
+                    threshold=args.threshold,
+                    min_words=args.min_words,
+                    ngram=args.ngram,
+                    jobs=args.jobs,
+                    spill=work,
+                )
+            if not len(docs) and (counts["skipped_records"] or not counts["files"]):
+                if counts["files"]:
+                    n = counts["skipped_records"]
+                    raise CliError(f"no documents in the input ({n} bad record{'' if n == 1 else 's'} skipped)")
+                n = counts["skipped_files"]
+                raise CliError(f"nothing could be read ({n} input{'' if n == 1 else 's'} skipped)")
+            records, excerpts = _match_records(matches, docs)
+    finally:
+        if own:
+            shutil.rmtree(work, ignore_errors=True)
+    summary = {
+        "files": counts["files"],
+        "bytes": counts["bytes"],
+        "documents": len(docs),
+        "matches": len(records),
+        "skipped_files": counts["skipped_files"],
+        "skipped_records": counts["skipped_records"],
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    return records, summary, excerpts
+
+
+def _input_chars(args: argparse.Namespace, kind: str | None) -> int | None:
+    """About how many characters the inputs hold (compressed files count 4 per byte), if known."""
+    sources, _ = dio.find_sources(args.paths, recursive=args.recursive, glob=args.glob)
+    if any(src.path == STDIN for src in sources):
+        return None
+    total = 0
+    for src in sources:
+        try:
+            compressed = dio.detect_format(src.path, kind).compression is not None
+        except InputError:
+            continue
+        total += dio.source_size(src) * (4 if compressed else 1)
+    return total
+
+
+def _passages_report(
+    args: argparse.Namespace, records: list[dict[str, Any]], summary: dict[str, Any], excerpts: list[str]
+) -> int:
+    report.write_passages(sys.stdout, args.format, records, summary, excerpts)
     _finish(args, summary, _plural(summary.get("matches", len(records)), "match"))
     return 1 if args.exit_code and summary.get("matches", len(records)) else 0
 

@@ -28,10 +28,12 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,7 +42,17 @@ from .internal import BATCH_DOCS
 from .parallel import can_share, ordered_map, shared_texts
 from .text import TokenBatch, shingle, tokenize
 
-__all__ = ["NO_SHINGLE", "SeedStream", "find_seeds", "pieces", "seed_arrays", "spill_needed", "unit_text"]
+__all__ = [
+    "NO_SHINGLE",
+    "Batch",
+    "SeedStream",
+    "batches",
+    "find_seeds",
+    "pieces",
+    "seed_arrays",
+    "spill_needed",
+    "unit_text",
+]
 
 NO_SHINGLE = _passage_kernels.NO_SHINGLE
 
@@ -55,6 +67,15 @@ CHUNK_TOKENS = 1 << 18
 
 #: Spill mode: shingles held in memory before they go to the bucket files.
 RUN_SHINGLES = 1 << 21
+
+#: Spill mode: shingles per bucket file (16 bytes each on disk; a bucket is sorted alone, in memory).
+BUCKET_SHINGLES = 1 << 22
+
+#: Spill mode: buckets when the input's size is not known beforehand (a stream).
+UNKNOWN_SIZE_BUCKETS = 1 << 8
+
+#: Spill mode: tokens per chunk file of links (read back whole, 12 bytes a token in memory).
+FILE_CHUNK_TOKENS = 1 << 22
 
 _U64 = np.uint64
 _RECORD = np.dtype([("h", "<u8"), ("p", "<i8")])
@@ -77,38 +98,58 @@ def _cut(text: str, start: int, limit: int) -> int:
     return min(after) if after else len(text)
 
 
-def pieces(texts: Sequence[str], piece_chars: int | None = None) -> Iterator[list[Unit]]:
-    """Batches of work: several whole short documents, or one piece of a long one.
+class Batch(NamedTuple):
+    """A batch of work: its units, their texts, and for one piece of a long document
+    whether it is a piece (``piece``) and its document's last one (``last``)."""
 
-    >>> list(pieces(["a b", "c", "d e f g"], piece_chars=4))
-    [[(0, 0, 3), (1, 0, 1)], [(2, 0, 3)], [(2, 3, 7)]]
-    """
+    units: list[Unit]
+    texts: list[str]
+    piece: bool
+    last: bool
+
+
+def batches(texts: Iterable[str], piece_chars: int | None = None) -> Iterator[Batch]:
+    """Batches of work, reading ``texts`` once, lazily: several whole short documents, or
+    one piece of a long one (only the current batch's texts are held)."""
     piece_chars = piece_chars or PIECE_CHARS
-    batch: list[Unit] = []
+    units: list[Unit] = []
+    strs: list[str] = []
     chars = 0
     for d, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"texts must contain str, got {type(text).__name__} at index {d}")
         if len(text) > piece_chars:
-            if batch:
-                yield batch
-                batch, chars = [], 0
+            if units:
+                yield Batch(units, strs, False, False)
+                units, strs, chars = [], [], 0
             start = 0
             while start < len(text):
                 end = _cut(text, start, piece_chars)
-                yield [(d, start, end)]
+                whole = start == 0 and end == len(text)
+                yield Batch([(d, start, end)], [text if whole else text[start:end]], not whole, end == len(text))
                 start = end
             continue
-        batch.append((d, 0, len(text)))
+        units.append((d, 0, len(text)))
+        strs.append(text)
         chars += len(text)
-        if chars >= piece_chars or len(batch) >= BATCH_DOCS:
-            yield batch
-            batch, chars = [], 0
-    if batch:
-        yield batch
+        if chars >= piece_chars or len(units) >= BATCH_DOCS:
+            yield Batch(units, strs, False, False)
+            units, strs, chars = [], [], 0
+    if units:
+        yield Batch(units, strs, False, False)
+
+
+def pieces(texts: Iterable[str], piece_chars: int | None = None) -> Iterator[list[Unit]]:
+    """The units of :func:`batches`: several whole short documents, or one piece of a long one.
+
+    >>> list(pieces(["a b", "c", "d e f g"], piece_chars=4))
+    [[(0, 0, 3), (1, 0, 1)], [(2, 0, 3)], [(2, 3, 7)]]
+    """
+    return (b.units for b in batches(texts, piece_chars))
 
 
 def unit_text(texts: Sequence[str], unit: Unit) -> str:
+    """The characters of ``unit`` (a whole document, or a piece of one)."""
     d, start, end = unit
     text = texts[d]
     return text if start == 0 and end == len(text) else text[start:end]
@@ -134,37 +175,68 @@ def _tokens(task: Task, ngram: int) -> tuple[np.ndarray, np.ndarray]:
     return sh.hashes[width_ok], counts
 
 
+class _Counts:
+    """A growing int64 array: tokens per document, for inputs whose length is not known yet."""
+
+    def __init__(self) -> None:
+        self.data = np.zeros(1 << 10, dtype=np.int64)
+        self.n = 0
+
+    def add(self, first: int, counts: np.ndarray | int) -> None:
+        """``counts`` of documents ``first, first + 1, ...`` (added to what they hold)."""
+        counts = np.atleast_1d(np.asarray(counts, dtype=np.int64))
+        end = first + len(counts)
+        if end > len(self.data):
+            grown = np.zeros(max(2 * len(self.data), end), dtype=np.int64)
+            grown[: self.n] = self.data[: self.n]
+            self.data = grown
+        self.data[first:end] += counts
+        self.n = max(self.n, end)
+
+    def bounds(self) -> np.ndarray:
+        """Token bounds: ``bounds[d]:bounds[d + 1]`` are the tokens of document ``d``."""
+        out = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum(self.data[: self.n], out=out[1:])
+        return out
+
+
 def _shingle_stream(
-    texts: Sequence[str], ngram: int, jobs: int, doc_tokens: np.ndarray
+    texts: Iterable[str], ngram: int, jobs: int, doc_tokens: _Counts
 ) -> Iterator[tuple[np.ndarray, int, np.ndarray | None]]:
     """Full-width shingle hashes in document order, batch by batch, with the global token
     position of the batch's first token and the token counts of its documents (``None`` for
     the piece of a long document: its shingles start at consecutive tokens); fills
-    ``doc_tokens`` (tokens per document)."""
-    tasks: list[Task] = []
-    for units in pieces(texts):
-        d, start, end = units[0]
-        tasks.append((units, None, len(units) == 1 and (start > 0 or end < len(texts[d]))))
-    if jobs > 1 and can_share():
-        results = ordered_map(_tokens, tasks, jobs, ngram, shared=texts)
+    ``doc_tokens`` (tokens per document). ``texts`` is read once, in order."""
+    shared = isinstance(texts, (list, tuple)) and jobs > 1 and can_share()
+    # Of the batches handed out and not yet consumed (ordered_map keeps task order): units,
+    # whether a piece, whether its document's last piece.
+    pending: deque[tuple[list[Unit], bool, bool]] = deque()
+
+    def tasks() -> Iterator[Task]:
+        for b in batches(texts):
+            pending.append((b.units, b.piece, b.last))
+            yield (b.units, None if shared else b.texts, b.piece)
+
+    if shared:
+        results = ordered_map(_tokens, tasks(), jobs, ngram, shared=texts)  # type: ignore[arg-type]
     else:
-        results = ordered_map(_tokens, ((u, [unit_text(texts, x) for x in u], p) for u, _, p in tasks), jobs, ngram)
+        results = ordered_map(_tokens, tasks(), jobs, ngram)
     offset = 0  # global position of the next token
     tail = np.zeros(0, dtype=np.uint64)  # last ngram - 1 tokens of the long document being read
-    for (units, _, is_piece), (hashes, counts) in zip(tasks, results):
+    for hashes, counts in results:
+        units, is_piece, last = pending.popleft()
         if not is_piece:
-            doc_tokens[[u[0] for u in units]] = counts
+            doc_tokens.add(units[0][0], counts)
             yield hashes, offset, counts
             offset += int(counts.sum())
             continue
-        d, start, end = units[0]
-        doc_tokens[d] += int(counts[0])
+        doc_tokens.add(units[0][0], counts[:1])
         window = np.concatenate((tail, hashes))
         n = len(window)
         if n >= ngram:
             yield shingle(TokenBatch(window, np.array([0, n], dtype=np.int64)), ngram).hashes, offset - len(tail), None
         offset += int(counts[0])
-        tail = window[max(0, n - ngram + 1) :] if end < len(texts[d]) else window[:0]
+        tail = window[:0] if last else window[max(0, n - ngram + 1) :]
 
 
 @dataclass
@@ -254,7 +326,7 @@ def _link_numpy(keys: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np
 
 
 def find_seeds(
-    texts: Sequence[str],
+    texts: Iterable[str],
     ngram: int,
     jobs: int = 1,
     spill: str | os.PathLike | None = None,
@@ -263,6 +335,9 @@ def find_seeds(
     chunk_tokens: int | None = None,
 ) -> SeedStream:
     """The seeds of ``texts`` (see the module docstring); ``spill`` is a work directory.
+
+    ``texts`` is read once, in order (a list, or any iterable such as a
+    :class:`dedup.text_source.TextSource`).
 
     ``run_shingles`` (spill mode: shingles held before writing) and
     ``chunk_tokens`` (tokens per chunk of seeds) default to :data:`RUN_SHINGLES`
@@ -301,12 +376,20 @@ def _pack(keys: np.ndarray, token_bounds: np.ndarray, ngram: int, bits: int) -> 
     keys |= _full_positions(token_bounds, ngram).astype(np.uint64)
 
 
-def _read_all(texts: Sequence[str], ngram: int, jobs: int) -> tuple[np.ndarray, np.ndarray]:
+def _chars(texts: Iterable[str]) -> int | None:
+    """Characters in ``texts`` if known without reading them (a list, or a source's ``size_hint``)."""
+    if isinstance(texts, (list, tuple)):
+        return sum(len(t) for t in texts)
+    hint = getattr(texts, "size_hint", None)
+    return int(hint) if hint is not None else None
+
+
+def _read_all(texts: Iterable[str], ngram: int, jobs: int) -> tuple[np.ndarray, np.ndarray]:
     """Full-width shingle hashes of every document (in one array) and the token bounds."""
-    doc_tokens = np.zeros(len(texts), dtype=np.int64)
+    doc_tokens = _Counts()
     # One slot per 3 characters is more than any text in a spaced script needs; untouched
     # pages of the allocation are never committed, and CJK-heavy input grows it.
-    keys = np.empty(sum(len(t) for t in texts) // 3 + 1024, dtype=np.uint64)
+    keys = np.empty((_chars(texts) or 1 << 22) // 3 + 1024, dtype=np.uint64)
     n_keys = 0
     for hashes, _, _ in _shingle_stream(texts, ngram, jobs, doc_tokens):
         if n_keys + len(hashes) > len(keys):
@@ -315,9 +398,7 @@ def _read_all(texts: Sequence[str], ngram: int, jobs: int) -> tuple[np.ndarray, 
             keys = grown
         keys[n_keys : n_keys + len(hashes)] = hashes
         n_keys += len(hashes)
-    token_bounds = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum(doc_tokens, out=token_bounds[1:])
-    return keys[:n_keys], token_bounds
+    return keys[:n_keys], doc_tokens.bounds()
 
 
 def _sort(kernels: SimpleNamespace, keys: np.ndarray) -> None:
@@ -333,7 +414,7 @@ def _sort(kernels: SimpleNamespace, keys: np.ndarray) -> None:
             keys[lo:hi].sort()
 
 
-def _in_memory(texts: Sequence[str], ngram: int, jobs: int, chunk_tokens: int) -> SeedStream:
+def _in_memory(texts: Iterable[str], ngram: int, jobs: int, chunk_tokens: int) -> SeedStream:
     keys, token_bounds = _read_all(texts, ngram, jobs)
     total = int(token_bounds[-1])
     links: np.ndarray = np.full(total, NO_SHINGLE, dtype=_links_dtype(total))
@@ -353,7 +434,7 @@ def _in_memory(texts: Sequence[str], ngram: int, jobs: int, chunk_tokens: int) -
 
 
 def _spilled(
-    texts: Sequence[str], ngram: int, jobs: int, work: Path, run_shingles: int, chunk_tokens: int
+    texts: Iterable[str], ngram: int, jobs: int, work: Path, run_shingles: int, chunk_tokens: int
 ) -> SeedStream:
     own = not work.exists()
     work.mkdir(parents=True, exist_ok=True)
@@ -394,22 +475,24 @@ def _append_grouped(records: np.ndarray, group: np.ndarray, n_groups: int, path_
 def _spill_into(
     stream: SeedStream,
     prefix: Path,
-    texts: Sequence[str],
+    texts: Iterable[str],
     ngram: int,
     jobs: int,
     run_shingles: int,
     chunk_tokens: int,
 ) -> SeedStream:
-    total_chars = sum(len(t) for t in texts)
-    # Buckets of about run_shingles / 2 shingles each (about one shingle per 4 characters).
-    want = max(1, total_chars // 4 // max(1, run_shingles // 2))
+    total_chars = _chars(texts)
+    # Buckets of about BUCKET_SHINGLES shingles each (about one shingle per 5 characters);
+    # input of unknown size gets UNKNOWN_SIZE_BUCKETS. Few buckets and few chunk files keep
+    # the number of file appends (buckets x chunks) small.
+    want = max(1, total_chars // 5 // BUCKET_SHINGLES) if total_chars is not None else UNKNOWN_SIZE_BUCKETS
     bucket_bits = min(12, max(0, (want - 1).bit_length()))
     n_buckets = 1 << bucket_bits
 
     def bucket_path(b: int) -> Path:
         return Path(f"{prefix}.b{b}")
 
-    doc_tokens = np.zeros(len(texts), dtype=np.int64)
+    doc_tokens = _Counts()
     run = np.empty(run_shingles, dtype=_RECORD)
     filled = 0
     for hashes, first, counts in _shingle_stream(texts, ngram, jobs, doc_tokens):
@@ -431,11 +514,10 @@ def _spill_into(
                 filled = 0
     _append_grouped(run[:filled], _bucket_of(run["h"][:filled], bucket_bits), n_buckets, bucket_path)
     del run
-    token_bounds = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum(doc_tokens, out=token_bounds[1:])
+    token_bounds = doc_tokens.bounds()
     total = int(token_bounds[-1])
     bits = max(1, total.bit_length())
-    cuts = _chunks(total, chunk_tokens)
+    cuts = _chunks(total, max(chunk_tokens, FILE_CHUNK_TOKENS))
 
     def chunk_path(c: int) -> Path:
         return Path(f"{prefix}.c{c}")
@@ -473,8 +555,11 @@ def _spill_into(
                 del rec
             with open(mult_path, "ab") as f:
                 mult.tofile(f)
-            rel = np.flatnonzero(links >= 0)
-            yield links[rel], rel + lo
+            del mult
+            for a in range(0, hi - lo, chunk_tokens):  # handed on in chunks of chunk_tokens
+                v = links[a : a + chunk_tokens]
+                rel = np.flatnonzero(v >= 0)
+                yield v[rel], rel + (lo + a)
 
     stream.token_bounds = token_bounds
     stream.multiplicity = FileMultiplicity(mult_path, total)
@@ -482,16 +567,19 @@ def _spill_into(
     return stream
 
 
-def spill_needed(texts: Sequence[str], available: int | None = None) -> bool:
+def spill_needed(texts: Iterable[str], available: int | None = None) -> bool:
     """Whether the in-memory seeds of ``texts`` would take more than half the available memory.
 
     In memory, seeds take about 12 bytes per token, and a token takes at
     least 3 characters in spaced scripts; ``available`` defaults to the
     system's MemAvailable.
     """
+    chars = _chars(texts)
+    if chars is None:
+        return True  # a stream of unknown size: texts the caller does not hold are big
     if available is None:
         available = _mem_available()
-    return 4 * sum(len(t) for t in texts) > available // 2
+    return 4 * chars > available // 2
 
 
 def _mem_available() -> int:

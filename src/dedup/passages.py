@@ -41,9 +41,10 @@ import numpy as np
 
 from . import _passage_kernels
 from .internal import check_passage_params
-from .passage_seeds import find_seeds, pieces, seed_arrays, spill_needed, unit_text
+from .passage_seeds import batches, find_seeds, seed_arrays, spill_needed
 from .progress import Progress, report
 from .text import tokenize
+from .text_source import TextSource
 
 __all__ = [
     "Match",
@@ -53,6 +54,7 @@ __all__ = [
     "find_repeated_passages",
     "plan_removals",
     "remove_repeated_passages",
+    "remove_spans",
 ]
 
 _U64 = np.uint64
@@ -66,6 +68,8 @@ _DIAGONAL_BIN = 8
 _CHAIN_GAP = 12
 #: Largest gap (tokens) bridged when merging chains into one match: a dropped paragraph or two.
 _MERGE_GAP = 400
+#: Candidates located (trimmed, turned into character offsets) at a time.
+_LOCATE_GROUP = 1 << 15
 
 
 @dataclass(frozen=True, order=True)
@@ -183,8 +187,8 @@ class Candidates(NamedTuple):
     covered: np.ndarray
     similarity: np.ndarray
 
-    def take(self, index: np.ndarray) -> Candidates:
-        """The candidates at ``index`` (an index array or a boolean mask)."""
+    def take(self, index: np.ndarray | slice) -> Candidates:
+        """The candidates at ``index`` (an index array, a boolean mask or a slice)."""
         return Candidates(*(a[index] for a in self))
 
 
@@ -389,17 +393,18 @@ def _token_places(docs: Texts, wanted: np.ndarray, token_bounds: np.ndarray) -> 
     ends = np.zeros(len(wanted), dtype=np.int64)
     lines = np.zeros(len(wanted), dtype=np.int64)
     needed = np.unique(np.searchsorted(token_bounds, wanted, side="right") - 1)
-    sub = [docs[int(d)] for d in needed]
+    sub = (docs[int(d)] for d in needed)  # read lazily: only the current batch's texts are held
     next_token = 0  # token (in its document) where the next piece of a long document starts
     line_base = 0  # newlines before that piece
-    for units in pieces(sub):
-        texts = [unit_text(sub, u) for u in units]
+    for batch in batches(sub):
+        texts = batch.texts
         tokens = tokenize(texts, offsets=True)
         assert tokens.starts is not None and tokens.ends is not None
         joined = "\x00".join(texts)
         newlines = np.flatnonzero(np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32) == 10)
+        del joined
         unit_at = 0  # offset of the unit in the joined string
-        for k, (i, start, end) in enumerate(units):
+        for k, (i, start, _) in enumerate(batch.units):
             t_lo, t_hi = int(tokens.bounds[k]), int(tokens.bounds[k + 1])
             if start == 0:
                 next_token, line_base = 0, 0
@@ -411,7 +416,7 @@ def _token_places(docs: Texts, wanted: np.ndarray, token_bounds: np.ndarray) -> 
             ends[a:b] = tokens.ends[local] + start
             lines[a:b] = line_base + np.searchsorted(newlines, char + unit_at)
             next_token += t_hi - t_lo
-            line_base += texts[k].count("\n") if end < len(sub[i]) else 0
+            line_base += texts[k].count("\n") if batch.piece and not batch.last else 0
             unit_at += len(texts[k]) + 1
     return starts, ends, lines
 
@@ -515,7 +520,7 @@ def _trim(
 
 
 def find_repeated_passages(
-    texts: str | Sequence[str],
+    texts: str | Sequence[str] | TextSource,
     *,
     threshold: float = 0.8,
     min_words: int = DEFAULT_MIN_WORDS,
@@ -528,8 +533,11 @@ def find_repeated_passages(
 
     Parameters
     ----------
-    texts : str or Sequence[str]
-        One text, or a sequence of texts (documents).
+    texts : str, Sequence[str] or TextSource
+        One text, or a sequence of texts (documents), or texts the caller
+        does not hold (:class:`dedup.text_source.TextSource`, e.g. spooled
+        from a stream): read once in order, then only the documents with
+        matches again.
     threshold : float
         Least similarity of a reported match (share of words of both spans
         covered by shared ``ngram``-shingles), in (0, 1].
@@ -543,7 +551,8 @@ def find_repeated_passages(
         Processes used for shingling.
     spill : str, os.PathLike, bool or None
         Where the seeds go: ``None`` (default) keeps them in memory unless
-        they would take more than half the available memory, ``False``
+        they would take more than half the available memory (a
+        ``TextSource`` whose ``size_hint`` is unknown is spilled), ``False``
         always in memory, ``True`` a temporary work directory, or a work
         directory (see :mod:`dedup.passage_seeds`). Results are the same.
     progress : callable, optional
@@ -563,7 +572,7 @@ def find_repeated_passages(
     [(Span(doc=0, start=0, end=45), Span(doc=0, start=47, end=92))]
     """
     check_passage_params(threshold, min_words, ngram, jobs)
-    docs = _as_list(texts)
+    docs: list[str] | TextSource = texts if isinstance(texts, TextSource) else _as_list(texts)
     if spill is None:
         spill = spill_needed(docs)
     work = tempfile.TemporaryDirectory(prefix="dedup-spill-") if spill is True else nullcontext(spill)
@@ -591,8 +600,16 @@ def _matches_from_chains(
     if len(all_chains) == 0:
         return []
     candidates = _candidates(_merge(all_chains, ngram, threshold), ngram, min_words, threshold)
+    del all_chains
     chosen = _choose(candidates, token_bounds)
-    return _locate(docs, chosen, token_bounds, multiplicity, ngram, min_words)
+    chosen = chosen.take(np.lexsort((chosen.r_lo, chosen.doc_r)))
+    # In groups: the located edges take about 1 KB per candidate while they are worked on.
+    found: list[Match] = []
+    for at in range(0, len(chosen.doc_r), _LOCATE_GROUP):
+        group = chosen.take(slice(at, at + _LOCATE_GROUP))
+        found.extend(_locate(docs, group, token_bounds, multiplicity, ngram, min_words))
+    found.sort(key=lambda x: (x.repeat.doc, x.repeat.start))
+    return found
 
 
 def matches_from_seeds(
@@ -717,7 +734,7 @@ class _Removed:
 
 
 def plan_removals(
-    texts: str | Iterable[str],
+    texts: str | Iterable[str] | TextSource,
     matches: Iterable[Match],
     *,
     threshold: float = 0.8,
@@ -728,7 +745,8 @@ def plan_removals(
     Repeats are taken in text order. A repeat is removed only if at least a
     ``threshold`` share of its original is still kept, so a chain of removals
     can never delete every copy of a passage. The cost is linear in the
-    length of the texts with removals (plus ``log`` of the removals each).
+    length of the texts with removals (plus ``log`` of the removals each);
+    only those texts are read (one at a time from a :class:`TextSource`).
 
     ``removed_before`` maps a document to the ``(start, end)`` spans (disjoint)
     already removed from it by an earlier plan. A document's removals depend
@@ -738,7 +756,7 @@ def plan_removals(
     removals of those earlier documents given here, and the result is its
     part of the plan of all documents at once.
     """
-    docs = _as_list(texts)
+    docs: list[str] | TextSource = texts if isinstance(texts, TextSource) else _as_list(texts)
     removed: dict[int, _Removed] = {}
     for doc, cut in (removed_before or {}).items():
         before = removed.setdefault(doc, _Removed())
@@ -746,15 +764,18 @@ def plan_removals(
             before.add(start, end)
     lines: dict[int, _Lines] = {}
     plan = []
+    n_docs = len(docs)
     for m in sorted(matches, key=lambda x: (x.repeat.doc, x.repeat.start)):
         o = m.original
-        if not (0 <= o.doc < len(docs) and 0 <= m.repeat.doc < len(docs)):
-            raise ValueError(f"match {m} refers to a document that is not among the {len(docs)} texts")
+        if not (0 <= o.doc < n_docs and 0 <= m.repeat.doc < n_docs):
+            raise ValueError(f"match {m} refers to a document that is not among the {n_docs} texts")
         gone = removed[o.doc].removed_within(o.start, o.end) if o.doc in removed else 0
         if o.end - o.start <= 0 or (o.end - o.start - gone) / (o.end - o.start) < threshold:
             continue
         doc = m.repeat.doc
         if doc not in lines:
+            if isinstance(docs, TextSource):
+                lines.clear()  # repeats come in document order: hold one re-read text at a time
             lines[doc] = _Lines(docs[doc])
         start, end = _widen_to_lines(lines[doc], m.repeat.start, m.repeat.end)
         spans = removed.setdefault(doc, _Removed())
@@ -772,15 +793,36 @@ def apply_removals(texts: str | Iterable[str], removals: Iterable[Removal]) -> l
     by_doc: dict[int, list[Span]] = {}
     for r in removals:
         by_doc.setdefault(r.span.doc, []).append(r.span)
-    out = []
-    for d, text in enumerate(docs):
-        pieces, pos = [], 0
-        for s in sorted(by_doc.get(d, [])):
-            pieces.append(text[pos : s.start])
-            pos = max(pos, s.end)
-        pieces.append(text[pos:])
-        out.append("".join(pieces))
-    return out
+    return [remove_spans(text, by_doc.get(d, [])) for d, text in enumerate(docs)]
+
+
+def remove_spans(text: str, spans: Iterable[Span]) -> str:
+    """``text`` with the characters of every span cut out (their ``doc`` is not looked at).
+
+    For cleaning one document at a time, e.g. while streaming: the spans of a
+    document's removals (:func:`plan_removals`) applied to its text.
+
+    Parameters
+    ----------
+    text : str
+        The document's text.
+    spans : Iterable[Span]
+        Spans into ``text``; they may overlap.
+
+    Returns
+    -------
+    str
+        What is left, in order.
+
+    >>> remove_spans("keep cut keep", [Span(0, 4, 8)])
+    'keep keep'
+    """
+    parts, pos = [], 0
+    for s in sorted(spans):
+        parts.append(text[pos : s.start])
+        pos = max(pos, s.end)
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 @overload
