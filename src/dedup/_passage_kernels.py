@@ -35,6 +35,7 @@ _loaded: SimpleNamespace | None = None
 
 _NAMES = (
     "_similarity",
+    "_flush_chain",
     "pack_keys",
     "partition_top_bits",
     "links_from_sorted",
@@ -132,6 +133,21 @@ def _similarity(covered, o_lo, o_hi, r_lo, r_hi, ngram):
     return min(1.0, 2.0 * covered / (len_o + len_r))
 
 
+def _flush_chain(op, i, doc_r, out, n_out):
+    """Write open chain ``op[i]`` of repeat document ``doc_r`` to ``out[n_out]`` if it has two
+    seeds or more (a lone seed is a common phrase); returns the new ``n_out``."""
+    if op[i, 7] < 2:
+        return n_out
+    out[n_out, 0] = op[i, 0]
+    out[n_out, 1] = doc_r
+    out[n_out, 2] = op[i, 3]
+    out[n_out, 3] = op[i, 4]
+    out[n_out, 4] = op[i, 5]
+    out[n_out, 5] = op[i, 2]
+    out[n_out, 6] = op[i, 6]
+    return n_out + 1
+
+
 def chains_from_pairs(original, repeat, token_bounds, ngram, diagonal_bin, gap, op, meta, final):
     """Chains of seeds, ``repeat`` ascending (each repeat token at most once).
 
@@ -161,15 +177,7 @@ def chains_from_pairs(original, repeat, token_bounds, ngram, diagonal_bin, gap, 
         if doc_r < 0 or r >= token_bounds[doc_r + 1]:
             # A new repeat document: every open chain is finished.
             for i in range(n_open):
-                if op[i, 7] >= 2:
-                    out[n_out, 0] = op[i, 0]
-                    out[n_out, 1] = doc_r
-                    out[n_out, 2] = op[i, 3]
-                    out[n_out, 3] = op[i, 4]
-                    out[n_out, 4] = op[i, 5]
-                    out[n_out, 5] = op[i, 2]
-                    out[n_out, 6] = op[i, 6]
-                    n_out += 1
+                n_out = _flush_chain(op, i, doc_r, out, n_out)
             n_open = 0
             doc_r = np.searchsorted(token_bounds, r, side="right") - 1
         if not (token_bounds[doc_o] <= o < token_bounds[min(doc_o + 1, n_docs)]):
@@ -179,15 +187,7 @@ def chains_from_pairs(original, repeat, token_bounds, ngram, diagonal_bin, gap, 
         k = 0
         for i in range(n_open):
             if r - op[i, 2] > gap:  # can never be continued: finished
-                if op[i, 7] >= 2:
-                    out[n_out, 0] = op[i, 0]
-                    out[n_out, 1] = doc_r
-                    out[n_out, 2] = op[i, 3]
-                    out[n_out, 3] = op[i, 4]
-                    out[n_out, 4] = op[i, 5]
-                    out[n_out, 5] = op[i, 2]
-                    out[n_out, 6] = op[i, 6]
-                    n_out += 1
+                n_out = _flush_chain(op, i, doc_r, out, n_out)
                 continue
             if k != i:
                 op[k, :] = op[i, :]
@@ -217,15 +217,7 @@ def chains_from_pairs(original, repeat, token_bounds, ngram, diagonal_bin, gap, 
             n_open += 1
     if final:
         for i in range(n_open):
-            if op[i, 7] >= 2:
-                out[n_out, 0] = op[i, 0]
-                out[n_out, 1] = doc_r
-                out[n_out, 2] = op[i, 3]
-                out[n_out, 3] = op[i, 4]
-                out[n_out, 4] = op[i, 5]
-                out[n_out, 5] = op[i, 2]
-                out[n_out, 6] = op[i, 6]
-                n_out += 1
+            n_out = _flush_chain(op, i, doc_r, out, n_out)
         n_open = 0
     meta[0] = n_open
     meta[1] = doc_r
