@@ -69,7 +69,7 @@ _CHAIN_GAP = 12
 #: Largest gap (tokens) bridged when merging chains into one match: a dropped paragraph or two.
 _MERGE_GAP = 400
 #: Candidates located (trimmed, turned into character offsets) at a time.
-_LOCATE_GROUP = 1 << 15
+_LOCATE_GROUP = 1 << 12
 
 
 @dataclass(frozen=True, order=True)
@@ -299,9 +299,13 @@ def merge_reference(chains: np.ndarray, ngram: int, threshold: float) -> np.ndar
     return np.array(done, dtype=np.int64).reshape(-1, 7)
 
 
-def _merge(chains: np.ndarray, ngram: int, threshold: float) -> np.ndarray:
+def _merge(pieces: list[np.ndarray], ngram: int, threshold: float) -> np.ndarray:
+    """Merge the chains (given in pieces; the list is emptied so that they are freed early)."""
+    chains = np.concatenate(pieces) if pieces else np.zeros((0, 7), dtype=np.int64)
+    pieces.clear()
     order = np.lexsort((chains[:, O_LO], chains[:, R_LO], chains[:, DOC_R], chains[:, DOC_O]))
-    chains = np.ascontiguousarray(chains[order])
+    chains = np.take(chains, order, axis=0)  # the unsorted chains are freed here
+    del order
     kernels = _passage_kernels.compiled(len(chains) * 64)
     if kernels is None:
         return merge_reference(chains, ngram, threshold)
@@ -596,11 +600,9 @@ def _matches_from_chains(
     ngram: int,
 ) -> list[Match]:
     """Merge the chains, keep the best of overlapping repeats, trim and locate them."""
-    all_chains = np.concatenate(chains) if chains else np.zeros((0, 7), dtype=np.int64)
-    if len(all_chains) == 0:
+    if not sum(len(c) for c in chains):
         return []
-    candidates = _candidates(_merge(all_chains, ngram, threshold), ngram, min_words, threshold)
-    del all_chains
+    candidates = _candidates(_merge(chains, ngram, threshold), ngram, min_words, threshold)
     chosen = _choose(candidates, token_bounds)
     chosen = chosen.take(np.lexsort((chosen.r_lo, chosen.doc_r)))
     # In groups: the located edges take about 1 KB per candidate while they are worked on.
