@@ -181,9 +181,12 @@ def test_links_kernel_equals_numpy_reference(kernels, sizes, ngram, seed) -> Non
     links = np.full(total, passage_seeds.NO_SHINGLE, dtype=np.int64)
     kernels.links_from_sorted(packed, bits, links)
     expected = np.full(total, passage_seeds.NO_SHINGLE, dtype=np.int64)
-    pos, link, _ = passage_seeds._link_numpy(packed, bits)
+    pos, link, count = passage_seeds._link_numpy(packed, bits)
     expected[pos] = link
     assert links.tolist() == expected.tolist()
+    records = [np.zeros(len(packed), dtype=np.int64) for _ in range(3)]  # the spill mode's records
+    kernels.link_records(packed, bits, *records)
+    assert [r.tolist() for r in records] == [pos.tolist(), link.tolist(), count.tolist()]
 
 
 def corpus(seed: int = 0) -> list[str]:

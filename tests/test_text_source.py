@@ -96,7 +96,7 @@ def test_file_texts_read_byte_ranges(tmp_path: Path) -> None:
 
 def test_spooled_texts_must_be_read_first(tmp_path: Path) -> None:
     with SpooledTexts(iter(["a b c"]), tmp_path) as source:
-        with pytest.raises(RuntimeError):
+        with pytest.raises(TypeError):
             len(source)
         with pytest.raises(RuntimeError):
             source[0]

@@ -10,6 +10,8 @@ numpy / Python reference it replaces (``tests/test_passage_kernels.py``).
 * :func:`links_from_sorted` — one pass over the sorted keys: every later
   occurrence of a shingle gets the position of its first occurrence, every
   first occurrence gets ``-count``.
+* :func:`link_records` — the same as ``(position, link, count)`` records, for
+  the spill mode's bucket files.
 * :func:`chains_from_pairs` — seeds (``original``, ``repeat``) sorted by
   ``repeat`` chained along diagonals in one streaming pass: at most
   ``gap + 1`` chains are open at any time, because each repeat token holds
@@ -39,6 +41,7 @@ _NAMES = (
     "pack_keys",
     "partition_top_bits",
     "links_from_sorted",
+    "link_records",
     "chains_from_pairs",
     "merge_chains",
     "choose_repeats",
@@ -124,6 +127,28 @@ def links_from_sorted(keys, bits, links):
         links[first] = -(j - i)
         for k in range(i + 1, j):
             links[np.int64(keys[k] & mask)] = first
+        i = j
+
+
+def link_records(keys, bits, pos, link, count):
+    """The same links as records, in key order (spill mode): ``pos[k]`` the token of sorted key
+    ``k``, ``link[k]`` its first occurrence's position (``-count`` for the first itself) and
+    ``count[k]`` how often its shingle occurs."""
+    b = np.uint64(bits)
+    mask = (np.uint64(1) << b) - np.uint64(1)
+    n = keys.shape[0]
+    i = 0
+    while i < n:
+        h = keys[i] >> b
+        j = i + 1
+        while j < n and (keys[j] >> b) == h:
+            j += 1
+        first = np.int64(keys[i] & mask)
+        for k in range(i, j):
+            pos[k] = np.int64(keys[k] & mask)
+            link[k] = first
+            count[k] = j - i
+        link[i] = -(j - i)
         i = j
 
 

@@ -517,7 +517,8 @@ def _spill_into(
     token_bounds = doc_tokens.bounds()
     total = int(token_bounds[-1])
     bits = max(1, total.bit_length())
-    cuts = _chunks(total, max(chunk_tokens, FILE_CHUNK_TOKENS))
+    file_chunk = max(chunk_tokens, FILE_CHUNK_TOKENS)
+    cuts = _chunks(total, file_chunk)
 
     def chunk_path(c: int) -> Path:
         return Path(f"{prefix}.c{c}")
@@ -531,13 +532,16 @@ def _spill_into(
         path.unlink()
         keys = records["h"] >> _U64(bits) << _U64(bits) | records["p"].astype(np.uint64)
         del records
-        keys.sort()
-        pos, link, count = _link_numpy(keys, bits)
+        out = np.empty(len(keys), dtype=_LINK)
+        kernels = _passage_kernels.compiled(len(keys))
+        if kernels is not None:
+            _sort(kernels, keys)
+            kernels.link_records(keys, bits, out["t"], out["v"], out["c"])
+        else:
+            keys.sort()
+            out["t"], out["v"], out["c"] = _link_numpy(keys, bits)
         del keys
-        out = np.empty(len(pos), dtype=_LINK)
-        out["t"], out["v"], out["c"] = pos, link, count
-        del link, count
-        _append_grouped(out, np.searchsorted(cuts, pos, side="right") - 1, len(cuts) - 1, chunk_path)
+        _append_grouped(out, out["t"] // file_chunk, len(cuts) - 1, chunk_path)
 
     mult_path = Path(f"{prefix}.mult")
     mult_path.write_bytes(b"")

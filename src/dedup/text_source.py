@@ -143,7 +143,8 @@ class SpooledTexts(TextSource):
             raise RuntimeError("SpooledTexts: read the texts through once before asking for len() or texts[d]")
 
     def __len__(self) -> int:
-        self._check()
+        if not self._complete:  # a TypeError, so that list(texts) reads them without a length hint
+            raise TypeError("SpooledTexts: the number of texts is known once they have been read through")
         return self._n
 
     def __getitem__(self, index: int) -> str:
