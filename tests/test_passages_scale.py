@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import dedup
 from dedup import _kernels, _passage_kernels, passage_seeds, passages
+from dedup.text import tokenize
 
 needs_numba = pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
 
@@ -293,3 +294,42 @@ def test_radix_partition_then_bucket_sorts_sort(kernels, n, bucket_bits, seed) -
     for lo, hi in itertools.pairwise(bounds):
         got[lo:hi].sort()
     assert got.tolist() == np.sort(keys).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from(list("ab c\n\n.,'-1é日本\u0301 \t😀\u00a0xyz")), max_size=400),
+        min_size=1,
+        max_size=5,
+    ),
+    st.integers(0, 2**32),
+    st.sampled_from([1, 2, 5]),
+)
+def test_token_places_from_windows_equal_whole_documents(texts, seed, every) -> None:
+    with passage_seeds.find_seeds(texts, 5) as seeds:
+        bounds = seeds.token_bounds
+        assert seeds.places is not None
+        starts_all = seeds.places.starts
+    total = int(bounds[-1])
+    if total == 0:
+        return
+    rng = np.random.default_rng(seed)
+    wanted = np.unique(rng.integers(0, total, size=min(total, 40)))
+    wanted = np.unique(np.concatenate([wanted, np.maximum(wanted - 1, 0)]))
+    # Places every `every` tokens, taken from the full tokenisation (as the seed pass records them).
+    tokens = [tokenize([t], offsets=True).starts for t in texts]
+    places = passage_seeds.TokenPlaces.from_counts(
+        np.concatenate([s[::every] for s in tokens]).astype(np.int64), bounds, every
+    )
+    assert len(starts_all) == len(
+        passage_seeds.TokenPlaces.from_counts(starts_all, bounds, passage_seeds.PLACE_EVERY).starts
+    )
+    expected = passages._token_places(texts, wanted, bounds)
+    got = passages._token_places_in_windows(texts, wanted, bounds, places)
+    assert got is not None
+    assert got[0].tolist() == expected[0].tolist() and got[1].tolist() == expected[1].tolist()
+    # Lines tell whether a line break separates consecutive tokens of a document.
+    doc = np.searchsorted(bounds, wanted, side="right") - 1
+    pair = np.flatnonzero((wanted[1:] == wanted[:-1] + 1) & (doc[1:] == doc[:-1]))
+    assert ((got[2][pair + 1] != got[2][pair]) == (expected[2][pair + 1] != expected[2][pair])).all()

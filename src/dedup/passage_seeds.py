@@ -44,8 +44,10 @@ from .text import TokenBatch, shingle, tokenize
 
 __all__ = [
     "NO_SHINGLE",
+    "PLACE_EVERY",
     "Batch",
     "SeedStream",
+    "TokenPlaces",
     "batches",
     "find_seeds",
     "pieces",
@@ -61,6 +63,10 @@ NO_SHINGLE = _passage_kernels.NO_SHINGLE
 #: newline), so one huge line costs what many short ones do. The tokenizer holds
 #: about 30 bytes per character of a batch, so batches stay small.
 PIECE_CHARS = 1 << 18
+
+#: Every this many tokens of a document, where the token starts is kept (8 bytes), so that
+#: locating a match tokenises a window of about this many tokens, not its whole document.
+PLACE_EVERY = 64
 
 #: Seeds are handed on in chunks of whole documents of about this many tokens.
 CHUNK_TOKENS = 1 << 18
@@ -159,20 +165,67 @@ def unit_text(texts: Sequence[str], unit: Unit) -> str:
 Task = tuple[list[Unit], "list[str] | None", bool]
 
 
-def _tokens(task: Task, ngram: int) -> tuple[np.ndarray, np.ndarray]:
-    """Full-width shingle hashes and token counts of a batch of whole documents, or the
-    token hashes of one piece (its shingles need the last tokens of the piece before)."""
+def _tokens(task: Task, ngram: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Full-width shingle hashes, token counts and the start of every :data:`PLACE_EVERY`-th
+    token of each document of a batch of whole documents; or the token hashes of one piece
+    (its shingles need the last tokens of the piece before) and the start of every token."""
     units, given, is_piece = task
     texts = given if given is not None else [unit_text(shared_texts(), u) for u in units]
-    tokens = tokenize(texts)
+    tokens = tokenize(texts, offsets=True)
+    assert tokens.starts is not None
     counts = tokens.counts()
     if is_piece:
-        return tokens.hashes, counts
+        return tokens.hashes, counts, tokens.starts
+    local = np.arange(len(tokens.hashes), dtype=np.int64) - np.repeat(tokens.bounds[:-1], counts)
+    places = tokens.starts[local % PLACE_EVERY == 0]
     sh = shingle(tokens, ngram)
     width_ok = np.ones(len(sh.hashes), dtype=bool)
     short = np.flatnonzero((counts > 0) & (counts < ngram))  # their one shingle is not full width
     width_ok[sh.bounds[short]] = False
-    return sh.hashes[width_ok], counts
+    return sh.hashes[width_ok], counts, places
+
+
+class _Growing:
+    """An int64 array appended to in pieces."""
+
+    def __init__(self) -> None:
+        self.data = np.zeros(1 << 10, dtype=np.int64)
+        self.n = 0
+
+    def extend(self, values: np.ndarray) -> None:
+        end = self.n + len(values)
+        if end > len(self.data):
+            grown = np.zeros(max(2 * len(self.data), end), dtype=np.int64)
+            grown[: self.n] = self.data[: self.n]
+            self.data = grown
+        self.data[self.n : end] = values
+        self.n = end
+
+    def array(self) -> np.ndarray:
+        return self.data[: self.n].copy()
+
+
+@dataclass(frozen=True)
+class TokenPlaces:
+    """Where every :data:`PLACE_EVERY`-th token of each document starts (a character offset),
+    recorded while the seeds are found: the offsets of any token are then found by tokenising
+    only the window of text from the place before it to the place after it.
+
+    ``starts[first[d] + j]`` is where token ``j * every`` of document ``d`` starts.
+    """
+
+    starts: np.ndarray
+    first: np.ndarray
+    every: int
+
+    @staticmethod
+    def from_counts(starts: np.ndarray, token_bounds: np.ndarray, every: int) -> TokenPlaces:
+        per_doc = -(-np.diff(token_bounds) // every)  # ceil
+        first = np.zeros(len(per_doc) + 1, dtype=np.int64)
+        np.cumsum(per_doc, out=first[1:])
+        if first[-1] != len(starts):
+            raise AssertionError(f"token places: {len(starts)} recorded, {int(first[-1])} expected")
+        return TokenPlaces(starts, first, every)
 
 
 class _Counts:
@@ -201,12 +254,13 @@ class _Counts:
 
 
 def _shingle_stream(
-    texts: Iterable[str], ngram: int, jobs: int, doc_tokens: _Counts
+    texts: Iterable[str], ngram: int, jobs: int, doc_tokens: _Counts, places: _Growing
 ) -> Iterator[tuple[np.ndarray, int, np.ndarray | None]]:
     """Full-width shingle hashes in document order, batch by batch, with the global token
     position of the batch's first token and the token counts of its documents (``None`` for
     the piece of a long document: its shingles start at consecutive tokens); fills
-    ``doc_tokens`` (tokens per document). ``texts`` is read once, in order."""
+    ``doc_tokens`` (tokens per document) and ``places`` (see :class:`TokenPlaces`).
+    ``texts`` is read once, in order."""
     shared = isinstance(texts, (list, tuple)) and jobs > 1 and can_share()
     # Of the batches handed out and not yet consumed (ordered_map keeps task order): units,
     # whether a piece, whether its document's last piece.
@@ -223,13 +277,17 @@ def _shingle_stream(
         results = ordered_map(_tokens, tasks(), jobs, ngram)
     offset = 0  # global position of the next token
     tail = np.zeros(0, dtype=np.uint64)  # last ngram - 1 tokens of the long document being read
-    for hashes, counts in results:
+    for hashes, counts, starts in results:
         units, is_piece, last = pending.popleft()
         if not is_piece:
             doc_tokens.add(units[0][0], counts)
+            places.extend(starts)
             yield hashes, offset, counts
             offset += int(counts.sum())
             continue
+        d, start, _ = units[0]
+        before = int(doc_tokens.data[d]) if d < doc_tokens.n else 0  # tokens of the pieces before
+        places.extend(starts[(-before) % PLACE_EVERY :: PLACE_EVERY] + start)
         doc_tokens.add(units[0][0], counts[:1])
         window = np.concatenate((tail, hashes))
         n = len(window)
@@ -249,6 +307,7 @@ class SeedStream:
     _chunks: Iterator[tuple[np.ndarray, np.ndarray]]
     _work_dir: Path | None = None
     _own_dir: bool = False
+    places: TokenPlaces | None = None
 
     def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """``(original, repeat)`` int64 arrays, ``repeat`` ascending across all chunks."""
@@ -384,14 +443,14 @@ def _chars(texts: Iterable[str]) -> int | None:
     return int(hint) if hint is not None else None
 
 
-def _read_all(texts: Iterable[str], ngram: int, jobs: int) -> tuple[np.ndarray, np.ndarray]:
+def _read_all(texts: Iterable[str], ngram: int, jobs: int, places: _Growing) -> tuple[np.ndarray, np.ndarray]:
     """Full-width shingle hashes of every document (in one array) and the token bounds."""
     doc_tokens = _Counts()
     # One slot per 3 characters is more than any text in a spaced script needs; untouched
     # pages of the allocation are never committed, and CJK-heavy input grows it.
     keys = np.empty((_chars(texts) or 1 << 22) // 3 + 1024, dtype=np.uint64)
     n_keys = 0
-    for hashes, _, _ in _shingle_stream(texts, ngram, jobs, doc_tokens):
+    for hashes, _, _ in _shingle_stream(texts, ngram, jobs, doc_tokens, places):
         if n_keys + len(hashes) > len(keys):
             grown = np.empty(max(2 * len(keys), n_keys + len(hashes)), dtype=np.uint64)
             grown[:n_keys] = keys[:n_keys]
@@ -415,7 +474,8 @@ def _sort(kernels: SimpleNamespace, keys: np.ndarray) -> None:
 
 
 def _in_memory(texts: Iterable[str], ngram: int, jobs: int, chunk_tokens: int) -> SeedStream:
-    keys, token_bounds = _read_all(texts, ngram, jobs)
+    places = _Growing()
+    keys, token_bounds = _read_all(texts, ngram, jobs, places)
     total = int(token_bounds[-1])
     links: np.ndarray = np.full(total, NO_SHINGLE, dtype=_links_dtype(total))
     if len(keys):
@@ -430,7 +490,9 @@ def _in_memory(texts: Iterable[str], ngram: int, jobs: int, chunk_tokens: int) -
             pos, link, _ = _link_numpy(keys, bits)
             links[pos] = link
     del keys
-    return SeedStream(token_bounds, LinkMultiplicity(links), _pairs(links, _chunks(total, chunk_tokens)))
+    seeds = SeedStream(token_bounds, LinkMultiplicity(links), _pairs(links, _chunks(total, chunk_tokens)))
+    seeds.places = TokenPlaces.from_counts(places.array(), token_bounds, PLACE_EVERY)
+    return seeds
 
 
 def _spilled(
@@ -493,9 +555,10 @@ def _spill_into(
         return Path(f"{prefix}.b{b}")
 
     doc_tokens = _Counts()
+    places = _Growing()
     run = np.empty(run_shingles, dtype=_RECORD)
     filled = 0
-    for hashes, first, counts in _shingle_stream(texts, ngram, jobs, doc_tokens):
+    for hashes, first, counts in _shingle_stream(texts, ngram, jobs, doc_tokens, places):
         if counts is None:
             positions = np.arange(first, first + len(hashes), dtype=np.int64)
         else:
@@ -566,6 +629,8 @@ def _spill_into(
                 yield v[rel], rel + (lo + a)
 
     stream.token_bounds = token_bounds
+    stream.places = TokenPlaces.from_counts(places.array(), token_bounds, PLACE_EVERY)
+    del places
     stream.multiplicity = FileMultiplicity(mult_path, total)
     stream._chunks = chunks()
     return stream

@@ -41,7 +41,7 @@ import numpy as np
 
 from . import _passage_kernels
 from .internal import check_passage_params
-from .passage_seeds import batches, find_seeds, seed_arrays, spill_needed
+from .passage_seeds import TokenPlaces, batches, find_seeds, seed_arrays, spill_needed
 from .progress import Progress, report
 from .text import tokenize
 from .text_source import TextSource
@@ -425,6 +425,66 @@ def _token_places(docs: Texts, wanted: np.ndarray, token_bounds: np.ndarray) -> 
     return starts, ends, lines
 
 
+def _token_places_in_windows(
+    docs: Texts, wanted: np.ndarray, token_bounds: np.ndarray, places: TokenPlaces
+) -> tuple[np.ndarray, ...] | None:
+    """What :func:`_token_places` gives, from windows of text: only the ``places.every`` tokens
+    from the recorded place before each wanted token are tokenised. The "line" of a token is
+    then the number of newlines in the windows before it, which tells, as line numbers do,
+    whether a line break separates two consecutive tokens. ``None`` if a window does not hold
+    the tokens it should (then the whole documents are tokenised)."""
+    every = places.every
+    doc = np.searchsorted(token_bounds, wanted, side="right") - 1
+    local = wanted - token_bounds[doc]
+    window = places.first[doc] + local // every  # index of the place starting each token's window
+    new = np.ones(len(window), dtype=bool)
+    new[1:] = window[1:] != window[:-1]
+    w_index, w_doc = window[new], doc[new]
+    w_first = np.flatnonzero(new)  # first wanted token of each window
+    w_lo = places.starts[w_index]
+    w_last = w_index + 1 == places.first[w_doc + 1]  # the document's last window
+    w_hi = np.where(w_last, -1, places.starts[np.minimum(w_index + 1, len(places.starts) - 1)])
+    w_tokens = np.where(
+        w_last, token_bounds[w_doc + 1] - token_bounds[w_doc] - (w_index - places.first[w_doc]) * every, every
+    )
+    starts = np.zeros(len(wanted), dtype=np.int64)
+    ends = np.zeros(len(wanted), dtype=np.int64)
+    lines = np.zeros(len(wanted), dtype=np.int64)
+    newlines_before = 0
+    text, text_doc = "", -1
+    k = 0
+    n = len(w_index)
+    while k < n:
+        strs: list[str] = []
+        size = 0
+        first_k = k
+        while k < n and (size < (1 << 18) or not strs):
+            d = int(w_doc[k])
+            if d != text_doc:
+                text, text_doc = docs[d], d  # one document held at a time
+            hi = int(w_hi[k])
+            strs.append(text[int(w_lo[k]) : hi if hi >= 0 else len(text)])
+            size += len(strs[-1])
+            k += 1
+        tokens = tokenize(strs, offsets=True)
+        assert tokens.starts is not None and tokens.ends is not None
+        if not np.array_equal(tokens.counts(), w_tokens[first_k:k]):
+            return None  # a tokeniser that does not cut the same tokens from a window
+        joined = "\x00".join(strs)
+        newlines = np.flatnonzero(np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32) == 10)
+        del joined
+        at = np.zeros(k - first_k, dtype=np.int64)  # where each window starts in the joined text
+        np.cumsum([len(x) + 1 for x in strs[:-1]], out=at[1:])
+        a, b = int(w_first[first_k]), int(w_first[k]) if k < n else len(wanted)
+        win = np.repeat(np.arange(k - first_k), np.diff(np.append(w_first[first_k:k], b)))  # window of each wanted
+        token = tokens.bounds[win] + local[a:b] % every
+        starts[a:b] = w_lo[first_k:k][win] + tokens.starts[token]
+        ends[a:b] = w_lo[first_k:k][win] + tokens.ends[token]
+        lines[a:b] = newlines_before + np.searchsorted(newlines, at[win] + tokens.starts[token])
+        newlines_before += len(newlines)
+    return starts, ends, lines
+
+
 def _locate(
     docs: Texts,
     c: Candidates,
@@ -432,6 +492,7 @@ def _locate(
     multiplicity: np.ndarray | Multiplicity,
     ngram: int,
     min_words: int,
+    places: TokenPlaces | None = None,
 ) -> list[Match]:
     """Boilerplate edges trimmed, token ranges turned into character offsets."""
     if len(c.doc_r) == 0:
@@ -451,7 +512,8 @@ def _locate(
     )
     wanted.sort()
     wanted = wanted[np.append(True, wanted[1:] != wanted[:-1])]  # np.unique hashes: 10x slower here
-    starts, ends, lines = _token_places(docs, wanted, token_bounds)
+    found = _token_places_in_windows(docs, wanted, token_bounds, places) if places is not None else None
+    starts, ends, lines = found if found is not None else _token_places(docs, wanted, token_bounds)
 
     def line(t: np.ndarray) -> np.ndarray:
         return lines[np.searchsorted(wanted, t)]
@@ -585,7 +647,9 @@ def find_repeated_passages(
         report(progress, "passages", 1, 3)
         chains = _chain(seeds.chunks(), seeds.token_bounds, ngram)
         report(progress, "passages", 2, 3)
-        found = _matches_from_chains(docs, chains, seeds.token_bounds, seeds.multiplicity, threshold, min_words, ngram)
+        found = _matches_from_chains(
+            docs, chains, seeds.token_bounds, seeds.multiplicity, threshold, min_words, ngram, seeds.places
+        )
     report(progress, "passages", 3, 3)
     return found
 
@@ -598,6 +662,7 @@ def _matches_from_chains(
     threshold: float,
     min_words: int,
     ngram: int,
+    places: TokenPlaces | None = None,
 ) -> list[Match]:
     """Merge the chains, keep the best of overlapping repeats, trim and locate them."""
     if not sum(len(c) for c in chains):
@@ -609,7 +674,7 @@ def _matches_from_chains(
     found: list[Match] = []
     for at in range(0, len(chosen.doc_r), _LOCATE_GROUP):
         group = chosen.take(slice(at, at + _LOCATE_GROUP))
-        found.extend(_locate(docs, group, token_bounds, multiplicity, ngram, min_words))
+        found.extend(_locate(docs, group, token_bounds, multiplicity, ngram, min_words, places))
     found.sort(key=lambda x: (x.repeat.doc, x.repeat.start))
     return found
 
