@@ -9,6 +9,8 @@ the records as documents and joined into one string; for debian-copyright (from
 ``benchmarks/results/passages-scale.json`` and ``docs/passages_memory.png`` (peak RSS
 against input size, both modes). ``--append`` adds the rows of SIZES (records only, e.g. a
 1 GB point) to the existing results; ``--tables`` only rewrites the tables and the plot.
+``python benchmarks/passages_scale.py 5GB:MB:MATCHES:BASE_MB TIME_V_FILE --cli`` adds the row of
+a ``dedup passages FILE --spill DIR`` run measured with ``/usr/bin/time -v`` (the 5 GB point).
 """
 
 from __future__ import annotations
@@ -36,7 +38,41 @@ def probe(source: Path, shape: str, mode: str, n_rounds: int) -> dict:
 RESULTS = HERE / "results" / "passages-scale.json"
 
 
+def cli_row(time_v: Path, size: str, mb: float, matches: int, base_mb: float) -> dict:
+    """A row for ``dedup passages FILE --spill DIR`` run under ``/usr/bin/time -v`` (the CLI
+    streams its input through a spool: the texts are not held). ``base_mb`` is the peak RSS of
+    the same command on a tiny input (the interpreter, numpy and the kernels)."""
+    fields = dict(line.strip().rsplit(": ", 1) for line in time_v.read_text().splitlines() if ": " in line)
+    cpu = float(fields["User time (seconds)"]) + float(fields["System time (seconds)"])
+    peak = int(fields["Maximum resident set size (kbytes)"]) / 1024
+    return {
+        "source": "cli",
+        "shape": "docs",
+        "mode": "spill (CLI, streamed)",
+        "mb": round(mb, 1),
+        "texts": None,
+        "matches": matches,
+        "cpu_s": round(cpu, 1),
+        "mb_per_s": round(mb / cpu, 1),
+        "rss_base_mb": round(base_mb, 1),
+        "rss_loaded_mb": round(base_mb, 1),
+        "peak_rss_mb": round(peak, 1),
+        "peak_per_byte": round(peak / mb, 2),
+        "peak_above_base_per_byte": round((peak - base_mb) / mb, 2),
+        "added_per_byte": round((peak - base_mb) / mb, 2),
+        "size": size,
+    }
+
+
 def main(sizes: list[str], n_rounds: int, flag: str = "") -> None:
+    if flag == "--cli":  # passages_scale.py SIZE,MB,MATCHES,BASE_MB TIME_V_FILE --cli
+        size, mb, matches, base = sizes[0].split(":")
+        results = json.loads(RESULTS.read_text())
+        results = [r for r in results if not (r["size"] == size and r["mode"].startswith("spill (CLI"))]
+        results.append(cli_row(Path(sys.argv[2]), size, float(mb), int(matches), float(base)))
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        main(sizes, n_rounds, "--tables")
+        return
     if flag == "--tables":
         results = json.loads(RESULTS.read_text())
         write_tables(results)
@@ -98,6 +134,9 @@ def plot(results: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
+    cli = sorted((r["mb"], r["peak_rss_mb"] - r["rss_base_mb"]) for r in results if r["mode"].startswith("spill (CLI"))
+    if cli:
+        ax.plot(*zip(*cli), "*", markersize=12, label="spill, CLI streamed (texts not held)")
     for mode, marker in (("memory", "o"), ("spill", "s")):
         for shape, style in (("docs", "-"), ("one", ":")):
             pts = sorted(
@@ -127,6 +166,6 @@ if __name__ == "__main__":
     flags = [a for a in sys.argv[1:] if a.startswith("--")]
     main(
         (args[0] if args else "10MB,100MB").split(","),
-        int(args[1]) if len(args) > 1 else 3,
+        int(args[1]) if len(args) > 1 and args[1].isdigit() else 3,
         flags[0] if flags else "",
     )

@@ -914,7 +914,7 @@ def _passages_streaming(
     try:
         with SpooledTexts(texts(), work, size_hint=_input_chars(args, kind)) as source:
             docs.texts = source
-            with _working(args, "searching the input for repeated passages (streamed)"):
+            with _phases(args) as progress:
                 matches = find_repeated_passages(
                     source,
                     threshold=args.threshold,
@@ -922,6 +922,7 @@ def _passages_streaming(
                     ngram=args.ngram,
                     jobs=args.jobs,
                     spill=work,
+                    progress=progress,
                 )
             if not len(docs) and (counts["skipped_records"] or not counts["files"]):
                 if counts["files"]:
