@@ -871,12 +871,39 @@ class _StreamedDocs(Sequence[Document]):
         return Document(self.paths[self._which[d]], self.texts[d], self._records[d], self._ids[d])
 
 
+def _streamed_documents(args: argparse.Namespace, kind: str | None, counts: dict[str, int]) -> Iterator[Document]:
+    """The inputs' documents one at a time (``stream.iter_documents``), bad inputs reported and counted in
+    ``counts`` (files, bytes, skipped files and records) as the in-memory loader counts them."""
+    from .stream import iter_documents
+
+    seen: set[str] = set()
+    items = iter_documents(
+        args.paths,
+        kind=kind,
+        recursive=args.recursive,
+        glob=args.glob,
+        encoding=args.encoding,
+        errors=args.errors,
+        text_field=args.text_field,
+        id_field=args.id_field,
+    )
+    for item in items:
+        if isinstance(item, InputError):
+            counts["skipped_records" if item.line is not None else "skipped_files"] += 1
+            _skip(args, item)
+            continue
+        if item.path not in seen:
+            seen.add(item.path)
+            counts["files"] += 1
+            counts["bytes"] += dio.source_size(item.source) if item.source else 0
+        yield item
+
+
 def _passages_streaming(
     args: argparse.Namespace, kind: str | None
 ) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
     """``dedup passages --spill DIR``: the input streamed through a spool in DIR, never held."""
     from .passages import find_repeated_passages
-    from .stream import iter_documents
     from .text_source import SpooledTexts
 
     start = time.perf_counter()
@@ -887,26 +914,10 @@ def _passages_streaming(
     docs = _StreamedDocs()
 
     def texts() -> Iterator[str]:
-        items = iter_documents(
-            args.paths,
-            kind=kind,
-            recursive=args.recursive,
-            glob=args.glob,
-            encoding=args.encoding,
-            errors=args.errors,
-            text_field=args.text_field,
-            id_field=args.id_field,
-        )
-        for item in items:
-            if isinstance(item, InputError):
-                counts["skipped_records" if item.line is not None else "skipped_files"] += 1
-                _skip(args, item)
-                continue
-            if item.path not in seen:
+        for item in _streamed_documents(args, kind, counts):
+            if item.source is not None and item.path not in seen:
                 seen.add(item.path)
-                counts["files"] += 1
-                counts["bytes"] += dio.source_size(item.source) if item.source else 0
-                if item.source is not None and dio.detect_format(item.path, kind).kind != "text":
+                if dio.detect_format(item.path, kind).kind != "text":
                     args.records_read = True
             docs.add(item)
             yield item.text
@@ -1088,32 +1099,13 @@ def _docs_streaming(
     args: argparse.Namespace, kind: str | None
 ) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
     """``dedup docs --work-dir DIR``: clusters (and ``--against`` hits) found by streaming through an index in DIR."""
-    from .stream import find_duplicates_on_disk, iter_documents
+    from .stream import find_duplicates_on_disk
 
     start = time.perf_counter()
     counts = {"files": 0, "bytes": 0, "skipped_files": 0, "skipped_records": 0}
-    paths: set[str] = set()
 
     def documents() -> Iterator[tuple[dict[str, Any], str]]:
-        items = iter_documents(
-            args.paths,
-            kind=kind,
-            recursive=args.recursive,
-            glob=args.glob,
-            encoding=args.encoding,
-            errors=args.errors,
-            text_field=args.text_field,
-            id_field=args.id_field,
-        )
-        for item in items:
-            if isinstance(item, InputError):
-                counts["skipped_records" if item.line is not None else "skipped_files"] += 1
-                _skip(args, item)
-                continue
-            if item.path not in paths:
-                paths.add(item.path)
-                counts["files"] += 1
-                counts["bytes"] += dio.source_size(item.source) if item.source else 0
+        for item in _streamed_documents(args, kind, counts):
             yield _member(item), item.text
 
     run_key = {"paths": [os.path.abspath(p) for p in args.paths], "kind": kind, "recursive": args.recursive}
