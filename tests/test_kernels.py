@@ -157,3 +157,33 @@ def test_pair_jaccard_kernel_matches_numpy(texts: list[str], data) -> None:
     assert np.array_equal(got, expected)
     for p, (i, j) in enumerate(pairs):
         assert got[p] == dedup.exact_jaccard(texts[i], texts[j], ngram=2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 6),
+    st.integers(1, 5),
+    st.integers(0, 8),
+    st.integers(0, 3),
+    st.data(),
+)
+def test_band_key_kernel_matches_numpy(bands: int, rows: int, m: int, start: int, data) -> None:
+    num_perm = bands * rows + data.draw(st.integers(0, 3))
+    cells = st.sampled_from([0, 1, 7, 2**31, 2**32 - 2, 2**32 - 1])  # 2**32 - 1 is EMPTY
+    sig = np.array(
+        data.draw(st.lists(st.lists(cells, min_size=num_perm, max_size=num_perm), min_size=m, max_size=m)),
+        dtype=np.uint32,
+    ).reshape(m, num_perm)
+    n = start + m + 2
+    outputs = []
+    for run in (numpy_reference, compiled):
+        keys = np.full((bands, n), 5, dtype=np.uint64)
+        empty = np.zeros(n, dtype=bool)
+        empty[-1] = True
+        run(dedup.lsh.write_band_keys, sig, bands, rows, keys, start, empty)
+        outputs.append((keys, empty))
+    (ref_keys, ref_empty), (keys, empty) = outputs
+    assert np.array_equal(keys, ref_keys) and np.array_equal(empty, ref_empty)
+    assert np.array_equal(ref_keys[:, start : start + m], dedup.lsh.band_keys(sig, bands, rows).T)
+    assert ref_empty[start : start + m].tolist() == [bool((row == 2**32 - 1).all()) for row in sig]
+    assert (ref_keys[:, :start] == 5).all() and (ref_keys[:, start + m :] == 5).all() and ref_empty[-1]

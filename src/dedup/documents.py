@@ -20,9 +20,9 @@ import numpy as np
 
 from .clusters import clusters_from_pairs
 from .internal import BATCH_CHARS, batches, check_params, jaccard_sorted, ranges, shingle_sets
-from .lsh import DEFAULT_WINDOW, LSHIndex, band_keys, band_pair_codes, pairs_from_codes, resolve_bands
+from .lsh import DEFAULT_WINDOW, LSHIndex, band_pair_codes, pairs_from_codes, resolve_bands, write_band_keys
 from .lsh import RECALL_MARGIN as RECALL_MARGIN  # re-exported: it used to live here
-from .minhash import EMPTY, jaccard_estimate
+from .minhash import jaccard_estimate
 from .parallel import Threads, can_share, ordered_map, shared_texts
 from .progress import Progress, report
 from .sketch import pair_similarities, sign_texts
@@ -348,8 +348,7 @@ def _find_in_memory(
         sig = sign_texts(
             texts[indices.start : indices.stop], ngram=ngram, num_perm=num_perm, seed=seed, mode=shingle_mode
         )
-        keys[:, indices.start : indices.stop] = band_keys(sig, bands, rows).T
-        empty[indices.start : indices.stop] = (sig == EMPTY).all(axis=1)
+        write_band_keys(sig, bands, rows, keys, indices.start, empty)
 
     def told(phase: str, total: int):
         return None if progress is None else lambda done: report(progress, phase, done, total)

@@ -18,6 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from . import backend
 from .minhash import EMPTY
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "optimal_bands",
     "pairs_from_codes",
     "resolve_bands",
+    "write_band_keys",
 ]
 
 _U64 = np.uint64
@@ -187,6 +189,44 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
         keys = keys * _U64(0x9E3779B97F4A7C15) + cut[:, :, j].astype(np.uint64)
         keys ^= keys >> _U64(29)
     return keys
+
+
+def write_band_keys(
+    signatures: np.ndarray, bands: int, rows: int, keys: np.ndarray, start: int, empty: np.ndarray
+) -> None:
+    """Write :func:`band_keys` of ``signatures`` into columns ``start:`` of a ``(bands, n)`` array.
+
+    ``keys[:, start + d]`` gets the band keys of row ``d`` and ``empty[start + d]``
+    whether that row is all :data:`dedup.minhash.EMPTY` (no shingles). With the
+    compiled kernels this runs without temporaries and without holding the GIL,
+    so threads signing ranges of a corpus can each fill their share.
+
+    Parameters
+    ----------
+    signatures : numpy.ndarray
+        ``(m, num_perm)`` uint32.
+    bands, rows : int
+        The banding.
+    keys : numpy.ndarray
+        ``(bands, n)`` uint64, written in place.
+    start : int
+        Column of the first signature.
+    empty : numpy.ndarray
+        ``(n,)`` bool, written in place.
+
+    >>> keys, empty = np.zeros((2, 3), dtype=np.uint64), np.zeros(3, dtype=bool)
+    >>> sig = np.array([[1, 2, 3, 4], [4294967295] * 4], dtype=np.uint32)
+    >>> write_band_keys(sig, 2, 2, keys, 1, empty)
+    >>> bool((keys[:, 1] == band_keys(sig, 2, 2)[0]).all()), empty.tolist()
+    (True, [False, False, True])
+    """
+    m = len(signatures)
+    kernels = backend.kernels(m * bands * rows) if m else None
+    if kernels is not None and signatures.dtype == np.uint32 and signatures.flags.c_contiguous:
+        kernels.band_keys(signatures, bands, rows, keys, start, empty)
+        return
+    keys[:, start : start + m] = band_keys(signatures, bands, rows).T
+    empty[start : start + m] = (np.asarray(signatures) == EMPTY).all(axis=1)
 
 
 def band_pair_codes(column: np.ndarray, window: int = DEFAULT_WINDOW, keep: np.ndarray | None = None) -> np.ndarray:

@@ -26,6 +26,43 @@ def _kernels_for(texts: Sequence[str], work: int):
     return backend.kernels(work) if len(texts) else None
 
 
+def _sketch(
+    kernels, texts: Sequence[str], ngram: int, mode: ShingleMode, a: np.ndarray, b: np.ndarray, sigs: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """One :func:`dedup._kernels.sketch_utf8` pass over ``texts``.
+
+    With ``sigs`` (``(len(texts), num_perm)``, all ``EMPTY``) it gets the
+    signatures; without, the 32-bit shingle hashes and their bounds are
+    returned (``a`` and ``b`` are then unused, but read-only arrays like the
+    signing call's, so one compiled version serves both).
+    """
+    enc = encode_utf8(texts)
+    if sigs is None:
+        sigs = np.zeros((0, 1), dtype=np.uint32)
+        hashes = np.empty(len(enc.data) + 1, dtype=np.uint32)  # at most one shingle per byte
+        bounds = np.zeros(len(texts) + 1, dtype=np.int64)
+    else:
+        hashes = np.zeros(0, dtype=np.uint32)
+        bounds = np.zeros(1, dtype=np.int64)
+    total = kernels.sketch_utf8(
+        enc.data,
+        enc.ends,
+        enc.fold,
+        enc.klass,
+        enc.astral_cps,
+        enc.astral_fold,
+        enc.astral_class,
+        mode == "char",
+        int(ngram),
+        a,
+        b,
+        sigs,
+        hashes,
+        bounds,
+    )
+    return hashes[:total], bounds
+
+
 def sign_texts(
     texts: Sequence[str], *, ngram: int = 5, num_perm: int = 128, seed: int = 1, mode: ShingleMode = "word"
 ) -> np.ndarray:
@@ -42,24 +79,8 @@ def sign_texts(
         batch = shingle(tokenize(list(texts), mode=mode), ngram)
         return minhash(batch.hashes32(), batch.bounds, num_perm=num_perm, seed=seed)
     a, b = permutations(num_perm, seed)
-    enc = encode_utf8(texts)
     sigs = np.full((len(texts), num_perm), EMPTY, dtype=np.uint32)
-    kernels.sketch_utf8(
-        enc.data,
-        enc.ends,
-        enc.fold,
-        enc.klass,
-        enc.astral_cps,
-        enc.astral_fold,
-        enc.astral_class,
-        mode == "char",
-        int(ngram),
-        a,
-        b,
-        sigs,
-        np.zeros(0, dtype=np.uint32),
-        np.zeros(1, dtype=np.int64),
-    )
+    _sketch(kernels, texts, ngram, mode, a, b, sigs)
     return sigs
 
 
@@ -78,28 +99,9 @@ def shingle_hashes32(
     if kernels is None:
         batch = shingle(tokenize(list(texts), mode=mode), ngram)
         return batch.hashes32(), batch.bounds
-    enc = encode_utf8(texts)
-    hashes = np.empty(len(enc.data) + 1, dtype=np.uint32)  # at most one shingle per byte
-    bounds = np.zeros(len(texts) + 1, dtype=np.int64)
-    empty = np.zeros((0, 1), dtype=np.uint32)
-    a, b = permutations(1)  # unused; read-only arrays like the signing call's, so one compiled version serves both
-    total = kernels.sketch_utf8(
-        enc.data,
-        enc.ends,
-        enc.fold,
-        enc.klass,
-        enc.astral_cps,
-        enc.astral_fold,
-        enc.astral_class,
-        mode == "char",
-        int(ngram),
-        a,
-        b,
-        empty,
-        hashes,
-        bounds,
-    )
-    return hashes[:total].copy(), bounds
+    a, b = permutations(1)
+    hashes, bounds = _sketch(kernels, texts, ngram, mode, a, b, None)
+    return hashes.copy(), bounds
 
 
 def pair_similarities(
@@ -116,10 +118,11 @@ def pair_similarities(
     """
     left = np.asarray(left, dtype=np.int64)
     right = np.asarray(right, dtype=np.int64)
-    hashes, bounds = shingle_hashes32(texts, ngram=ngram, mode=mode)
-    kernels = _kernels_for(texts, len(hashes))
+    kernels = _kernels_for(texts, sum(map(len, texts)))
     if kernels is not None:
+        hashes, bounds = _sketch(kernels, texts, ngram, mode, *permutations(1), None)  # no copy: used at once
         return kernels.pair_jaccard(hashes, bounds, left, right)
+    hashes, bounds = shingle_hashes32(texts, ngram=ngram, mode=mode)
     sets = [np.unique(hashes[lo:hi]) for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
     out = np.zeros(len(left))
     for p, (i, j) in enumerate(zip(left.tolist(), right.tolist())):
