@@ -141,6 +141,25 @@ def test_output_does_not_depend_on_jobs(monkeypatch):
     assert [0, *range(len(texts) - 43, len(texts) - 3)] in find_duplicates(texts, jobs=2)
 
 
+@given(st.lists(st.integers(0, 50), max_size=60), st.integers(1, 12))
+def test_thread_work_is_cut_without_losing_or_repeating_anything(sizes, count):
+    # How the threaded pipeline cuts its work (finer last ranges, verification runs of equal
+    # cost, costliest first): every document and every pair exactly once, runs contiguous.
+    from dedup.documents import _costliest_first, _finer_tail
+
+    bounds = np.cumsum([0, *sizes])
+    tasks = [range(lo, hi) for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()) if hi > lo]
+    finer = _finer_tail(tasks, count)
+    assert [i for r in finer for i in r] == list(range(int(bounds[-1])))
+    assert all(len(r) for r in finer) and len(finer) >= len(tasks)
+    cost = np.array(sizes, dtype=np.int64)
+    runs = _costliest_first(cost, count)
+    assert sorted(i for run in runs for i in run.tolist()) == list(range(len(cost)))
+    assert all((np.diff(run) == 1).all() for run in runs)
+    totals = [int(cost[run].sum()) for run in runs]
+    assert totals == sorted(totals, reverse=True)
+
+
 # --------------------------------------------------------------------------- exact Jaccard oracle
 
 

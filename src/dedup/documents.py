@@ -335,7 +335,10 @@ def _find_in_memory(
     into one ``(bands, n)`` array; each band's buckets are paired
     (:func:`dedup.lsh.band_pair_codes`); chunks of candidate pairs are
     verified. Only merging the candidate codes and the clusters are serial.
-    The tasks are the same for every ``jobs``, and so are the results.
+    With several threads the last ranges are cut finer and the pairs are
+    verified in runs of equal cost, costliest first, so the threads end each
+    step together; each document's keys and each pair's similarity do not
+    depend on how the work is cut, so the results are the same for every ``jobs``.
     ``progress`` is called from this thread, between tasks.
     """
     bands, rows = resolve_bands(threshold, num_perm, bands, rows)
@@ -343,17 +346,20 @@ def _find_in_memory(
     n = len(texts)
     keys = np.empty((bands, n), dtype=np.uint64)  # one band's keys contiguous: sorted as they are
     empty = np.zeros(n, dtype=bool)
+    lengths = np.zeros(n, dtype=np.int64)
 
     def sign(indices: range) -> None:
-        sig = sign_texts(
-            texts[indices.start : indices.stop], ngram=ngram, num_perm=num_perm, seed=seed, mode=shingle_mode
-        )
+        part = texts[indices.start : indices.stop]
+        sig = sign_texts(part, ngram=ngram, num_perm=num_perm, seed=seed, mode=shingle_mode)
         write_band_keys(sig, bands, rows, keys, indices.start, empty)
+        lengths[indices.start : indices.stop] = np.fromiter(map(len, part), dtype=np.int64, count=len(part))
 
     def told(phase: str, total: int):
         return None if progress is None else lambda done: report(progress, phase, done, total)
 
     with Threads(jobs, tasks=len(tasks)) as threads:
+        if threads.size > 1:
+            tasks = _finer_tail(tasks, 2 * threads.size)
         report(progress, "signatures", 0, n)
         threads.map(sign, tasks, sizes=[len(r) for r in tasks], progress=told("signatures", n))
         report(progress, "candidates", 0, 1)
@@ -363,18 +369,46 @@ def _find_in_memory(
         report(progress, "candidates", 1, 1)
         report(progress, "verification", 0, len(pairs))
         if threads.size == 1:
-            verified = [_verify_exact(texts, pairs, ngram, shingle_mode, progress=progress)]
+            sims = _verify_exact(texts, pairs, ngram, shingle_mode, progress=progress)
         else:
-            chunks = np.array_split(pairs, max(1, min(len(pairs) // 64, 4 * threads.size)))
+            parts = _costliest_first(lengths[pairs].sum(axis=1), 6 * threads.size)
             verified = threads.map(
-                lambda chunk: _verify_exact(texts, chunk, ngram, shingle_mode),
-                chunks,
-                sizes=[len(c) for c in chunks],
+                lambda part: _verify_exact(texts, pairs[part], ngram, shingle_mode),
+                parts,
+                sizes=[len(part) for part in parts],
                 progress=told("verification", len(pairs)),
             )
-    sims = np.concatenate([np.zeros(0), *verified])
+            sims = np.zeros(len(pairs))
+            for part, part_sims in zip(parts, verified):
+                sims[part] = part_sims
     keep_pairs = sims >= threshold
     return _Run(n, pairs[keep_pairs], sims[keep_pairs])
+
+
+def _finer_tail(tasks: list[range], count: int) -> list[range]:
+    """``tasks`` with the last ``count`` ranges cut in four.
+
+    Threads take the next task as they finish one, so a phase ends when the
+    last task does: small last tasks leave the threads idle for less time.
+    """
+    head, tail = tasks[: max(len(tasks) - count, 0)], tasks[max(len(tasks) - count, 0) :]
+    finer = [piece for r in tail for piece in (r[k * len(r) // 4 : (k + 1) * len(r) // 4] for k in range(4))]
+    return head + [piece for piece in finer if len(piece)]
+
+
+def _costliest_first(cost: np.ndarray, count: int) -> list[np.ndarray]:
+    """Indices ``0..len(cost)-1`` cut into about ``count`` runs of equal total ``cost``, costliest run first.
+
+    For threads verifying candidate pairs: even runs, and the big ones taken
+    first, so no thread is left with a long last run while the other waits.
+    """
+    if len(cost) == 0:
+        return [np.zeros(0, dtype=np.int64)]
+    total = np.cumsum(cost)
+    step = max(int(total[-1]) // max(count, 1), 1)
+    cuts = np.flatnonzero(np.diff(total // step)) + 1
+    runs = [run for run in np.split(np.arange(len(cost)), cuts) if len(run)]
+    return sorted(runs, key=lambda run: -int(cost[run].sum()))
 
 
 def find_duplicate_pairs(
