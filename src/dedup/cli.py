@@ -468,6 +468,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="stream the input through an index kept in DIR instead of holding every text in memory; "
         "a run killed at any point and started again with the same DIR resumes where it stopped",
     )
+    sub.choices["clean"].add_argument(
+        "--work-dir",
+        metavar="DIR",
+        help="stream instead of holding every text in memory (same output, byte for byte): texts spooled to "
+        "DIR, documents through an index there, passage seeds spilled there, cleaned copies written as "
+        "streams. Memory stays bounded whatever the input size; DIR needs about the input's (uncompressed) "
+        "size plus 4 bytes a word. A run killed at any point, started again with the same DIR (and --force), "
+        "skips the document batches done. Not with standard input or --format html",
+    )
     for name in ("docs", "clean"):
         sub.choices[name].add_argument(
             "--against",
@@ -1228,6 +1237,8 @@ def _clean(args: argparse.Namespace) -> int:
         raise CliError("--against drops whole documents: it needs --docs")
     if args.manifest and manifest.exists() and not args.force:
         raise CliError(f"{manifest}: exists; use --force to overwrite")
+    if getattr(args, "work_dir", None):
+        return _clean_streaming(args, kind, start)
     # Compressed JSONL shards are decompressed once: load copies their plain bytes here for the writer.
     plain = contextlib.nullcontext(None) if to_stdout else tempfile.TemporaryDirectory(prefix=PLAIN_PREFIX, dir=out)
     with plain as plain_dir:
@@ -1461,6 +1472,110 @@ def _clean_corpus(args: argparse.Namespace, kind: str | None, plain_dir: str | N
         report.write_removals(sys.stdout, args.format, removals, summary)
     _finish(args, summary, f"{found}, {written_files} written to {out}")
     return 1 if args.exit_code and removals else 0
+
+
+def _clean_streaming(args: argparse.Namespace, kind: str | None, start: float) -> int:
+    """``dedup clean --work-dir DIR``: :func:`dedup.stream_clean.clean_on_disk` writes the same files as
+    :func:`_clean_corpus`, with the texts spooled to DIR instead of held; here stats.json and the report."""
+    from .stream_clean import CleanError, clean_on_disk
+
+    if args.output == STDIN:
+        raise CliError("--work-dir writes files: name an output directory, not -")
+    _no_html(args)
+    out = Path(args.output)
+    manifest = Path(args.manifest) if args.manifest else out / "manifest.jsonl"
+    corpus = dio.Corpus()
+
+    def targets(sources: Sequence[dio.Source]) -> dict[str, Path]:
+        corpus.sources = list(sources)
+        return _targets(corpus, out, manifest)
+
+    def before_write() -> None:
+        for old in (out / "removed.jsonl", out / "stats.json", manifest):  # the manifest last
+            try:
+                old.unlink(missing_ok=True)
+            except OSError as e:
+                raise CliError(f"{old}: cannot remove the previous run's file: {e.strerror or e}") from None
+
+    def before_manifest(run: Any) -> None:
+        corpus.nbytes, corpus.skipped_files, corpus.skipped_records = run.nbytes, run.skipped_files, run.skipped_records
+        stats = _stats(
+            args, corpus, run.seconds, run.records_in, run.records_out, run.bytes_out,
+            run.documents_dropped, run.passages_removed, run.chars_removed,
+        )  # fmt: skip
+        stats.update(documents=run.documents, cpu_seconds={k: round(v, 3) for k, v in run.cpu.items()})
+        stats["parameters"]["work_dir"] = args.work_dir
+        _write_file(out / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+
+    against = _open_against(args) if args.against else None
+    sizes = sum(_size(p) for p in args.paths if os.path.isfile(p))
+    try:
+        with _phases(args) as progress, _progress(args, 2 * sizes, "reading, writing") as bar:
+            run = clean_on_disk(
+                args.paths,
+                out,
+                args.work_dir,
+                manifest=manifest,
+                docs=args.docs,
+                input_format=kind,
+                recursive=args.recursive,
+                glob=args.glob,
+                encoding=args.encoding,
+                errors=args.errors,
+                text_field=args.text_field,
+                id_field=args.id_field,
+                doc_threshold=args.doc_threshold or args.threshold,
+                passage_threshold=args.passage_threshold or args.threshold,
+                ngram=args.ngram,
+                num_perm=args.num_perm,
+                min_words=args.min_words,
+                keep=args.keep,
+                jobs=args.jobs,
+                against=against,
+                against_name=args.against,
+                targets=targets,
+                before_write=before_write,
+                before_manifest=before_manifest,
+                on_problem=lambda problem: _skip(args, problem),
+                on_warning=(lambda message: None) if args.quiet else _warn,
+                progress=progress,
+                consumed=bar.update,
+            )
+    except (CleanError, ValueError) as e:
+        raise CliError(str(e)) from None
+    except dio.NothingRead as e:
+        raise CliError(str(e)) from None
+    finally:
+        if against is not None:
+            against.close()
+    args.records_read = any(dio.detect_format(s.path, kind).kind != "text" for s in run.sources)
+    summary = {
+        "files": len(run.sources),
+        "bytes": run.nbytes,
+        "documents": run.documents,
+        "removals": run.removals,
+        "documents_dropped": run.documents_dropped,
+        "passages_removed": run.passages_removed,
+        "written": run.written,
+        "skipped_files": run.skipped_files,
+        "skipped_records": run.skipped_records,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    found = f"{_plural(run.passages_removed, 'passage')} removed"
+    if args.docs:
+        found += f", {_plural(run.documents_dropped, 'document')} dropped"
+    _stdout_for(args.format)
+    if args.format == "text":
+        print(f"{_plural(len(run.sources), 'file')}, {run.records_in} records in, {run.records_out} out")
+        print(f"{found} ({run.chars_removed} characters of passages)")
+        extra = f", removed records: {out / 'removed.jsonl'}" if args.docs else ""
+        print(f"written to {out}/ (manifest: {manifest}{extra})")
+    else:
+        with open(manifest, encoding="utf-8") as f:  # what was found, read back from the manifest just written
+            removals = [json.loads(line) for line in f]
+        report.write_removals(sys.stdout, args.format, removals, summary)
+    _finish(args, summary, f"{found}, {run.written} written to {out}")
+    return 1 if args.exit_code and run.removals else 0
 
 
 def _clean_spark(args: argparse.Namespace) -> int:

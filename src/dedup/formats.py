@@ -36,7 +36,7 @@ import lzma
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1222,7 +1222,7 @@ def write_like(
     src: Source,
     fmt: Format,
     target: Path,
-    changes: dict[int | None, str | None],
+    changes: Mapping[int | None, str | None],
     *,
     text_field: str = "text",
     encoding: str = "utf-8",
@@ -1230,6 +1230,7 @@ def write_like(
     text: str | None = None,
     plain: str | None = None,
     consumed: Callable[[int], None] | None = None,
+    on_dropped: Callable[[int | None, Any], None] | None = None,
 ) -> Written:
     """Write the cleaned copy of ``src`` to ``target``, in its own format and compression.
 
@@ -1243,15 +1244,24 @@ def write_like(
     copy of a JSONL shard that :func:`load` made (saves decompressing it
     again). JSON Lines are read and written as a stream (one chunk at a time),
     ``consumed`` is told the bytes read as it goes (for a progress bar),
-    and every output is written atomically.
+    and every output is written atomically. ``on_dropped(record, data)``,
+    when given, receives each dropped record instead of
+    :attr:`Written.dropped` (which then stays empty: a stream of drops is not
+    held), and ``changes`` may be any mapping (a cleaner streaming a dump
+    computes each new text when asked for it).
     """
-    if fmt.kind == "parquet":
-        return _write_parquet_like(src, fmt, target, changes, text_field)
     written = Written()
+
+    def drop(record: int | None, data: Any) -> None:
+        written.dropped.append((record, data))
+
+    dropped = on_dropped if on_dropped is not None else drop
+    if fmt.kind == "parquet":
+        return _write_parquet_like(src, fmt, target, changes, text_field, written, dropped)
     if fmt.kind == "text":
         written.records_in = 1
         if None in changes and changes[None] is None:
-            written.dropped.append((None, None))
+            dropped(None, None)
             return written
         new = changes.get(None, text)
         if new is None:
@@ -1277,7 +1287,7 @@ def write_like(
                     bom = "\ufeff" if number == 1 and decoded.startswith("\ufeff") else ""
                     decoded = decoded[len(bom) :]
                     if new is None:
-                        written.dropped.append((number, json.loads(decoded)))
+                        dropped(number, json.loads(decoded))
                         continue
                     line = (bom + replace_json_field(decoded, text_field, new)).encode(encoding, errors)
                 if line.strip():
@@ -1294,7 +1304,13 @@ def write_like(
 
 
 def _write_parquet_like(
-    src: Source, fmt: Format, target: Path, changes: dict[int | None, str | None], text_field: str
+    src: Source,
+    fmt: Format,
+    target: Path,
+    changes: Mapping[int | None, str | None],
+    text_field: str,
+    written: Written,
+    dropped: Callable[[int | None, Any], None],
 ) -> Written:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -1305,7 +1321,7 @@ def _write_parquet_like(
         table = pf.read()
     except (pa.ArrowException, OSError, ValueError) as e:
         raise InputError(src.path, f"cannot copy: part of the file is unreadable ({one_line(e)})") from None
-    written = Written(records_in=table.num_rows)
+    written.records_in = table.num_rows
     index = table.schema.get_field_index(text_field)
     column = table.column(index)
     if any(v is not None for v in changes.values()):
@@ -1323,7 +1339,7 @@ def _write_parquet_like(
     if drop:
         mask = pa.array(_keep_mask(table.num_rows, [r - 1 for r in drop]))
         for r in drop:
-            written.dropped.append((r, _jsonable(table.slice(r - 1, 1).to_pylist()[0])))
+            dropped(r, _jsonable(table.slice(r - 1, 1).to_pylist()[0]))
         table = table.filter(mask)
     meta = pf.metadata
     codec = meta.row_group(0).column(0).compression.lower() if meta.num_row_groups else "snappy"
