@@ -379,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  dedup clean seeds/ -o cleaned/\n  dedup clean corpus/ -r -o out/ --docs --keep longest\n"
         "  dedup clean page.txt -o out/ --force --manifest removed.jsonl\n"
         "  dedup clean shards/ -o out/ --docs --id-field url     (*.jsonl.zst, *.parquet: same format out)\n"
+        "  dedup clean dump.jsonl.gz -o out/ --docs --work-dir W   (larger than memory: streamed, resumable)\n"
         "  zcat page.txt.gz | dedup clean - -o - --manifest m.jsonl > page.clean.txt\n",
         formatter_class=raw,
     )

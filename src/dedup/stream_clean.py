@@ -420,7 +420,7 @@ def clean_on_disk(
     if any(p == dio.STDIN for p in paths):
         raise CleanError("standard input cannot be cleaned with --work-dir (it is read more than once); name a file")
     work = Path(work_dir)
-    texts_dir = work / "texts"
+    texts_dir = work / "dedup-spool"
     shutil.rmtree(texts_dir, ignore_errors=True)  # a killed run's spools: they are made again
     texts_dir.mkdir(parents=True)
     _remove_stale_temps(out)
