@@ -1366,7 +1366,7 @@ def _clean_corpus(args: argparse.Namespace, kind: str | None, plain_dir: str | N
             f"{path}: cannot copy: part of the file is unreadable, its copy would lose rows; nothing written"
         )
     if not to_stdout:
-        for old in (out / "removed.jsonl", out / "stats.json", manifest):  # the manifest last
+        for old in (manifest, out / "stats.json", out / "removed.jsonl"):  # the manifest first
             try:
                 old.unlink(missing_ok=True)
             except OSError as e:
@@ -1492,7 +1492,7 @@ def _clean_streaming(args: argparse.Namespace, kind: str | None, start: float) -
         return _targets(corpus, out, manifest)
 
     def before_write() -> None:
-        for old in (out / "removed.jsonl", out / "stats.json", manifest):  # the manifest last
+        for old in (manifest, out / "stats.json", out / "removed.jsonl"):  # the manifest first
             try:
                 old.unlink(missing_ok=True)
             except OSError as e:
