@@ -11,7 +11,8 @@ numpy / Python reference it replaces (``tests/test_passage_kernels.py``).
   occurrence of a shingle gets the position of its first occurrence, every
   first occurrence gets ``-count``.
 * :func:`link_records` — the same as ``(position, link, count)`` records, for
-  the spill mode's bucket files.
+  the spill mode's bucket files (both scan the groups of equal hashes with
+  one helper, ``_group_end``).
 * :func:`chains_from_pairs` — seeds (``original``, ``repeat``) sorted by
   ``repeat`` chained along diagonals in one streaming pass: at most
   ``gap + 1`` chains are open at any time, because each repeat token holds
@@ -36,6 +37,7 @@ NO_SHINGLE = -(1 << 31)
 _loaded: SimpleNamespace | None = None
 
 _NAMES = (
+    "_group_end",
     "_similarity",
     "_flush_chain",
     "pack_keys",
@@ -111,6 +113,17 @@ def partition_top_bits(keys, bucket_bits):
     return bounds
 
 
+def _group_end(keys, i, b):
+    """End of the group of sorted ``keys`` starting at ``i``: the first key after it whose hash
+    (the bits above the low ``b`` position bits) differs."""
+    h = keys[i] >> b
+    j = i + 1
+    n = keys.shape[0]
+    while j < n and (keys[j] >> b) == h:
+        j += 1
+    return j
+
+
 def links_from_sorted(keys, bits, links):
     """Fill ``links`` (token-indexed) from sorted keys: a later occurrence gets its first occurrence's
     position, a first occurrence gets ``-count``; other entries are left as they are."""
@@ -119,10 +132,7 @@ def links_from_sorted(keys, bits, links):
     n = keys.shape[0]
     i = 0
     while i < n:
-        h = keys[i] >> b
-        j = i + 1
-        while j < n and (keys[j] >> b) == h:
-            j += 1
+        j = _group_end(keys, i, b)
         first = np.int64(keys[i] & mask)
         links[first] = -(j - i)
         for k in range(i + 1, j):
@@ -139,10 +149,7 @@ def link_records(keys, bits, pos, link, count):
     n = keys.shape[0]
     i = 0
     while i < n:
-        h = keys[i] >> b
-        j = i + 1
-        while j < n and (keys[j] >> b) == h:
-            j += 1
+        j = _group_end(keys, i, b)
         first = np.int64(keys[i] & mask)
         for k in range(i, j):
             pos[k] = np.int64(keys[k] & mask)
