@@ -190,6 +190,40 @@ def test_links_kernel_equals_numpy_reference(kernels, sizes, ngram, seed) -> Non
     assert [r.tolist() for r in records] == [pos.tolist(), link.tolist(), count.tolist()]
 
 
+@needs_numba
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 3000),
+    st.sampled_from([2, 6, 40, 10**6]),
+    st.sampled_from([1, 4, 64, 1 << 15]),
+    st.sampled_from([1, 8, 1 << 17]),
+    st.integers(0, 2),
+    st.integers(0, 2**32),
+)
+def test_links_from_buckets_equal_the_sorted_reference(kernels, n, distinct, bucket, table_max, skip, seed) -> None:
+    """Keys grouped in buckets, linked with a table per bucket (or sorted when a bucket is too
+    big or has too many distinct hashes): the links and records of the sorted scan."""
+    rng = np.random.default_rng(seed)
+    shared = np.uint64(rng.integers(0, 1 << skip)) << np.uint64(64 - skip) if skip else np.uint64(0)
+    pool = rng.integers(0, 2**63, size=distinct, dtype=np.uint64) * np.uint64(2) >> np.uint64(skip) | shared
+    hashes = pool[rng.integers(0, distinct, size=n)]
+    bits = max(1, n.bit_length())
+    packed = hashes >> np.uint64(bits) << np.uint64(bits) | rng.permutation(n).astype(np.uint64)
+    expected = np.full(n, passage_seeds.NO_SHINGLE, dtype=np.int64)
+    pos, link, count = passage_seeds._link_numpy(np.sort(packed), bits)
+    expected[pos] = link
+    links = np.full(n, passage_seeds.NO_SHINGLE, dtype=np.int64)
+    passage_seeds._link(kernels, packed.copy(), bits, links, skip, bucket=bucket, table_max=table_max)
+    assert links.tolist() == expected.tolist()
+    records = tuple(np.zeros(n, dtype=np.int64) for _ in range(3))
+    passage_seeds._link(kernels, packed.copy(), bits, records, skip, bucket=bucket, table_max=table_max)
+    order = np.argsort(records[0])
+    assert [r[order].tolist() for r in records] == [
+        pos[np.argsort(pos)].tolist(),
+        *(a[np.argsort(pos)].tolist() for a in (link, count)),
+    ]
+
+
 def corpus(seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     vocab = [f"w{i}" for i in range(400)]
@@ -294,6 +328,13 @@ def test_radix_partition_then_bucket_sorts_sort(kernels, n, bucket_bits, seed) -
     for lo, hi in itertools.pairwise(bounds):
         got[lo:hi].sort()
     assert got.tolist() == np.sort(keys).tolist()
+    skip = bucket_bits % 5  # bits all keys share (a spill bucket's): grouped by the bits below them
+    shared = keys >> np.uint64(skip) if skip else keys.copy()
+    got = shared.copy()
+    bounds = kernels.partition_top_bits(got, bucket_bits, skip)
+    below = (got >> np.uint64(64 - skip - bucket_bits)) & np.uint64((1 << bucket_bits) - 1)
+    assert np.array_equal(np.repeat(np.arange(1 << bucket_bits), np.diff(bounds)), below)
+    assert sorted(got.tolist()) == sorted(shared.tolist())
 
 
 @settings(max_examples=60, deadline=None)

@@ -155,3 +155,54 @@ def test_cli_passages_spill_streams_the_same_report(tmp_path: Path) -> None:
         k: v for k, v in spilled["summary"].items() if k != "seconds"
     }
     assert kept.exists() and not list(kept.iterdir())
+
+
+def test_cli_passages_spill_html_reads_only_documents_with_matches(tmp_path: Path, monkeypatch) -> None:
+    import contextlib
+    import io
+    import re
+
+    from dedup.cli import main
+
+    texts = _corpus()[:3]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8", errors="surrogatepass")
+
+    def run(*extra: str) -> str:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["passages", str(src), "--min-words", "8", "--format", "html", "-q", *extra]) == 0
+        return re.sub(r"<tr><th>seconds</th><td>[^<]*</td></tr>", "", out.getvalue())
+
+    plain = run()
+    read: list[int] = []
+    getitem = SpooledTexts.__getitem__
+
+    def spy(self: SpooledTexts, index: int) -> str:
+        read.append(index)
+        return getitem(self, index)
+
+    monkeypatch.setattr(SpooledTexts, "__getitem__", spy)
+    streamed = run("--spill", str(tmp_path / "work"))
+    assert streamed == plain  # the same page, byte for byte
+    assert set(read) == {0, 2}  # document 1 has no match: never read back
+    assert "in.jsonl#1" in plain and "in.jsonl#2" not in plain  # names of the documents shown only
+
+
+def test_cached_texts_keep_the_last_read_within_their_budget() -> None:
+    from dedup.text_source import CachedTexts
+
+    reads: list[int] = []
+
+    class Counted(list):
+        def __getitem__(self, i):  # type: ignore[override]
+            reads.append(i)
+            return super().__getitem__(i)
+
+    texts = CachedTexts(Counted(["aaaa", "bb", "c" * 10]), max_chars=6)
+    assert [texts[0], texts[1], texts[0], texts[1]] == ["aaaa", "bb", "aaaa", "bb"]
+    assert reads == [0, 1]  # read once each: both fit
+    assert texts[2] == "c" * 10 and texts.cached() == [2]  # longer than the budget: kept alone
+    assert texts[0] == "aaaa" and reads == [0, 1, 2, 0]
+    with pytest.raises(IndexError):
+        texts[3]

@@ -13,6 +13,9 @@ numpy / Python reference it replaces (``tests/test_passage_kernels.py``).
 * :func:`link_records` — the same as ``(position, link, count)`` records, for
   the spill mode's bucket files (both scan the groups of equal hashes with
   one helper, ``_group_end``).
+* :func:`links_from_buckets`, :func:`records_from_buckets` — the same from keys
+  only grouped in cache-sized buckets (:func:`partition_top_bits`), not sorted:
+  each bucket's groups are found with one table (``_fill_groups``, shared).
 * :func:`chains_from_pairs` — seeds (``original``, ``repeat``) sorted by
   ``repeat`` chained along diagonals in one streaming pass: at most
   ``gap + 1`` chains are open at any time, because each repeat token holds
@@ -44,6 +47,9 @@ _NAMES = (
     "partition_top_bits",
     "links_from_sorted",
     "link_records",
+    "_fill_groups",
+    "links_from_buckets",
+    "records_from_buckets",
     "chains_from_pairs",
     "merge_chains",
     "choose_repeats",
@@ -86,28 +92,29 @@ def pack_keys(keys, token_bounds, ngram, bits):
     return k
 
 
-def partition_top_bits(keys, bucket_bits):
+def partition_top_bits(keys, bucket_bits, skip=0):
     """Reorder ``keys`` in place so that they are grouped by their top ``bucket_bits`` bits
-    (an in-place MSD radix pass); returns the bucket bounds. Sorting each bucket then sorts
-    the whole array, in cache-sized pieces."""
-    shift = np.uint64(64 - bucket_bits)
+    below the ``skip`` highest (an in-place MSD radix pass); returns the bucket bounds. Sorting
+    (or linking) each bucket then works on the whole array in cache-sized pieces."""
+    shift = np.uint64(64 - skip - bucket_bits)
     n_buckets = 1 << bucket_bits
+    low = np.uint64(n_buckets - 1)
     counts = np.zeros(n_buckets + 1, dtype=np.int64)
     for i in range(keys.shape[0]):
-        counts[np.int64(keys[i] >> shift) + 1] += 1
+        counts[np.int64((keys[i] >> shift) & low) + 1] += 1
     bounds = np.cumsum(counts)
     heads = bounds[:-1].copy()
     for b in range(n_buckets):
         end = bounds[b + 1]
         while heads[b] < end:
             v = keys[heads[b]]
-            d = np.int64(v >> shift)
+            d = np.int64((v >> shift) & low)
             while d != b:  # follow the cycle: put v in its bucket, pick up what was there
                 w = keys[heads[d]]
                 keys[heads[d]] = v
                 heads[d] += 1
                 v = w
-                d = np.int64(v >> shift)
+                d = np.int64((v >> shift) & low)
             keys[heads[b]] = v
             heads[b] += 1
     return bounds
@@ -157,6 +164,83 @@ def link_records(keys, bits, pos, link, count):
             count[k] = j - i
         link[i] = -(j - i)
         i = j
+
+
+def _fill_groups(keys, lo, hi, b, mask, t_hash, t_first, t_count, slot):
+    """The groups of equal hashes of ``keys[lo:hi]`` in an open-addressing table (hash, first
+    position, count; ``slot[i - lo]`` is key ``i``'s entry), the bucket held in cache instead of
+    sorted. Returns False, the table left unfinished, when the bucket has more keys than
+    ``slot`` or too many distinct hashes for the table (then the bucket is sorted instead)."""
+    if hi - lo > slot.shape[0]:
+        return False
+    size = 16
+    while size < 2 * (hi - lo) and size < t_hash.shape[0]:
+        size *= 2
+    full = size - size // 4
+    for s in range(size):
+        t_count[s] = 0
+    distinct = 0
+    for i in range(lo, hi):
+        h = keys[i] >> b
+        p = np.int64(keys[i] & mask)
+        s = np.int64(h & np.uint64(size - 1))  # hashes are uniform: their low bits are a slot
+        while t_count[s] != 0 and t_hash[s] != h:
+            s = (s + 1) & (size - 1)
+        if t_count[s] == 0:
+            distinct += 1
+            if distinct > full:
+                return False
+            t_hash[s] = h
+            t_first[s] = p
+            t_count[s] = 1
+        else:
+            t_count[s] += 1
+            if p < t_first[s]:
+                t_first[s] = p
+        slot[i - lo] = s
+    return True
+
+
+def links_from_buckets(keys, bounds, bits, links, t_hash, t_first, t_count, slot):
+    """What :func:`links_from_sorted` gives, from keys grouped in buckets (``bounds``; all keys
+    of one hash in one bucket, e.g. by :func:`partition_top_bits`) in any order within each:
+    each bucket's groups are found with a table held in cache; a bucket with more distinct
+    hashes than the table holds is sorted and scanned instead."""
+    b = np.uint64(bits)
+    mask = (np.uint64(1) << b) - np.uint64(1)
+    for g in range(bounds.shape[0] - 1):
+        lo = bounds[g]
+        hi = bounds[g + 1]
+        if hi - lo < 2 or not _fill_groups(keys, lo, hi, b, mask, t_hash, t_first, t_count, slot):
+            keys[lo:hi].sort()
+            links_from_sorted(keys[lo:hi], bits, links)
+            continue
+        for i in range(lo, hi):
+            s = slot[i - lo]
+            p = np.int64(keys[i] & mask)
+            first = t_first[s]
+            links[p] = -t_count[s] if p == first else first
+
+
+def records_from_buckets(keys, bounds, bits, pos, link, count, t_hash, t_first, t_count, slot):
+    """What :func:`link_records` gives, from keys grouped in buckets as for
+    :func:`links_from_buckets` (records in the order of ``keys``)."""
+    b = np.uint64(bits)
+    mask = (np.uint64(1) << b) - np.uint64(1)
+    for g in range(bounds.shape[0] - 1):
+        lo = bounds[g]
+        hi = bounds[g + 1]
+        if hi - lo < 2 or not _fill_groups(keys, lo, hi, b, mask, t_hash, t_first, t_count, slot):
+            keys[lo:hi].sort()
+            link_records(keys[lo:hi], bits, pos[lo:hi], link[lo:hi], count[lo:hi])
+            continue
+        for i in range(lo, hi):
+            s = slot[i - lo]
+            p = np.int64(keys[i] & mask)
+            first = t_first[s]
+            pos[i] = p
+            link[i] = -t_count[s] if p == first else first
+            count[i] = t_count[s]
 
 
 def _similarity(covered, o_lo, o_hi, r_lo, r_hi, ngram):

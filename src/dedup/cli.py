@@ -812,9 +812,8 @@ def cmd_passages(args: argparse.Namespace) -> int:
         result = _spark("cli_passages", args)
         records, summary, excerpts = result["matches"], result["summary"], result.get("excerpts", [])
     else:
-        if args.spill is not None and args.format != "html":
-            records, summary, excerpts = _passages_streaming(args, kind)
-            return _passages_report(args, records, summary, excerpts)
+        if args.spill is not None:
+            return _passages_streaming(args, kind)
         from .passages import find_repeated_passages
 
         start = time.perf_counter()
@@ -880,6 +879,10 @@ class _StreamedDocs(Sequence[Document]):
     def __getitem__(self, d: Any) -> Any:
         return Document(self.paths[self._which[d]], self.texts[d], self._records[d], self._ids[d])
 
+    def header(self, d: int) -> Document:
+        """Document ``d`` without its text (nothing read)."""
+        return Document(self.paths[self._which[d]], "", self._records[d], self._ids[d])
+
 
 def _streamed_documents(args: argparse.Namespace, kind: str | None, counts: dict[str, int]) -> Iterator[Document]:
     """The inputs' documents one at a time (``stream.iter_documents``), bad inputs reported and counted in
@@ -909,12 +912,11 @@ def _streamed_documents(args: argparse.Namespace, kind: str | None, counts: dict
         yield item
 
 
-def _passages_streaming(
-    args: argparse.Namespace, kind: str | None
-) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
-    """``dedup passages --spill DIR``: the input streamed through a spool in DIR, never held."""
+def _passages_streaming(args: argparse.Namespace, kind: str | None) -> int:
+    """``dedup passages --spill DIR``: the input streamed through a spool in DIR, never held; the
+    report (HTML too) re-reads only the documents it quotes."""
     from .passages import find_repeated_passages
-    from .text_source import SpooledTexts
+    from .text_source import CachedTexts, SpooledTexts
 
     start = time.perf_counter()
     counts = {"files": 0, "bytes": 0, "skipped_files": 0, "skipped_records": 0}
@@ -951,20 +953,37 @@ def _passages_streaming(
                     raise CliError(f"no documents in the input ({n} bad record{'' if n == 1 else 's'} skipped)")
                 n = counts["skipped_files"]
                 raise CliError(f"nothing could be read ({n} input{'' if n == 1 else 's'} skipped)")
-            records, excerpts = _match_records(matches, docs)
+            summary: dict[str, Any] = {
+                "files": counts["files"],
+                "bytes": counts["bytes"],
+                "documents": len(docs),
+                "matches": len(matches),
+                "skipped_files": counts["skipped_files"],
+                "skipped_records": counts["skipped_records"],
+            }
+            if args.format == "html":
+                shown = sorted({d for m in matches for d in (m.original.doc, m.repeat.doc)})
+                names, links = _html_names([docs.header(d) for d in shown])
+                summary["seconds"] = round(time.perf_counter() - start, 3)
+                page = htmlreport.passages_html(
+                    CachedTexts(source),
+                    matches,
+                    names=dict(zip(shown, names)),
+                    links=dict(zip(shown, links)),
+                    summary=summary,
+                )
+            else:
+                records, excerpts = _match_records(matches, docs)
     finally:
         if own:
             shutil.rmtree(work, ignore_errors=True)
-    summary = {
-        "files": counts["files"],
-        "bytes": counts["bytes"],
-        "documents": len(docs),
-        "matches": len(records),
-        "skipped_files": counts["skipped_files"],
-        "skipped_records": counts["skipped_records"],
-        "seconds": round(time.perf_counter() - start, 3),
-    }
-    return records, summary, excerpts
+    if args.format == "html":
+        _stdout_for(args.format)
+        sys.stdout.write(page)
+        _finish(args, summary, _plural(len(matches), "match"))
+        return 1 if args.exit_code and matches else 0
+    summary["seconds"] = round(time.perf_counter() - start, 3)
+    return _passages_report(args, records, summary, excerpts)
 
 
 def _input_chars(args: argparse.Namespace, kind: str | None) -> int | None:

@@ -26,12 +26,12 @@ import gzip
 import html
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .align import AlignedRow, align_words, collapse_equal
-from .passages import Match, Span
+from .passages import Match, Span, Texts
 from .report import LineIndex, excerpt
 
 __all__ = ["clean_html", "docs_html", "file_link", "histogram_svg", "passages_html"]
@@ -103,7 +103,7 @@ def histogram_svg(values: Sequence[float], *, bins: int = 20, label: str = "simi
 class _Lines:
     """Line indexes of the texts, built only for texts that appear in the report."""
 
-    def __init__(self, texts: Sequence[str]) -> None:
+    def __init__(self, texts: Texts) -> None:
         self.texts = texts
         self._index: dict[int, LineIndex] = {}
 
@@ -154,7 +154,7 @@ def _rows(rows: list[AlignedRow]) -> list[list[Any]]:
     return out
 
 
-def _item(texts: Sequence[str], lines: _Lines, m: Match, context: int, kind: str | None = None) -> dict[str, Any]:
+def _item(texts: Texts, lines: _Lines, m: Match, context: int, kind: str | None = None) -> dict[str, Any]:
     a, b = lines.span(m.original), lines.span(m.repeat)
     rows = align_words(m.original.text(texts), m.repeat.text(texts), first_line=(a[1], b[1]))
     item: dict[str, Any] = {
@@ -168,7 +168,7 @@ def _item(texts: Sequence[str], lines: _Lines, m: Match, context: int, kind: str
     return item
 
 
-def _grouped(texts: Sequence[str], matches: Sequence[Match], kinds: Sequence[str] | None) -> list[dict[str, Any]]:
+def _grouped(texts: Texts, matches: Sequence[Match], kinds: Sequence[str] | None) -> list[dict[str, Any]]:
     """Matches grouped by their original's start, the most repeated first."""
     lines = _Lines(texts)
     groups: dict[tuple[int, int], list[int]] = {}
@@ -269,20 +269,40 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _names(texts: Sequence[str], names: Sequence[str] | None, links: Sequence[str | None] | None) -> dict[str, Any]:
-    names = list(names) if names is not None else [f"document {i}" for i in range(len(texts))]
-    links = list(links) if links is not None else [None] * len(texts)
-    if len(names) != len(texts) or len(links) != len(texts):
-        raise ValueError("names and links must have one entry per text")
-    return {"files": names, "links": links}
+def _names(
+    texts: Texts,
+    names: Sequence[str] | Mapping[int, str] | None,
+    links: Sequence[str | None] | Mapping[int, str | None] | None,
+    shown: Iterable[int],
+) -> dict[str, Any]:
+    """File labels and links of the documents the report shows (``shown``), by document number:
+    a report on a large input carries only its own documents' names."""
+    docs = sorted(set(shown))
+    if names is None:
+        names = {d: f"document {d}" for d in docs}
+    if links is None:
+        links = {d: None for d in docs}
+    for given in (names, links):
+        if isinstance(given, Mapping):
+            if any(d not in given for d in docs):
+                raise ValueError("names and links must have an entry for every document with a match")
+        elif len(given) != len(texts):
+            raise ValueError("names and links must have one entry per text")
+    return {"files": {d: names[d] for d in docs}, "links": {d: links[d] for d in docs}}
+
+
+def _shown(matches: Iterable[Match]) -> Iterator[int]:
+    for m in matches:
+        yield m.original.doc
+        yield m.repeat.doc
 
 
 def passages_html(
-    texts: str | Sequence[str],
+    texts: str | Texts,
     matches: Sequence[Match],
     *,
-    names: Sequence[str] | None = None,
-    links: Sequence[str | None] | None = None,
+    names: Sequence[str] | Mapping[int, str] | None = None,
+    links: Sequence[str | None] | Mapping[int, str | None] | None = None,
     summary: dict[str, Any] | None = None,
     title: str = "dedup: repeated passages",
     compress: bool | None = None,
@@ -292,18 +312,22 @@ def passages_html(
     Parameters
     ----------
     texts:
-        The texts the matches were found in (a single ``str`` is one document).
+        The texts the matches were found in (a single ``str`` is one document), or a
+        :class:`dedup.text_source.TextSource`: only the documents with matches are read.
     matches:
         From :func:`dedup.find_repeated_passages` on the same texts.
     names, links:
-        A label (file name) and an optional URL (see :func:`file_link`) per text.
+        A label (file name) and an optional URL (see :func:`file_link`) per text, or a
+        mapping with an entry for every document that has a match. The page carries only
+        those documents' names.
     summary:
         Numbers shown at the top (e.g. the ``summary`` of the JSON report).
     compress:
         Carry the data gzip-compressed (None: when it is larger than :data:`COMPRESS_ABOVE`).
     """
     texts = [texts] if isinstance(texts, str) else texts
-    data = {"kind": "passages", **_names(texts, names, links), "groups": _grouped(texts, matches, None)}
+    shown = _shown(matches)
+    data = {"kind": "passages", **_names(texts, names, links, shown), "groups": _grouped(texts, matches, None)}
     summary = {"matches": len(matches), "groups": len(data["groups"]), **(summary or {})}
     return _page("passages", title, data, summary, [m.similarity for m in matches], compress)
 
@@ -343,7 +367,7 @@ def docs_html(
             values.append(sim)
             items.append(_item(texts, lines, Match(whole, Span(i, 0, len(texts[i])), sim), DOC_CONTEXT))
         groups.append({"t": excerpt(texts[k], 0, len(texts[k])), "h": lines.span(whole), "items": items})
-    data = {"kind": "docs", **_names(texts, names, links), "groups": groups}
+    data = {"kind": "docs", **_names(texts, names, links, (i for c in clusters for i in c)), "groups": groups}
     summary = {"clusters": len(clusters), "duplicates": len(values), **(summary or {})}
     return _page("docs", title, data, summary, values, compress)
 
@@ -365,7 +389,7 @@ def clean_html(
     """
     if len(kinds) != len(removed):
         raise ValueError("kinds must have one entry per removal")
-    data = {"kind": "clean", **_names(texts, names, links), "groups": _grouped(texts, removed, kinds)}
+    data = {"kind": "clean", **_names(texts, names, links, _shown(removed)), "groups": _grouped(texts, removed, kinds)}
     summary = {"removals": len(removed), **(summary or {})}
     return _page("clean", title, data, summary, [m.similarity for m in removed], compress)
 

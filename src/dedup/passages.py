@@ -88,12 +88,12 @@ class Span:
     start: int
     end: int
 
-    def text(self, texts: str | Sequence[str]) -> str:
+    def text(self, texts: str | Texts) -> str:
         """The spanned text, from the same ``texts`` the span was found in.
 
         Parameters
         ----------
-        texts : str or Sequence[str]
+        texts : str, Sequence[str] or TextSource
             The text(s) the span was found in.
 
         Returns

@@ -11,6 +11,8 @@ than memory can be searched (with ``spill``) without holding its texts:
   decodes them. Memory: 8 bytes per document.
 * :class:`FileTexts` are byte ranges of files already on disk (path, offset,
   length), decoded on demand: no copy at all.
+* :class:`CachedTexts` keeps the texts read last by index (a report quoting
+  the same documents again and again reads each from disk once, not each time).
 
 >>> import tempfile
 >>> with SpooledTexts(iter(["one text", "and another"]), tempfile.mkdtemp()) as texts:
@@ -25,12 +27,13 @@ import contextlib
 import os
 import tempfile
 import weakref
-from collections.abc import Iterable, Iterator
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FileTexts", "SpooledTexts", "TextSource"]
+__all__ = ["CachedTexts", "FileTexts", "SpooledTexts", "TextSource"]
 
 #: Bytes read at a time when texts are read back in order.
 _READ_BLOCK = 1 << 22
@@ -255,3 +258,50 @@ class FileTexts(TextSource):
     def __getitem__(self, index: int) -> str:
         index = _check_index(index, len(self._which))
         return self._read(index).decode(self.encoding, self.errors)
+
+
+class CachedTexts(TextSource):
+    """The texts of ``source`` by index, the ones read last kept in memory.
+
+    Parameters
+    ----------
+    source : TextSource or Sequence[str]
+        The texts (already iterated through once, for a :class:`TextSource`).
+    max_chars : int
+        Characters kept at most (the text read last is always kept, whatever its length).
+
+    >>> texts = CachedTexts(["a", "bb", "ccc"], max_chars=4)
+    >>> texts[2], texts[1], texts[2], len(texts), texts.cached()
+    ('ccc', 'bb', 'ccc', 3, [2])
+    """
+
+    def __init__(self, source: TextSource | Sequence[str], max_chars: int = 1 << 24) -> None:
+        self._source = source
+        self._max = max_chars
+        self._kept: OrderedDict[int, str] = OrderedDict()
+        self._chars = 0
+        self.size_hint = getattr(source, "size_hint", None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._source)
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def __getitem__(self, index: int) -> str:
+        index = _check_index(index, len(self._source))
+        text = self._kept.get(index)
+        if text is not None:
+            self._kept.move_to_end(index)
+            return text
+        text = self._source[index]
+        self._kept[index] = text
+        self._chars += len(text)
+        while self._chars > self._max and len(self._kept) > 1:
+            _, old = self._kept.popitem(last=False)  # the least recently read
+            self._chars -= len(old)
+        return text
+
+    def cached(self) -> list[int]:
+        """Indexes of the texts held, least recently read first."""
+        return list(self._kept)
