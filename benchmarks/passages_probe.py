@@ -24,6 +24,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 import dedup
 from dedup import synth
 from memory_probe import peak_mb, reset_peak, rss_mb
@@ -66,10 +68,23 @@ def _release_garbage() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def main(source: str, shape: str, mode: str, rounds: int = 1) -> None:
+def warm_up() -> None:
+    """Load every compiled kernel a run uses before measuring (numba loads each one on its
+    first call, a few MB of code each): one long text, then documents with shared paragraphs
+    and boilerplate lines, in memory and spilled, so that every kernel runs."""
     warm = "warm up the compiled kernels of dedup once per process " * 50_000
-    dedup.find_repeated_passages(warm[:2_000_000])  # compiled kernels loaded before measuring
-    del warm
+    dedup.find_repeated_passages(warm[:2_000_000])
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(5000)]
+    paragraphs = [" ".join(rng.choice(words, 60)) for _ in range(200)]
+    texts = ["a site's header line\n" + "\n".join(paragraphs[p] for p in rng.integers(0, 200, 12)) for _ in range(400)]
+    dedup.find_repeated_passages(texts)
+    dedup.find_repeated_passages(texts, spill=True)
+
+
+def main(source: str, shape: str, mode: str, rounds: int = 1) -> None:
+    warm_up()  # compiled kernels loaded before measuring
+    _release_garbage()  # the warm-up's garbage is not the run's either
     base = rss_mb()
     texts = load(source, shape)
     mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6

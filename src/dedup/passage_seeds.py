@@ -64,6 +64,11 @@ NO_SHINGLE = _passage_kernels.NO_SHINGLE
 #: about 30 bytes per character of a batch, so batches stay small.
 PIECE_CHARS = 1 << 18
 
+#: Smaller inputs get batches down to this many characters (an input's size over 128): the
+#: tokeniser's working set (about 40 bytes per character of a batch) stays a small share of
+#: what the seeds take, however small the input.
+MIN_PIECE_CHARS = 1 << 16
+
 #: Every this many tokens of a document, where the token starts is kept (8 bytes), so that
 #: locating a match tokenises a window of about this many tokens, not its whole document.
 PLACE_EVERY = 64
@@ -266,8 +271,11 @@ def _shingle_stream(
     # whether a piece, whether its document's last piece.
     pending: deque[tuple[list[Unit], bool, bool]] = deque()
 
+    size = _chars(texts)
+    piece_chars = PIECE_CHARS if size is None else max(MIN_PIECE_CHARS, min(PIECE_CHARS, size >> 7))
+
     def tasks() -> Iterator[Task]:
-        for b in batches(texts):
+        for b in batches(texts, piece_chars):
             pending.append((b.units, b.piece, b.last))
             yield (b.units, None if shared else b.texts, b.piece)
 

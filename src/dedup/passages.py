@@ -68,8 +68,12 @@ _DIAGONAL_BIN = 8
 _CHAIN_GAP = 12
 #: Largest gap (tokens) bridged when merging chains into one match: a dropped paragraph or two.
 _MERGE_GAP = 400
-#: Candidates located (trimmed, turned into character offsets) at a time.
-_LOCATE_GROUP = 1 << 12
+#: Candidates located (trimmed, turned into character offsets) at a time: about 5 KB each
+#: while they are worked on, so a group stays small next to the seeds of a 10 MB input.
+_LOCATE_GROUP = 1 << 10
+#: Characters of text windows tokenised at a time when locating (the tokeniser holds about
+#: 40 bytes per character).
+_WINDOW_CHARS = 1 << 16
 
 
 @dataclass(frozen=True, order=True)
@@ -458,7 +462,7 @@ def _token_places_in_windows(
         strs: list[str] = []
         size = 0
         first_k = k
-        while k < n and (size < (1 << 18) or not strs):
+        while k < n and (size < _WINDOW_CHARS or not strs):
             d = int(w_doc[k])
             if d != text_doc:
                 text, text_doc = docs[d], d  # one document held at a time
