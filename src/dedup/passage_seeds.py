@@ -25,7 +25,6 @@ exactly those of the in-memory path.
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 from collections import deque
