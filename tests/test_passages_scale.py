@@ -97,9 +97,8 @@ def test_merge_kernel_equals_python_reference(kernels, data, ngram, threshold) -
     bounds, original, repeat = data
     chains = passages.chains_reference(original, repeat, bounds, ngram)
     order = np.lexsort((chains[:, 2], chains[:, 4], chains[:, 1], chains[:, 0]))
-    chains = np.ascontiguousarray(chains[order])
-    got = kernels.merge_chains(chains, ngram, threshold, passages._MERGE_GAP)
-    assert rows(got) == rows(passages.merge_reference(chains, ngram, threshold))
+    got = kernels.merge_chains(chains, order, ngram, threshold, passages._MERGE_GAP)  # read through order
+    assert rows(got) == rows(passages.merge_reference(np.ascontiguousarray(chains[order]), ngram, threshold))
 
 
 @needs_numba
@@ -374,3 +373,30 @@ def test_token_places_from_windows_equal_whole_documents(texts, seed, every) -> 
     doc = np.searchsorted(bounds, wanted, side="right") - 1
     pair = np.flatnonzero((wanted[1:] == wanted[:-1] + 1) & (doc[1:] == doc[:-1]))
     assert ((got[2][pair + 1] != got[2][pair]) == (expected[2][pair + 1] != expected[2][pair])).all()
+
+
+@needs_numba
+@pytest.mark.parametrize("shape", ["documents", "tiny lines", "tiny lines in the middle"])
+@pytest.mark.parametrize("width", [3, 15])
+def test_links_laid_out_in_the_keys_memory_equal_the_reference(monkeypatch, shape, width) -> None:
+    """The in-memory links built over the keys' own memory (or scattered to a new array when
+    tiny documents would make a group's links overrun the next group's records) are the links
+    of the numpy reference."""
+    docs = corpus(3)
+    tiny = [f"w{i % 7} x" for i in range(600)]
+    texts = {
+        "documents": docs,
+        "tiny lines": tiny + docs[:1],
+        "tiny lines in the middle": docs[:4] + tiny + docs[4:],
+    }[shape]
+    monkeypatch.setattr(passage_seeds, "PLACE_BUCKET_BITS", width)
+    in_place: list[int] = []
+    give_back = passage_seeds._give_back
+    monkeypatch.setattr(passage_seeds, "_give_back", lambda a, n: (in_place.append(n), give_back(a, n)))
+    with dedup.use_backend("numba"):
+        got = passage_seeds.seed_arrays(texts, 5)
+    with dedup.use_backend("numpy"):
+        expected = passage_seeds.seed_arrays(texts, 5)
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+    if shape != "tiny lines in the middle":  # there: depends on where the groups' bounds fall
+        assert bool(in_place) == (shape == "documents")

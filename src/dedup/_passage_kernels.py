@@ -16,6 +16,9 @@ numpy / Python reference it replaces (``tests/test_passage_kernels.py``).
 * :func:`links_from_buckets`, :func:`records_from_buckets` — the same from keys
   only grouped in cache-sized buckets (:func:`partition_top_bits`), not sorted:
   each bucket's groups are found with one table (``_fill_groups``, shared).
+* :func:`records_in_place`, :func:`place_records` — the same links written over
+  the keys, then laid out by token in the keys' own memory (8 bytes per shingle
+  at the peak instead of 12).
 * :func:`chains_from_pairs` — seeds (``original``, ``repeat``) sorted by
   ``repeat`` chained along diagonals in one streaming pass: at most
   ``gap + 1`` chains are open at any time, because each repeat token holds
@@ -50,6 +53,9 @@ _NAMES = (
     "_fill_groups",
     "links_from_buckets",
     "records_from_buckets",
+    "_record",
+    "records_in_place",
+    "place_records",
     "chains_from_pairs",
     "merge_chains",
     "choose_repeats",
@@ -243,6 +249,56 @@ def records_from_buckets(keys, bounds, bits, pos, link, count, t_hash, t_first, 
             count[i] = t_count[s]
 
 
+def _record(p, v):
+    """A token's link as one ``uint64``: its position in the high half, the link in the low."""
+    return (np.uint64(p) << np.uint64(32)) | np.uint64(v & 0xFFFFFFFF)
+
+
+def records_in_place(keys, bounds, bits, t_hash, t_first, t_count, slot):
+    """What :func:`links_from_buckets` writes to ``links``, written over the keys themselves:
+    ``keys[i]`` becomes the record (:func:`_record`) of its token, so no token-indexed array
+    is needed while the keys are alive (links below 2**31 only)."""
+    b = np.uint64(bits)
+    mask = (np.uint64(1) << b) - np.uint64(1)
+    for g in range(bounds.shape[0] - 1):
+        lo = bounds[g]
+        hi = bounds[g + 1]
+        if hi - lo < 2 or not _fill_groups(keys, lo, hi, b, mask, t_hash, t_first, t_count, slot):
+            keys[lo:hi].sort()
+            i = lo
+            while i < hi:
+                j = lo + _group_end(keys[lo:hi], i - lo, b)
+                first = np.int64(keys[i] & mask)
+                for k in range(i, j):
+                    keys[k] = _record(np.int64(keys[k] & mask), -(j - i) if k == i else first)
+                i = j
+            continue
+        for i in range(lo, hi):
+            s = slot[i - lo]
+            p = np.int64(keys[i] & mask)
+            first = t_first[s]
+            keys[i] = _record(p, -t_count[s] if p == first else first)
+
+
+def place_records(records, bounds, width, total, out, temp, empty):
+    """Records grouped by position (bucket ``g`` holds tokens ``[g << width, (g + 1) << width)``)
+    written as the token-indexed ``links`` to ``out``, which may be the records' own memory
+    seen as ``int32``: each bucket is copied to ``temp`` first, and the caller checks that no
+    bucket's links reach the records of a later bucket. Tokens without a record get ``empty``."""
+    for g in range(bounds.shape[0] - 1):
+        lo = bounds[g]
+        hi = bounds[g + 1]
+        for k in range(lo, hi):
+            temp[k - lo] = records[k]
+        a = g << width
+        for t in range(a, min(total, (g + 1) << width)):
+            out[t] = empty
+        for k in range(hi - lo):
+            r = temp[k]
+            v = np.int64(r & np.uint64(0xFFFFFFFF))
+            out[np.int64(r >> np.uint64(32))] = v - (1 << 32) if v >= (1 << 31) else v
+
+
 def _similarity(covered, o_lo, o_hi, r_lo, r_hi, ngram):
     len_o = o_hi - o_lo + ngram
     len_r = r_hi - r_lo + ngram
@@ -346,17 +402,18 @@ def new_chain_state() -> tuple[np.ndarray, np.ndarray]:
     return np.zeros((64, 8), dtype=np.int64), np.array([0, -1, 0], dtype=np.int64)
 
 
-def merge_chains(chains, ngram, threshold, merge_gap):
-    """Maximal matches from chains sorted by ``doc_o, doc_r, r_lo, o_lo`` (same columns as
-    :func:`chains_from_pairs`), as the Python reference :func:`dedup.passages.merge_reference`."""
-    n = chains.shape[0]
+def merge_chains(chains, order, ngram, threshold, merge_gap):
+    """Maximal matches from chains taken in ``order``, which sorts them by ``doc_o, doc_r,
+    r_lo, o_lo`` (same columns as :func:`chains_from_pairs`; read through ``order``, so no
+    sorted copy is made), as the Python reference :func:`dedup.passages.merge_reference`."""
+    n = order.shape[0]
     out = np.empty((max(n, 1), 7), dtype=np.int64)
     n_out = 0
     op = np.zeros((64, 7), dtype=np.int64)
     n_open = 0
     for s in range(n):
-        c = chains[s]
-        if s == 0 or c[0] != chains[s - 1, 0] or c[1] != chains[s - 1, 1]:
+        c = chains[order[s]]
+        if s == 0 or c[0] != chains[order[s - 1], 0] or c[1] != chains[order[s - 1], 1]:
             for i in range(n_open):
                 out[n_out, :] = op[i, :]
                 n_out += 1
@@ -403,7 +460,7 @@ def merge_chains(chains, ngram, threshold, merge_gap):
     for i in range(n_open):
         out[n_out, :] = op[i, :]
         n_out += 1
-    return out[:n_out].copy()
+    return out[:n_out]
 
 
 def choose_repeats(doc_r, r_lo, r_end, order, doc_lo, doc_hi):

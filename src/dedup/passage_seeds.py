@@ -25,6 +25,8 @@ exactly those of the in-memory path.
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 import os
 import shutil
 from collections import deque
@@ -450,16 +452,38 @@ def _chars(texts: Iterable[str]) -> int | None:
     return int(hint) if hint is not None else None
 
 
+def _anonymous(n: int) -> np.ndarray:
+    """``n`` uint64 in an anonymous memory map: pages are committed when first written, and
+    the tail can be given back to the system (:func:`_give_back`) while the head is in use."""
+    mm = mmap.mmap(-1, max(8, 8 * n))
+    with contextlib.suppress(AttributeError, OSError):
+        mm.madvise(mmap.MADV_HUGEPAGE)  # as numpy does for its own large arrays: fewer TLB misses
+    return np.frombuffer(mm, dtype=np.uint64)
+
+
+def _give_back(array: np.ndarray, keep_bytes: int) -> None:
+    """Hand the pages of ``array``'s memory map after its first ``keep_bytes`` back to the system."""
+    mm = array.base
+    while isinstance(mm, np.ndarray):
+        mm = mm.base
+    if not isinstance(mm, mmap.mmap):
+        return
+    start = -(-keep_bytes // mmap.PAGESIZE) * mmap.PAGESIZE
+    if start < len(mm):
+        with contextlib.suppress(AttributeError, OSError):
+            mm.madvise(mmap.MADV_DONTNEED, start, len(mm) - start)
+
+
 def _read_all(texts: Iterable[str], ngram: int, jobs: int, places: _Growing) -> tuple[np.ndarray, np.ndarray]:
     """Full-width shingle hashes of every document (in one array) and the token bounds."""
     doc_tokens = _Counts()
     # One slot per 3 characters is more than any text in a spaced script needs; untouched
     # pages of the allocation are never committed, and CJK-heavy input grows it.
-    keys = np.empty((_chars(texts) or 1 << 22) // 3 + 1024, dtype=np.uint64)
+    keys = _anonymous((_chars(texts) or 1 << 22) // 3 + 1024)
     n_keys = 0
     for hashes, _, _ in _shingle_stream(texts, ngram, jobs, doc_tokens, places):
         if n_keys + len(hashes) > len(keys):
-            grown = np.empty(max(2 * len(keys), n_keys + len(hashes)), dtype=np.uint64)
+            grown = _anonymous(max(2 * len(keys), n_keys + len(hashes)))
             grown[:n_keys] = keys[:n_keys]
             keys = grown
         keys[n_keys : n_keys + len(hashes)] = hashes
@@ -503,25 +527,58 @@ def _link(
     slot = np.empty(min(largest, table_max), np.int64)
     if isinstance(out, tuple):
         kernels.records_from_buckets(keys, bounds, bits, *out, *table, slot)
+    elif out is keys:
+        kernels.records_in_place(keys, bounds, bits, *table, slot)
     else:
         kernels.links_from_buckets(keys, bounds, bits, out, *table, slot)
+
+
+#: Tokens per bucket when the links are laid out by token in the keys' memory.
+PLACE_BUCKET_BITS = 15
+
+
+def _links_in_place(kernels: SimpleNamespace, keys: np.ndarray, bits: int, total: int) -> np.ndarray:
+    """The int32 ``links`` of packed ``keys``, built in the keys' own memory: the links are
+    written over the keys as (position, link) records, the records grouped by position (one
+    radix pass), then each group laid out by token from the start of the same memory, the
+    rest of which is handed back. Peak: 8 bytes per shingle, not 8 + 4 per token. When a
+    group's links would reach records not yet laid out (an input of mostly tiny documents,
+    fewer shingles than half its tokens), the records are scattered to a new array instead."""
+    _link(kernels, keys, bits, keys)
+    width = min(PLACE_BUCKET_BITS, bits)
+    bounds = kernels.partition_top_bits(keys, bits - width, 32 - bits) if bits > width else np.array([0, len(keys)])
+    ends = np.minimum(np.arange(1, len(bounds), dtype=np.int64) << width, total)
+    temp = np.empty(max(1, int(np.diff(bounds).max())), dtype=np.uint64)
+    if np.all(ends <= 2 * bounds[1:]):  # a group's links end before the next group's records
+        links = keys.view(np.int32)[:total]
+        kernels.place_records(keys, bounds, width, total, links, temp, NO_SHINGLE)
+        _give_back(keys, 4 * total)
+        return links
+    links = np.empty(total, dtype=np.int32)
+    kernels.place_records(keys, bounds, width, total, links, temp, NO_SHINGLE)
+    return links
 
 
 def _in_memory(texts: Iterable[str], ngram: int, jobs: int, chunk_tokens: int) -> SeedStream:
     places = _Growing()
     keys, token_bounds = _read_all(texts, ngram, jobs, places)
     total = int(token_bounds[-1])
-    links: np.ndarray = np.full(total, NO_SHINGLE, dtype=_links_dtype(total))
-    if len(keys):
-        bits = max(1, total.bit_length())
+    bits = max(1, total.bit_length())
+    kernels = _passage_kernels.compiled(len(keys))
+    links: np.ndarray
+    if len(keys) and kernels is not None and _links_dtype(total) is np.int32:
         _pack(keys, token_bounds, ngram, bits)
-        kernels = _passage_kernels.compiled(len(keys))
-        if kernels is not None:
-            _link(kernels, keys, bits, links)
-        else:
-            keys.sort()
-            pos, link, _ = _link_numpy(keys, bits)
-            links[pos] = link
+        links = _links_in_place(kernels, keys, bits, total)
+    else:
+        links = np.full(total, NO_SHINGLE, dtype=_links_dtype(total))
+        if len(keys):
+            _pack(keys, token_bounds, ngram, bits)
+            if kernels is not None:
+                _link(kernels, keys, bits, links)
+            else:
+                keys.sort()
+                pos, link, _ = _link_numpy(keys, bits)
+                links[pos] = link
     del keys
     seeds = SeedStream(token_bounds, LinkMultiplicity(links), _pairs(links, _chunks(total, chunk_tokens)))
     seeds.places = TokenPlaces.from_counts(places.array(), token_bounds, PLACE_EVERY)

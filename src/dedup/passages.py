@@ -308,12 +308,10 @@ def _merge(pieces: list[np.ndarray], ngram: int, threshold: float) -> np.ndarray
     chains = np.concatenate(pieces) if pieces else np.zeros((0, 7), dtype=np.int64)
     pieces.clear()
     order = np.lexsort((chains[:, O_LO], chains[:, R_LO], chains[:, DOC_R], chains[:, DOC_O]))
-    chains = np.take(chains, order, axis=0)  # the unsorted chains are freed here
-    del order
     kernels = _passage_kernels.compiled(len(chains) * 64)
     if kernels is None:
-        return merge_reference(chains, ngram, threshold)
-    return kernels.merge_chains(chains, ngram, float(threshold), _MERGE_GAP)
+        return merge_reference(np.take(chains, order, axis=0), ngram, threshold)
+    return kernels.merge_chains(chains, order, ngram, float(threshold), _MERGE_GAP)  # in order: no sorted copy
 
 
 def _candidates(matches: np.ndarray, ngram: int, min_words: int, threshold: float) -> Candidates:
