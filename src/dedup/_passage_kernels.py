@@ -183,8 +183,7 @@ def _fill_groups(keys, lo, hi, b, mask, t_hash, t_first, t_count, slot):
     while size < 2 * (hi - lo) and size < t_hash.shape[0]:
         size *= 2
     full = size - size // 4
-    for s in range(size):
-        t_count[s] = 0
+    t_count[:size] = 0
     distinct = 0
     for i in range(lo, hi):
         h = keys[i] >> b
