@@ -8,16 +8,22 @@ repeats. Seeds come out in ``repeat`` order, in chunks of a bounded number of
 tokens, so that the chaining downstream is one streaming pass.
 
 **In memory** (:func:`find_seeds` without ``spill``): one ``uint64`` per
-shingle packs the top bits of its hash above its token position; the keys are
-sorted in place, and one pass over them fills ``links``, one integer per
-token: the first occurrence of the shingle starting there (a later
-occurrence), ``-count`` (a first occurrence) or :data:`NO_SHINGLE`. Peak:
-8 + 4 bytes per token (about 2.7 bytes per byte of English text).
+shingle packs the top bits of its hash above its token position. One radix
+pass groups the keys by the top bits of their hash into buckets of about 32k
+keys, and each bucket's groups of equal hashes are found in a table held in
+cache (no sort): that gives ``links``, one integer per token: the first
+occurrence of the shingle starting there (a later occurrence), ``-count`` (a
+first occurrence) or :data:`NO_SHINGLE`. The links are written over the keys
+as (position, link) records, grouped by position with a second radix pass and
+laid out by token in the keys' own memory, whose rest is handed back. Peak:
+8 bytes per shingle (about 1.8 bytes per byte of English text), then 4 per
+token.
 
 **Spilled** (``spill=DIR``): the same keys are an external distribution sort.
 Shingles go to bucket files by the top bits of their hash (every shingle of a
-group lands in the same bucket); each bucket is sorted in memory on its own
-and its links are written to chunk files by token position; each chunk is
+group lands in the same bucket); each bucket is linked in memory on its own
+(the same cache-sized buckets and tables) and its links are written to chunk
+files by token position; each chunk is
 then read back in position order. Memory follows the size of one bucket and
 one chunk, not the input; the links, hence the seeds and the matches, are
 exactly those of the in-memory path.
