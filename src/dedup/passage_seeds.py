@@ -97,7 +97,13 @@ FILE_CHUNK_TOKENS = 1 << 22
 
 _U64 = np.uint64
 _RECORD = np.dtype([("h", "<u8"), ("p", "<i8")])
-_LINK = np.dtype([("t", "<i8"), ("v", "<i8"), ("c", "<i4")])
+
+
+def _link_record(total: int) -> np.dtype:
+    """Records of the chunk files: token, link, count; 12 bytes while positions fit 32 bits."""
+    wide = "<i4" if _links_dtype(total) is np.int32 else "<i8"
+    return np.dtype([("t", wide), ("v", wide), ("c", "<i4")])
+
 
 #: (document, start, end) character ranges: whole documents, or the pieces of a long one.
 Unit = tuple[int, int, int]
@@ -677,6 +683,7 @@ def _spill_into(
     total = int(token_bounds[-1])
     bits = max(1, total.bit_length())
     file_chunk = max(chunk_tokens, FILE_CHUNK_TOKENS)
+    link_record = _link_record(total)
     cuts = _chunks(total, file_chunk)
 
     def chunk_path(c: int) -> Path:
@@ -691,7 +698,7 @@ def _spill_into(
         path.unlink()
         keys = records["h"] >> _U64(bits) << _U64(bits) | records["p"].astype(np.uint64)
         del records
-        out = np.empty(len(keys), dtype=_LINK)
+        out = np.empty(len(keys), dtype=link_record)
         kernels = _passage_kernels.compiled(len(keys))
         if kernels is not None:
             _link(kernels, keys, bits, (out["t"], out["v"], out["c"]), skip=bucket_bits)
@@ -710,7 +717,7 @@ def _spill_into(
             mult = np.zeros(hi - lo, dtype=np.int32)
             path = chunk_path(c)
             if path.exists():
-                rec = np.fromfile(path, dtype=_LINK)
+                rec = np.fromfile(path, dtype=link_record)
                 path.unlink()
                 links[rec["t"] - lo] = rec["v"]
                 mult[rec["t"] - lo] = rec["c"]
