@@ -58,6 +58,7 @@ __all__ = [
     "batches",
     "find_seeds",
     "pieces",
+    "range_index",
     "seed_arrays",
     "spill_needed",
     "unit_text",
@@ -360,11 +361,29 @@ class LinkMultiplicity:
         return len(self._links)
 
     def __getitem__(self, key: slice) -> np.ndarray:
-        v = self._links[key].astype(np.int64)
+        return self._counts(self._links[key].astype(np.int64))
+
+    def ranges(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """``self[lo[k]:hi[k]]`` for every ``k``, concatenated (one gather for them all)."""
+        return self._counts(self._links[range_index(lo, hi)].astype(np.int64))
+
+    def _counts(self, v: np.ndarray) -> np.ndarray:
         later = v >= 0
         out = np.where(v == NO_SHINGLE, 0, -v)
         out[later] = -self._links[v[later]]
         return out
+
+
+def range_index(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The indexes ``lo[k], lo[k] + 1, ..., hi[k] - 1`` for every ``k``, concatenated.
+
+    >>> range_index(np.array([3, 10]), np.array([5, 13])).tolist()
+    [3, 4, 10, 11, 12]
+    """
+    lengths = np.maximum(np.asarray(hi, dtype=np.int64) - lo, 0)
+    starts = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    return np.repeat(np.asarray(lo, dtype=np.int64) - starts, lengths) + np.arange(int(lengths.sum()), dtype=np.int64)
 
 
 class FileMultiplicity:
@@ -380,6 +399,16 @@ class FileMultiplicity:
         start, stop, _ = key.indices(self._n)
         count = max(0, stop - start)
         return np.fromfile(self._path, dtype=np.int32, count=count, offset=4 * start).astype(np.int64)
+
+    def ranges(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """``self[lo[k]:hi[k]]`` for every ``k``, concatenated; ranges close together (sorted,
+        as the located candidates are) are read in one piece."""
+        if not len(lo):
+            return np.zeros(0, dtype=np.int64)
+        first, last = int(np.min(lo)), int(np.max(hi))
+        if last - first <= 4 * int(np.sum(hi - lo)) + (1 << 16):
+            return self[first:last][range_index(np.asarray(lo) - first, np.asarray(hi) - first)]
+        return np.concatenate([self[int(a) : int(b)] for a, b in zip(lo, hi)])
 
 
 def _chunks(total: int, chunk_tokens: int) -> np.ndarray:

@@ -27,6 +27,7 @@ dropped or added.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import tempfile
@@ -41,7 +42,7 @@ import numpy as np
 
 from . import _passage_kernels
 from .internal import check_passage_params
-from .passage_seeds import TokenPlaces, batches, find_seeds, seed_arrays, spill_needed
+from .passage_seeds import TokenPlaces, batches, find_seeds, range_index, seed_arrays, spill_needed
 from .progress import Progress, report
 from .text import tokenize
 from .text_source import TextSource
@@ -559,31 +560,31 @@ def _trim(
     kernels = _passage_kernels.compiled(n * 64)
     trim = kernels.trim_edges if kernels is not None else _passage_kernels.python().trim_edges
     doc_end = token_bounds[c.doc_r + 1]
-    k = 0
-    while k < n:
-        group: list[int] = []
-        size = 0
-        while k + len(group) < n and (size < (1 << 18) or not group):  # bounded memory
-            j = k + len(group)
-            group.append(j)
-            size += int(c.r_end[j] - c.r_lo[j])
-        g = np.array(group)
-        mult = [np.asarray(multiplicity[int(a) : int(b)]) for a, b in zip(c.r_lo[g], c.r_end[g])]
-        bounds = np.zeros(len(g) + 1, dtype=np.int64)
-        np.cumsum([len(m) for m in mult], out=bounds[1:])
-        lo, hi = trim(
-            np.concatenate(mult).astype(np.int64),
+    sizes = c.r_end - c.r_lo
+    before = np.cumsum(sizes) - sizes
+    cuts = np.flatnonzero(np.diff(before >> 18)) + 1  # groups of about 256k tokens: bounded memory
+    for a, b in itertools.pairwise([0, *cuts.tolist(), n]):
+        lo_g, hi_g = c.r_lo[a:b], c.r_end[a:b]
+        ranges = getattr(multiplicity, "ranges", None)
+        if ranges is not None:
+            mult = ranges(lo_g, hi_g)  # one gather for the whole group
+        elif isinstance(multiplicity, np.ndarray):
+            mult = multiplicity[range_index(lo_g, hi_g)]
+        else:
+            mult = np.concatenate([np.asarray(multiplicity[int(x) : int(y)]) for x, y in zip(lo_g, hi_g)])
+        bounds = np.zeros(b - a + 1, dtype=np.int64)
+        np.cumsum(hi_g - lo_g, out=bounds[1:])
+        cut_lo[a:b], cut_hi[a:b] = trim(
+            np.asarray(mult, dtype=np.int64),
             bounds,
-            c.r_lo[g],
-            c.r_end[g],
-            head_break[g],
-            tail_break[g],
-            doc_end[g],
+            lo_g,
+            hi_g,
+            head_break[a:b],
+            tail_break[a:b],
+            doc_end[a:b],
             ngram,
             min_words,
         )
-        cut_lo[g], cut_hi[g] = lo, hi
-        k += len(group)
     return cut_lo, cut_hi
 
 
