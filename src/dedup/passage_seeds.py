@@ -496,9 +496,14 @@ def _chars(texts: Iterable[str]) -> int | None:
 def _anonymous(n: int) -> np.ndarray:
     """``n`` uint64 in an anonymous memory map: pages are committed when first written, and
     the tail can be given back to the system (:func:`_give_back`) while the head is in use."""
-    mm = mmap.mmap(-1, max(8, 8 * n))
+    private, anonymous = getattr(mmap, "MAP_PRIVATE", None), getattr(mmap, "MAP_ANONYMOUS", None)
+    if private is None or anonymous is None:
+        return np.empty(n, dtype=np.uint64)  # no private anonymous maps here: nothing handed back
+    # Private, not mmap's default shared map of /dev/zero: only private anonymous memory gets
+    # huge pages (a shared map faults in 4 KB pages, and random access at 1 GB misses the TLB).
+    mm = mmap.mmap(-1, max(8, 8 * n), flags=private | anonymous)
     with contextlib.suppress(AttributeError, OSError):
-        mm.madvise(mmap.MADV_HUGEPAGE)  # as numpy does for its own large arrays: fewer TLB misses
+        mm.madvise(mmap.MADV_HUGEPAGE)  # as numpy does for its own large arrays
     return np.frombuffer(mm, dtype=np.uint64)
 
 
