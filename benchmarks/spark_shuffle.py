@@ -1,4 +1,4 @@
-"""Shuffle bytes of the Spark passage search with and without the singleton filter.
+"""Shuffle bytes of the Spark passage search with and without the co-partitioned seed join.
 
 Opt-in (it starts a JVM per variant and takes minutes)::
 
@@ -44,7 +44,7 @@ def _shuffle_bytes(event_dir: Path) -> dict[str, int]:
     return {"shuffle_written": written, "shuffle_read": read, "shuffle_records": records}
 
 
-def driver(parquet: str, drop: str, event_dir: str) -> dict:
+def driver(parquet: str, copartition: str, event_dir: str) -> dict:
     """One run of the passage search (in its own process)."""
     from pyspark.sql import functions as F
 
@@ -66,7 +66,7 @@ def driver(parquet: str, drop: str, event_dir: str) -> dict:
     docs = indexed(spark.read.parquet(parquet), "id", "text", "id")
     stats: dict = {"documents": docs.count()}
     t = time.perf_counter()
-    matches = passage_matches(docs, threshold=0.8, min_words=20, ngram=5, drop_singletons=drop == "1", stats=stats)
+    matches = passage_matches(docs, threshold=0.8, min_words=20, ngram=5, copartition=copartition == "1", stats=stats)
     rows = matches.select(F.sum(F.hash("oi", "o_start", "o_end", "ri", "r_start", "r_end")), F.count("*")).first()
     stats.update(wall_s=round(time.perf_counter() - t, 2), matches=rows[1], checksum=rows[0])
     spark.stop()
@@ -99,11 +99,11 @@ def main() -> int:
     path = Path(tmp.name) / "corpus.parquet"
     pq.write_table(pa.table({"id": list(range(len(texts))), "text": texts}), path, row_group_size=2048)
     results = []
-    for drop in ("0", "1"):
-        events = Path(tmp.name) / f"events-{drop}"
+    for copartition in ("0", "1"):
+        events = Path(tmp.name) / f"events-{copartition}"
         events.mkdir()
         run = subprocess.run(
-            [sys.executable, __file__, "--driver", str(path), drop, str(events)],
+            [sys.executable, __file__, "--driver", str(path), copartition, str(events)],
             capture_output=True,
             text=True,
             check=False,
@@ -112,7 +112,7 @@ def main() -> int:
             print(run.stderr[-3000:], file=sys.stderr)
             return 1
         stats = json.loads(run.stdout.strip().splitlines()[-1])
-        row = {"size": args.size, "singleton_filter": drop == "1", **stats, **_shuffle_bytes(events)}
+        row = {"size": args.size, "copartitioned": copartition == "1", **stats, **_shuffle_bytes(events)}
         results.append(row)
         print(json.dumps(row), flush=True)
     if results[0]["checksum"] != results[1]["checksum"] or results[0]["matches"] != results[1]["matches"]:

@@ -356,30 +356,31 @@ def test_distributed_seeds_equal_the_local_seeds(spark, tmp_path, hot):
     assert set(np.flatnonzero(want_mult > 1).tolist()) == set(glob_r.tolist())
 
 
-def test_singleton_filter_keeps_every_repeated_hash_and_drops_most_singletons(spark):
-    """The Bloom filter before the seed join: no repeated shingle lost, ~1% of singletons through."""
-    rng = np.random.default_rng(5)
-    hashes = rng.integers(-(2**63), 2**63 - 1, size=30_000, dtype=np.int64)
-    repeated, singles = hashes[:2_000], hashes[2_000:]
-    rows = [(int(h), k) for k, h in enumerate(np.concatenate([repeated, repeated, singles]))]
-    shingles = spark.createDataFrame(rows, "h long, pos long")
-    groups = spark.createDataFrame([(int(h),) for h in repeated], "h long")
-    kept = spark_passages.singleton_filter(shingles, groups, len(repeated)).toPandas()
-    assert set(repeated.tolist()) <= set(kept["h"].tolist())
-    assert (kept["h"].value_counts() == 2).sum() == len(repeated)  # both occurrences of each
-    through = len(kept) - 2 * len(repeated)
-    assert through < 0.05 * len(singles)
-    assert spark_passages.singleton_filter(shingles, groups.limit(0), 0).count() == 0
+def _exchanges(df) -> list[str]:
+    """The shuffles of ``df``'s executed plan (those inside cached relations included)."""
+    plan = df._jdf.queryExecution().executedPlan().toString()
+    return [line[line.index("Exchange") :] for line in plan.splitlines() if "Exchange hashpartitioning" in line]
 
 
-def test_seeds_are_the_same_without_the_singleton_filter(spark, tmp_path):
+def test_seed_join_shuffles_the_shingles_once(spark, tmp_path):
+    """Co-partitioned: the shingles are shuffled on their hash once; grouping them and joining each
+    with its group need no second shuffle (and no filter on the driver). The old plan had two;
+    both give the same seeds."""
     docs = _passage_corpus()
     indexed = spark_session.indexed(spark.read.parquet(_write(tmp_path, "s", docs)), "id", "text", "pos")
-    got = [
-        sorted(map(tuple, spark_passages.seed_occurrences(indexed, 5, drop_singletons=drop).collect()))
-        for drop in (True, False)
-    ]
-    assert got[0] == got[1] and len(got[0]) > 100
+    before = spark.conf.get("spark.sql.autoBroadcastJoinThreshold")
+    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")  # a sort-merge join, as on a big corpus
+    try:
+        plans, seeds = {}, {}
+        for cop in (True, False):
+            occ = spark_passages.seed_occurrences(indexed, 5, copartition=cop)
+            seeds[cop] = sorted(map(tuple, occ.collect()))
+            plans[cop] = {line for line in _exchanges(occ) if "hashpartitioning(h#" in line}
+    finally:
+        spark.conf.set("spark.sql.autoBroadcastJoinThreshold", before)
+    assert len(plans[True]) == 1 and "REPARTITION_BY_NUM" in plans[True].pop()
+    assert len(plans[False]) == 2  # the grouping's shuffle and the join's
+    assert seeds[True] == seeds[False] and len(seeds[True]) > 100
 
 
 def test_sparse_multiplicity_equals_the_local_array():
@@ -410,8 +411,11 @@ def test_cli_docs_reads_jsonl_like_the_local_engine(spark, tmp_path, corpus):
     lines.insert(11, json.dumps({"id": "number", "text": 5}))
     path = tmp_path / "docs.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # An undecodable byte on line 2: with --errors strict the whole file is skipped, as locally.
+    undecodable = tmp_path / "bytes.jsonl"
+    undecodable.write_bytes(b"\n".join([lines[0].encode(), b'{"id": "x", "text": "caf\xe9 au lait"}', b""]))
     args = {
-        "paths": [str(path)],
+        "paths": [str(path), str(undecodable)],
         "jsonl": True,
         "parquet": False,
         "text_field": "text",
@@ -442,7 +446,10 @@ def test_cli_docs_reads_jsonl_like_the_local_engine(spark, tmp_path, corpus):
     assert any(m["similarity"] < 1.0 for c in result["clusters"] for m in c["members"])
     summary = result["summary"]
     assert (summary["documents"], summary["skipped_records"], summary["clusters"]) == (len(texts), 3, len(local))
+    assert (summary["files"], summary["skipped_files"]) == (1, 1)
     assert result["problems"] == [
+        f"{undecodable}:2: not valid utf-8 (invalid continuation byte, byte 0xe9 at column 25 of the line);"
+        " use --encoding ENC or --errors replace",
         f"{path}:8: not valid JSON (Expecting property name enclosed in double quotes at column 2)",
         f"{path}:10: no field 'text' (fields: 'id'); use --text-field",
         f"{path}:12: field 'text' is int, not a string",
@@ -499,7 +506,12 @@ def _clean_inputs(root: Path) -> Path:
         lines.insert(3, "{broken")
         return ("\n".join(lines) + "\n").encode()
 
-    (data / "r.jsonl").write_bytes(records(0, 14))
+    # Undecodable bytes (read with --errors replace, i.e. surrogateescape): in a record whose
+    # passage is cut and in a text file whose second paragraph repeats a.txt's, written back as they were.
+    (data / "r.jsonl").write_bytes(
+        records(0, 14).replace(b'"id": "0-7", "text": "', b'"id": "0-7", "text": "\xff\xfe ')
+    )
+    (data / "u.txt").write_bytes(f"{para[8]}\n".encode() + b"odd \xe9 bytes\n" + f"{para[1]}\n".encode())
     (data / "sub" / "r.jsonl.gz").write_bytes(gzip.compress(records(1, 12)))
     (data / "sub" / "r.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(records(2, 12)))
     (data / "sub" / "r.jsonl.xz").write_bytes(lzma.compress(records(3, 8)))
@@ -510,14 +522,16 @@ def _clean_inputs(root: Path) -> Path:
 
 def test_cli_clean_on_spark_writes_what_the_local_clean_writes(spark, tmp_path):
     """``dedup clean --engine spark --docs``: the executors write the same cleaned files (text,
-    JSON Lines plain and compressed, Parquet; an empty file copied), the same manifest, the same
-    removed.jsonl and the same counts as the local engine, from a directory of mixed formats."""
+    JSON Lines plain and compressed, Parquet; an empty file copied; undecodable bytes kept), the
+    same manifest, the same removed.jsonl and the same counts as the local engine, from a
+    directory of mixed formats."""
     import json
 
     from dedup.cli import main
 
     data = _clean_inputs(tmp_path)
     common = ["clean", str(data), "-r", "--docs", "--id-field", "id", "--min-words", "12", "-q", "--format", "json"]
+    common += ["--errors", "replace"]  # undecodable bytes kept byte for byte, as locally
     outs = {}
     for engine in ("local", "spark"):
         out = tmp_path / engine

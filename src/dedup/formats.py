@@ -56,6 +56,7 @@ __all__ = [
     "UnreadablePart",
     "UsageError",
     "decode",
+    "decode_line",
     "encode_text",
     "exact_codec",
     "find_sources",
@@ -728,6 +729,28 @@ def iter_jsonl(
         yield row_document(row, path, lineno, text_field, id_field)
 
 
+def decode_line(raw: bytes, path: str, lineno: int, encoding: str = "utf-8", errors: str = "strict") -> str:
+    """One line's bytes (of a JSON Lines file) as text; raises the reader's :class:`InputError`.
+
+    >>> decode_line(b"caf\\xc3\\xa9", "a.jsonl", 1)
+    'café'
+    >>> decode_line(b"ok \\xff", "a.jsonl", 3)
+    Traceback (most recent call last):
+    ...
+    dedup.formats.InputError: a.jsonl:3: not valid utf-8 (invalid start byte, byte 0xff at column 4 of the line); ...
+    """
+    try:
+        return raw.decode(encoding, errors)
+    except UnicodeDecodeError as e:
+        name = codecs.lookup(encoding).name
+        raise InputError(
+            path,
+            f"not valid {name} ({e.reason}, byte 0x{raw[e.start]:02x} at column {e.start + 1} of the line);"
+            " use --encoding ENC or --errors replace",
+            lineno,
+        ) from None
+
+
 def parse_json_line(line: str, path: str, lineno: int) -> Any:
     """The JSON value of one line, or the :class:`InputError` saying why it has none.
 
@@ -962,16 +985,7 @@ class ShardReader:
                 if b"\x00" in raw[: BINARY_SNIFF - offset]:
                     raise InputError(path, "binary file (NUL bytes), not text")
                 offset += len(raw) + 1
-            try:
-                line = raw.decode(encoding, errors)
-            except UnicodeDecodeError as e:
-                name = codecs.lookup(encoding).name
-                raise InputError(
-                    path,
-                    f"not valid {name} ({e.reason}, byte 0x{raw[e.start]:02x} at column {e.start + 1} of the line);"
-                    " use --encoding ENC or --errors replace",
-                    lineno,
-                ) from None
+            line = decode_line(raw, path, lineno, encoding, errors)
             if not line.strip():
                 continue
             row = parse_json_line(line, path, lineno)

@@ -354,10 +354,10 @@ def clean_indexed(
         decisions = duplicate_decisions(
             ix, id_col, doc_threshold, ngram=ngram, num_perm=num_perm, keep=keep, stats=stats
         )
-        dropped = (
-            decisions.where(~F.col("kept")).select(IDX, "kept_idx", "similarity").persist(StorageLevel.MEMORY_AND_DISK)
-        )
-        dropped.count()
+        # Checkpointed: the plans below read the documents left several times, and each copy of
+        # the decisions' plan (edges, components, similarities) inside them made the query plans
+        # grow until the driver ran out of heap (a 14-document clean failed with 1 GB).
+        dropped = decisions.where(~F.col("kept")).select(IDX, "kept_idx", "similarity").localCheckpoint()
         decisions.unpersist()
     else:
         dropped = spark.createDataFrame([], f"{IDX} long, kept_idx long, similarity double")

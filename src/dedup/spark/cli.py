@@ -42,50 +42,93 @@ def _with_row_numbers(df: DataFrame, name: str) -> DataFrame:
     return mid.withColumn(name, rank_column(mid, "_mid") + 1).drop("_mid")
 
 
-def _parse_fn(path: str, mode: str, text_field: str, id_field: str | None):
-    """Records -> (record, id as JSON, text, error), read by the local readers (:mod:`dedup.formats`)."""
-    from ..formats import InputError, iter_jsonl, row_document
+#: Undecodable bytes read with ``--errors surrogateescape`` (and lone surrogates from JSON
+#: ``\\udXXX`` escapes) cannot travel in Spark's strings, which are UTF-8: U+D800..U+DFFF
+#: travel as U+10F800..U+10FFFF (the end of plane 16, private use), one character for one, so
+#: tokens and offsets are the local engine's (both are separators); the writer turns them back.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_CARRIERS = re.compile("[\U0010f800-\U0010ffff]")
+_SHIFT = 0x10F800 - 0xD800
 
-    def parse(record: int, row: Any) -> Any:
-        if mode == "rows":
-            return row_document(row, path, record, text_field, id_field)
-        # One line is a one-line JSONL text: the local reader's rules (blank lines skipped,
-        # JSON errors, non-objects, missing or non-string fields), numbered as in the file.
-        for item in iter_jsonl(row, path, text_field, id_field):
-            if isinstance(item, InputError):
-                item.line = record
-            else:
-                item.record = record
-            return item
+
+def _escaped(text: str, path: str, record: int | None) -> str:
+    """``text`` ready for a Spark string (see ``_SURROGATES``); raises ``InputError`` for a text
+    already holding the characters that carry surrogates."""
+    from ..formats import InputError
+
+    if _CARRIERS.search(text):
+        raise InputError(
+            path, "holds characters U+10F800..U+10FFFF, which --engine spark cannot read; use --engine local", record
+        )
+    if not _SURROGATES.search(text):
+        return text
+    return _SURROGATES.sub(lambda m: chr(ord(m.group()) + _SHIFT), text)
+
+
+def _unescaped(text: str) -> str:
+    """The inverse of :func:`_escaped`: the text as the local engine holds it."""
+    if not _CARRIERS.search(text):
+        return text
+    return _CARRIERS.sub(lambda m: chr(ord(m.group()) - _SHIFT), text)
+
+
+def _jsonl_record(raw: bytes, record: int, path: str, text_field: str, id_field: str | None, errors: str) -> Any:
+    """One JSON Lines line as the local reader reads it: a ``Document``, an ``InputError`` (a bad
+    record), or None (a blank line); raises ``InputError`` when the line cannot be decoded with
+    ``errors`` (the local reader then skips the whole file)."""
+    from ..formats import InputError, decode_line, parse_json_line, row_document
+
+    if record == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]  # a UTF-8 byte order mark is not part of the first record
+    line = decode_line(raw, path, record, "utf-8", errors)
+    if not line.strip():
         return None
+    row = parse_json_line(line, path, record)
+    if isinstance(row, InputError):
+        return row
+    if not isinstance(row, dict):
+        return InputError(path, "not a JSON object", record)
+    doc = row_document(row, path, record, text_field, id_field)
+    if not isinstance(doc, InputError):
+        try:
+            doc.text = _escaped(doc.text, path, record)
+        except InputError as e:
+            return e
+    return doc
+
+
+def _parse_fn(path: str, mode: str, text_field: str, id_field: str | None, errors: str = "strict"):
+    """Records -> (record, id as JSON, text, error), read by the local readers (:mod:`dedup.formats`):
+    Parquet rows (``mode="rows"``) or the raw bytes of JSON Lines lines (``mode="jsonl"``). A line
+    that cannot be decoded gives a row without ``_record``: the file is skipped, as locally."""
+    from ..formats import InputError, row_document
 
     def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            out: dict[str, list] = {"_record": [], "_id": [], "_text": [], "_error": [], "_codec": [], "_size": []}
+            out: dict[str, list] = {name: [] for name in _DOC_FIELDS}
             records = batch.column("_record").to_pylist()
             if mode == "jsonl":
                 rows: list = batch.column("value").to_pylist()
             else:
                 rows = batch.drop_columns(["_record"]).to_pylist()
             for record, row in zip(records, rows):
-                doc = parse(record, row)
+                if mode == "rows":
+                    doc = row_document(row, path, record, text_field, id_field)
+                else:
+                    try:
+                        doc = _jsonl_record(row, record, path, text_field, id_field, errors)
+                    except InputError as e:  # the file is unreadable: its line number travels in _size
+                        doc, record = e, None
                 if doc is None:
                     continue
-                out["_record"].append(record)
                 if isinstance(doc, InputError):
-                    out["_id"].append(None)
-                    out["_text"].append(None)
-                    out["_error"].append(str(doc))
-                    out["_codec"].append(None)
-                    out["_size"].append(None)
+                    values: tuple = (record, None, None, str(doc), None, None if record is not None else doc.line)
                 else:
-                    out["_id"].append(json.dumps(doc.id, ensure_ascii=False, default=str))
-                    out["_text"].append(doc.text)
-                    out["_error"].append(None)
-                    out["_codec"].append(None)
-                    out["_size"].append(None)
+                    values = (record, json.dumps(doc.id, ensure_ascii=False, default=str), doc.text, None, None, None)
+                for name, value in zip(_DOC_FIELDS, values):
+                    out[name].append(value)
             yield pa.RecordBatch.from_pydict(out, schema=_DOC_ARROW)
 
     return fn
@@ -133,7 +176,7 @@ def _file_docs_fn(path: str, fmt: Any, encoding: str, errors: str, text_field: s
     executor with the local readers (:mod:`dedup.formats`): decompressed by its name's
     compression; a text file is one document (an empty file an empty one), decoded as the
     local engine decodes it; a JSON Lines file gives one document per line."""
-    from ..formats import InputError, decode, decompress, exact_codec, iter_jsonl
+    from ..formats import BINARY_SNIFF, InputError, decode, decompress, exact_codec
 
     def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -144,19 +187,28 @@ def _file_docs_fn(path: str, fmt: Any, encoding: str, errors: str, text_field: s
                     data = decompress(raw, fmt.compression, path) if fmt.compression else raw
                     if fmt.kind == "text":
                         codec = exact_codec(data, encoding)
-                        add((None, "null", decode(data, path, codec, errors) if data else "", None, codec, len(data)))
+                        text = _escaped(decode(data, path, codec, errors), path, None) if data else ""
+                        add((None, "null", text, None, codec, len(data)))
                         continue
-                    text = decode(data, path, "utf-8", errors) if data else ""
+                    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                        raise InputError(path, "looks like UTF-16 (byte order mark); use --encoding utf-16")
+                    if b"\x00" in data[:BINARY_SNIFF]:
+                        raise InputError(path, "binary file (NUL bytes), not text")
+                    found = []
+                    for record, line in enumerate(data.split(b"\n"), 1):
+                        item = _jsonl_record(line, record, path, text_field, id_field, errors)
+                        if item is not None:
+                            found.append((record, item))
                 except InputError as e:
                     add((None, None, None, str(e), None, None))
                     continue
                 size = len(data)
-                for item in iter_jsonl(text, path, text_field, id_field):
+                for record, item in found:
                     if isinstance(item, InputError):
-                        add((item.line, None, None, str(item), None, size))
+                        add((record, None, None, str(item), None, size))
                     else:
                         ident = json.dumps(item.id, ensure_ascii=False, default=str)
-                        add((item.record, ident, item.text, None, None, size))
+                        add((record, ident, item.text, None, None, size))
             if rows:
                 columns = list(zip(*rows))
                 yield pa.RecordBatch.from_pydict(dict(zip(_DOC_FIELDS, columns)), schema=_DOC_ARROW)
@@ -211,7 +263,7 @@ def _input_files(spark: SparkSession, args: Any) -> tuple[list[InputFile], list[
 
 
 def _read_cli_documents(
-    spark: SparkSession, args: Any, files: list[InputFile] | None = None
+    spark: SparkSession, args: Any, files: list[InputFile] | None = None, errors: str | None = None
 ) -> tuple[DataFrame, list[str], dict]:
     """The documents named on the command line as ``(_file, _path, _record, _id, _text, _error,
     _codec)``, the first problems (one-line messages) and the input part of the summary.
@@ -230,14 +282,15 @@ def _read_cli_documents(
     if files is None:
         files, messages = _input_files(spark, args)
     text_field, id_field = _arg(args, "text_field", "text"), _arg(args, "id_field")
-    encoding, errors = _arg(args, "encoding", "utf-8"), _arg(args, "errors", "strict")
+    encoding, errors = _arg(args, "encoding", "utf-8"), errors or _arg(args, "errors", "strict")
     parts = []
     for f in files:
         path, fmt = f.path, f.fmt
         if fmt.kind == "jsonl" and fmt.compression is None:
             lines = _with_row_numbers(spark.read.option("lineSep", "\n").text(path), "_record")
-            docs = lines.select("_record", "value").mapInArrow(
-                _parse_fn(path, "jsonl", text_field, id_field), _DOC_SCHEMA
+            # The raw bytes of each line (Spark does not check them), decoded on the executor as locally.
+            docs = lines.select("_record", F.col("value").cast("binary").alias("value")).mapInArrow(
+                _parse_fn(path, "jsonl", text_field, id_field, errors), _DOC_SCHEMA
             )
         elif fmt.kind == "parquet":
             if fmt.compression is not None:
@@ -264,24 +317,29 @@ def _read_cli_documents(
         union = union.unionByName(part)
     union = union.persist(StorageLevel.MEMORY_AND_DISK)
     bad = union.where(F.col("_error").isNotNull())
-    counts = bad.agg(
-        F.count(F.when(F.col("_record").isNull(), 1)).alias("files"),
-        F.count(F.col("_record")).alias("records"),
-    ).first()
-    bad_files, bad_records = (int(counts[0]), int(counts[1])) if counts else (0, 0)
-    unread = {r[0] for r in bad.where(F.col("_record").isNull()).select("_file").distinct().collect()}
+    # A file that cannot be read is skipped whole, as locally: one message (its first bad line,
+    # whose number travels in _size), and none of its records.
+    first = F.min(F.struct(F.coalesce(F.col("_size"), F.lit(0)), F.col("_error")))
+    unread_rows = bad.where(F.col("_record").isNull()).groupBy("_file").agg(first.alias("_e")).orderBy("_file")
+    file_errors = {r[0]: r[1][1] for r in unread_rows.collect()}
+    unread = set(file_errors)
+    bad_records = bad.where(F.col("_record").isNotNull() & ~F.col("_file").isin(sorted(unread))).count()
     # Bytes read as the local engine counts them: decompressed (one number per file here).
     sizes = {r[0]: r[1] for r in union.groupBy("_file").agg(F.max("_size")).collect() if r[1] is not None}
     summary = {
         "files": len(files) - len(unread),
         "bytes": sum(sizes.get(f.number, f.size) for f in files if f.number not in unread),
-        "skipped_files": len(messages) + bad_files,
+        "skipped_files": len(messages) + len(unread),
         "skipped_records": bad_records,
         "unread": unread,
     }
-    messages += [r[0] for r in bad.select("_error").limit(50).collect()]
-    if bad_files + bad_records > 50:
-        messages.append(f"... and {bad_files + bad_records - 50} more bad inputs")
+    messages += list(file_errors.values())[:50]
+    if unread:
+        union = union.where(~F.col("_file").isin(sorted(unread)))
+        bad = union.where(F.col("_error").isNotNull())
+    messages += [r[0] for r in bad.orderBy("_file", "_record").select("_error").limit(50).collect()]
+    if len(unread) + bad_records > 50:
+        messages.append(f"... and {len(unread) + bad_records - 50} more bad inputs")
     return union, messages, summary
 
 
@@ -439,7 +497,7 @@ def _spans_fn(side: str):
                 keys["ri"].append(m["ri"])
                 keys["r_start"].append(m["r_start"])
                 keys["span"].append(json.dumps(rec, ensure_ascii=False))
-                keys["excerpt"].append(excerpt(doc["_text"], m[lo], m[hi]) if side == "repeat" else None)
+                keys["excerpt"].append(excerpt(_unescaped(doc["_text"]), m[lo], m[hi]) if side == "repeat" else None)
         return pa.table(keys, schema=_SPANS)
 
     return fn
@@ -599,8 +657,8 @@ def _write_fn(files: dict[int, tuple[str, str, str, str | None, str]], text_fiel
             elif r["kind"] == "dropped":
                 changes[r["_record"]] = None
                 dropped[r["_record"]] = r
-            else:
-                changes[r["_record"]] = r["new"]
+            else:  # Parquet strings are read as they are; decoded texts carry their surrogates escaped
+                changes[r["_record"]] = r["new"] if kind == "parquet" else _unescaped(r["new"])
         out: dict[str, list] = {name: [] for name in _WRITTEN.names}
 
         def row(order: int, text: str | None, counts: tuple, written: bool, error: str | None) -> None:
@@ -677,8 +735,9 @@ def cli_clean(args: Any) -> dict[str, Any]:
     Returns ``{"summary", "problems", "manifest_tmp", "records_in",
     "records_out", "bytes_out", "chars_removed", "inputs", "documents",
     "seconds"}``. Raises ``ValueError`` with a one-line message for what it
-    cannot do (URLs, ``--errors`` other than ``strict``, a cleaned copy that
-    would overwrite an input).
+    cannot do (URLs, a cleaned copy that would overwrite an input). As
+    locally, ``errors`` other than ``strict`` read undecodable bytes with
+    ``surrogateescape``, so that they are written back as they were.
     """
     from .clean import clean_indexed
 
@@ -688,13 +747,15 @@ def cli_clean(args: Any) -> dict[str, Any]:
     manifest = Path(str(_arg(args, "manifest"))) if _arg(args, "manifest") else out / "manifest.jsonl"
     errors = _arg(args, "errors", "strict")
     if errors != "strict":
-        raise ValueError("clean reads strictly with --engine spark (--errors strict); use --engine local for others")
+        # As locally: undecodable bytes are read so that they are written back as they were
+        # (replace, ignore, backslashreplace would change bytes outside what clean removes).
+        errors = "surrogateescape"
     spark = cli_session(args)
     files, messages = _input_files(spark, args)
     for f in files:
         if _is_url(f.path):
             raise ValueError(f"{f.path}: clean --engine spark reads and writes local or shared paths only")
-    docs, problems, inputs = _read_cli_documents(spark, args, files)
+    docs, problems, inputs = _read_cli_documents(spark, args, files, errors)
     problems = messages + problems
     readable = [f for f in files if f.number not in inputs["unread"]]
     targets = {f.number: out / f.rel for f in readable}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -81,17 +82,43 @@ def _exact_groups(docs: DataFrame) -> DataFrame:
     return content.join(firsts, "_content").select(IDX, "rep")
 
 
-def _edges(
-    docs: DataFrame,
-    threshold: float,
-    ngram: int,
-    num_perm: int,
-    seed: int,
-    bands: int,
-    rows: int,
-    window: int,
-    stats: dict | None,
-) -> tuple[DataFrame, int]:
+@dataclass(frozen=True)
+class _Search:
+    """The checked parameters of a document search (the three public functions share them)."""
+
+    threshold: float
+    ngram: int
+    num_perm: int
+    seed: int
+    bands: int
+    rows: int
+    keep: str
+    window: int
+    max_local_edges: int
+    checkpoint_dir: str | None
+
+    @classmethod
+    def checked(
+        cls,
+        threshold: float,
+        ngram: int,
+        num_perm: int,
+        seed: int,
+        bands: int | None,
+        rows: int | None,
+        keep: str,
+        window: int,
+        max_local_edges: int,
+        checkpoint_dir: str | None,
+    ) -> _Search:
+        """Check the parameters as locally and resolve ``bands``/``rows`` (exactly the local rule)."""
+        check_params(threshold, ngram, num_perm, 1)
+        check_keep(keep)
+        bands, rows = resolve_bands(threshold, num_perm, bands, rows)
+        return cls(threshold, ngram, num_perm, seed, bands, rows, keep, window, max_local_edges, checkpoint_dir)
+
+
+def _edges(docs: DataFrame, p: _Search, stats: dict | None) -> tuple[DataFrame, int]:
     """Near-duplicate edges ``(i, j, similarity)``, ``i < j``, persisted, and their number.
 
     Exact duplicates (up to whitespace) are collapsed first (:func:`_exact_groups`): each
@@ -102,7 +129,9 @@ def _edges(
     t = time.perf_counter()
     groups = _exact_groups(docs).persist(StorageLevel.MEMORY_AND_DISK)
     firsts = docs.select(IDX, TEXT).join(groups.where(F.col(IDX) == F.col("rep")).select(IDX), IDX, "left_semi")
-    keys = firsts.mapInArrow(_band_keys_fn(ngram, num_perm, seed, bands, rows), "idx long, band int, key long")
+    keys = firsts.mapInArrow(
+        _band_keys_fn(p.ngram, p.num_perm, p.seed, p.bands, p.rows), "idx long, band int, key long"
+    )
     keys = keys.persist(StorageLevel.MEMORY_AND_DISK)  # read again for the exact duplicates' edges
     if stats is not None:  # materialise each stage only to time it
         stats["band_keys"] = keys.count()
@@ -118,7 +147,7 @@ def _edges(
         .where(F.size("members") > 1)
         .select("members", F.posexplode("members").alias("rank", "i"))
     )
-    pairs = buckets.select("i", F.explode(F.slice("members", F.col("rank") + 2, window)).alias("j")).distinct()
+    pairs = buckets.select("i", F.explode(F.slice("members", F.col("rank") + 2, p.window)).alias("j")).distinct()
     if stats is not None:
         pairs = pairs.persist(StorageLevel.MEMORY_AND_DISK)
         stats["candidates"] = pairs.count()
@@ -129,8 +158,8 @@ def _edges(
         .join(texts.withColumnRenamed(IDX, "j").withColumnRenamed(TEXT, "text_j"), "j")
         .select("i", "j", "text_i", "text_j")
     )
-    verified = joined.mapInArrow(_verify_fn(ngram), "i long, j long, similarity double").where(
-        F.col("similarity") >= threshold
+    verified = joined.mapInArrow(_verify_fn(p.ngram), "i long, j long, similarity double").where(
+        F.col("similarity") >= p.threshold
     )
     # Exact duplicates join their group's first document, when it has shingles (a text without
     # any is never a near-duplicate, however many copies it has).
@@ -154,35 +183,13 @@ def _edges(
     return edges, n_edges
 
 
-def _params(
-    threshold: float, ngram: int, num_perm: int, bands: int | None, rows: int | None, keep: str
-) -> tuple[int, int]:
-    check_params(threshold, ngram, num_perm, 1)
-    check_keep(keep)
-    return resolve_bands(threshold, num_perm, bands, rows)  # exactly the local rule
-
-
-def _clusters(
-    docs: DataFrame,
-    id_col: str,
-    threshold: float,
-    ngram: int,
-    num_perm: int,
-    seed: int,
-    bands: int,
-    rows: int,
-    keep: str,
-    window: int,
-    max_local_edges: int,
-    checkpoint_dir: str | None,
-    stats: dict | None,
-) -> tuple[DataFrame, DataFrame]:
+def _clusters(docs: DataFrame, id_col: str, p: _Search, stats: dict | None) -> tuple[DataFrame, DataFrame]:
     """``(label, node, id, cluster_id, kept)`` for clustered documents of an indexed DataFrame,
     and the persisted component labels it reads (to unpersist when done)."""
-    edges, n_edges = _edges(docs, threshold, ngram, num_perm, seed, bands, rows, window, stats)
+    edges, n_edges = _edges(docs, p, stats)
     t = time.perf_counter()
     labels = connected_components(
-        edges, max_local_edges=max_local_edges, checkpoint_dir=checkpoint_dir, n_edges=n_edges, stats=stats
+        edges, max_local_edges=p.max_local_edges, checkpoint_dir=p.checkpoint_dir, n_edges=n_edges, stats=stats
     ).persist(StorageLevel.MEMORY_AND_DISK)
     labels.count()
     edges.unpersist()
@@ -190,7 +197,7 @@ def _clusters(
     members = labels.join(
         docs.select(F.col(IDX).alias("node"), F.col(id_col).alias("_id"), F.length(TEXT).alias("_len")), "node"
     )
-    if keep == "first":
+    if p.keep == "first":
         chosen, kept = members, F.col("node") == F.col("label")
     else:
         # The longest member, the first one on ties (dedup.choose_kept).
@@ -248,22 +255,10 @@ def duplicate_decisions(
     Jaccard of the document and the kept member (4 digits; 1.0 for the kept
     one), as the local ``which_to_keep`` gives it. Computed and cached.
     """
-    bands, rows = _params(threshold, ngram, num_perm, bands, rows, keep)
-    found, labels = _clusters(
-        docs,
-        id_col,
-        threshold,
-        ngram,
-        num_perm,
-        seed,
-        bands,
-        rows,
-        keep,
-        window,
-        max_local_edges,
-        checkpoint_dir,
-        stats,
+    search = _Search.checked(
+        threshold, ngram, num_perm, seed, bands, rows, keep, window, max_local_edges, checkpoint_dir
     )
+    found, labels = _clusters(docs, id_col, search, stats)
     t = time.perf_counter()
     kept = found.where(F.col("kept")).select("label", F.col("node").alias("kept_idx"))
     members = found.select("label", "node", "kept").join(kept, "label")
@@ -274,7 +269,7 @@ def duplicate_decisions(
         .join(texts.select(F.col(IDX).alias("kept_idx"), F.col(TEXT).alias("b")), "kept_idx")
         .select("node", "kept_idx", "a", "b")
     )
-    sims = pairs.mapInArrow(_similarity_fn(ngram), "node long, similarity double")
+    sims = pairs.mapInArrow(_similarity_fn(search.ngram), "node long, similarity double")
     out = (
         members.join(sims, "node", "left")
         .select(
@@ -334,28 +329,16 @@ def find_duplicates(
 
     >>> find_duplicates(spark.read.parquet("docs.parquet"), "id", "text").show()  # doctest: +SKIP
     """
-    bands, rows = _params(threshold, ngram, num_perm, bands, rows, keep)
+    search = _Search.checked(
+        threshold, ngram, num_perm, seed, bands, rows, keep, window, max_local_edges, checkpoint_dir
+    )
     t0 = time.perf_counter()
     docs = indexed(df, id_col, text_col, order_by)
     n_docs = docs.count()
     timed(stats, "read", t0)
     if stats is not None:
-        stats.update(documents=n_docs, bands=bands, rows=rows)
-    found, labels = _clusters(
-        docs,
-        id_col,
-        threshold,
-        ngram,
-        num_perm,
-        seed,
-        bands,
-        rows,
-        keep,
-        window,
-        max_local_edges,
-        checkpoint_dir,
-        stats,
-    )
+        stats.update(documents=n_docs, bands=search.bands, rows=search.rows)
+    found, labels = _clusters(docs, id_col, search, stats)
     t = time.perf_counter()
     out = found.orderBy("label", "node").drop("label", "node").persist(StorageLevel.MEMORY_AND_DISK)
     clustered = out.count()
@@ -396,23 +379,11 @@ def drop_duplicates(
 
     >>> drop_duplicates(spark.read.parquet("docs.parquet"), "id", "text").count()  # doctest: +SKIP
     """
-    bands, rows = _params(threshold, ngram, num_perm, bands, rows, keep)
-    docs = indexed(df, id_col, text_col, order_by)
-    found, labels = _clusters(
-        docs,
-        id_col,
-        threshold,
-        ngram,
-        num_perm,
-        seed,
-        bands,
-        rows,
-        keep,
-        window,
-        max_local_edges,
-        checkpoint_dir,
-        stats,
+    search = _Search.checked(
+        threshold, ngram, num_perm, seed, bands, rows, keep, window, max_local_edges, checkpoint_dir
     )
+    docs = indexed(df, id_col, text_col, order_by)
+    found, labels = _clusters(docs, id_col, search, stats)
     dropped = found.where(~F.col("kept")).select(F.col("node").alias(IDX)).persist(StorageLevel.MEMORY_AND_DISK)
     dropped.count()
     labels.unpersist()

@@ -5,16 +5,14 @@ The stages (see ``docs/spark.md`` for what each costs):
 1. **shingles** (``mapInArrow``): the local seed shingling of each batch of
    documents: one row ``(idx, pos, h, n)`` per full-width shingle (its
    document, first token, full 64-bit hash, and the document's token count).
-2. **seeds** (shuffle on ``h``): shingles grouped on their full 64-bit hash;
-   every occurrence of a repeated shingle gets the group's size and first
-   occurrence (smallest document, then position), as locally. A shingle
-   with more than ``hot_shingles`` occurrences (boilerplate) is *salted*:
-   its occurrences are spread over ``HOT_SALT`` tasks and its group row is
-   copied to each, so no task holds all of them. Results do not change.
-   Before the join, shingles that occur once (most of them) are dropped
-   with a Bloom filter of the repeated hashes built on the executors
-   (:func:`singleton_filter`), so the join shuffles the repeated
-   occurrences only, not every token of the corpus.
+2. **seeds** (one shuffle on ``h``): the shingles are hash-partitioned on
+   their full 64-bit hash once; each partition then groups its own hashes
+   (count, first occurrence: smallest document, then position, as locally)
+   and joins its repeated ones with their groups, with no second shuffle
+   and nothing on the driver (*co-partitioned*). A shingle with more than
+   ``hot_shingles`` occurrences (boilerplate) is *salted*: its occurrences
+   are spread over ``HOT_SALT`` tasks for the join and its group row is
+   copied to each. Results do not change.
 3. **repeats** (``cogroup`` by repeat document, ``applyInArrow``): each
    document with seeds, its text and its seeds meet on one executor, which
    runs :func:`dedup.passages.matches_from_seeds` (chains, merging, overlap
@@ -40,27 +38,24 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ..internal import check_passage_params, is_int, passage_shingles
 from ..passages import DEFAULT_MIN_WORDS, DEFAULT_NGRAM, Match, Span, matches_from_seeds
 from ..text import tokenize
-from .session import IDX, TEXT, indexed, rank_column, timed, to_arrow
+from .session import IDX, TEXT, indexed, rank_column, timed
 
 __all__ = [
-    "BLOOM_BITS_PER_KEY",
     "DEFAULT_HOT_SHINGLES",
     "HOT_SALT",
     "MATCH_SCHEMA",
-    "MAX_BLOOM_BITS",
     "MAX_HOT_KEYS",
     "Multiplicity",
     "find_repeated_passages",
     "passage_matches",
     "repeated_passages",
     "seed_occurrences",
-    "singleton_filter",
 ]
 
 #: A shingle occurring more often than this is salted (boilerplate: "Share this article").
@@ -70,13 +65,6 @@ HOT_SALT = 64
 #: At most this many hot shingles are salted (the hottest); their hashes are the only
 #: list the driver holds, so it stays bounded whatever the corpus.
 MAX_HOT_KEYS = 10_000
-
-#: Bits of the singleton filter per repeated shingle (7 probes: about 1% false positives).
-BLOOM_BITS_PER_KEY = 10
-#: The singleton filter's largest size in bits (32 MB): the driver merges and broadcasts it, so
-#: its size is capped; past 27 M repeated shingles it lets more singletons through (never fewer
-#: repeated ones), and the join drops those.
-MAX_BLOOM_BITS = 1 << 28
 
 #: Columns of the matches of :func:`passage_matches` (``oi``/``ri``: ``IDX`` of the documents).
 MATCH_SCHEMA = "oi long, o_start long, o_end long, ri long, r_start long, r_end long, similarity double"
@@ -254,96 +242,12 @@ def _originals_fn(matches: pa.Table, texts: pa.Table) -> pa.Table:
     )
 
 
-_MIX = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _bloom_probes(h: np.ndarray, bits: int, probes: int) -> np.ndarray:
-    """``(len(h), probes)`` bit positions in a filter of ``bits`` bits (a power of two) for the
-    64-bit hashes ``h``: double hashing ``a + i * b`` on two halves of a remixed hash."""
-    x = h.view(np.uint64) * _MIX  # wraps: a multiplicative remix, so both halves are uniform
-    x ^= x >> np.uint64(31)
-    a, b = x & np.uint64(0xFFFFFFFF), (x >> np.uint64(32)) | np.uint64(1)
-    steps = np.arange(probes, dtype=np.uint64)
-    return ((a[:, None] + steps[None, :] * b[:, None]) & np.uint64(bits - 1)).astype(np.int64)
-
-
-def _bloom_words_fn(bits: int, probes: int):
-    """Per batch of repeated hashes: the filter's non-zero 64-bit words ``(word, mask)``."""
-
-    def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            pos = _bloom_probes(batch.column(0).to_numpy().astype(np.int64), bits, probes).reshape(-1)
-            word = pos >> 6
-            order = np.argsort(word, kind="stable")
-            word, mask = word[order], np.left_shift(np.uint64(1), (pos[order] & 63).astype(np.uint64))
-            starts = np.flatnonzero(np.r_[True, word[1:] != word[:-1]])
-            yield pa.RecordBatch.from_arrays(
-                [
-                    pa.array(word[starts], pa.int64()),
-                    pa.array(np.bitwise_or.reduceat(mask, starts).view(np.int64), pa.int64()),
-                ],
-                names=["word", "mask"],
-            )
-
-    return fn
-
-
-def _bloom_keep_fn(words: Any, bits: int, probes: int):
-    """Per batch of shingles: only the rows whose hash may be in the filter (``words``: a broadcast)."""
-
-    def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        table = words.value
-        for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            pos = _bloom_probes(batch.column("h").to_numpy().astype(np.int64), bits, probes)
-            hit = (table[pos >> 6] >> (pos & 63).astype(np.uint64)) & np.uint64(1)
-            keep = hit.all(axis=1)
-            if keep.any():
-                yield batch.filter(pa.array(keep))
-
-    return fn
-
-
-def singleton_filter(shingles: DataFrame, repeated: DataFrame, n_repeated: int) -> DataFrame:
-    """``shingles`` without (almost all) the rows whose hash ``h`` is not in ``repeated``.
-
-    A Bloom filter of the ``n_repeated`` hashes of ``repeated`` (column ``h``)
-    is built on the executors (each task sets the bits of its hashes; the
-    words are OR-ed by a shuffle of non-zero words), merged on the driver
-    (:data:`BLOOM_BITS_PER_KEY` bits per hash, at most :data:`MAX_BLOOM_BITS`)
-    and broadcast; every shingle row whose hash misses it is dropped before
-    the join. A Bloom filter has no false negatives, so every occurrence of
-    a repeated shingle stays (results do not change); about 1% of the
-    singletons get through and are dropped by the join.
-    """
-    if n_repeated == 0:
-        return shingles.limit(0)
-    bits = 1 << max(6, int(n_repeated * BLOOM_BITS_PER_KEY - 1).bit_length())
-    bits = min(bits, MAX_BLOOM_BITS)
-    probes = int(np.clip(round(bits / n_repeated * np.log(2)), 1, 8))
-    parts = (
-        repeated.select("h")
-        .mapInArrow(_bloom_words_fn(bits, probes), "word long, mask long")
-        .groupBy("word")
-        .agg(F.bit_or("mask").alias("mask"))
-    )
-    table = np.zeros(bits >> 6, dtype=np.uint64)
-    got = to_arrow(parts)
-    if got.num_rows:
-        table[got.column("word").to_numpy()] = got.column("mask").to_numpy().view(np.uint64)
-    words = shingles.sparkSession.sparkContext.broadcast(table)
-    return shingles.mapInArrow(_bloom_keep_fn(words, bits, probes), shingles.schema)
-
-
 def seed_occurrences(
     docs: DataFrame,
     ngram: int,
     *,
     hot_shingles: int = DEFAULT_HOT_SHINGLES,
-    drop_singletons: bool = True,
+    copartition: bool = True,
     stats: dict | None = None,
 ) -> DataFrame:
     """Every occurrence of a repeated shingle with its group: ``(ri, rp, rn, oi, op, on, cnt)``.
@@ -353,19 +257,21 @@ def seed_occurrences(
     document's token count; ``oi``/``op``/``on`` the same for the shingle's
     first occurrence; ``cnt`` how often the shingle occurs. Shingles are
     grouped on their full 64-bit hash. Shingles occurring more than
-    ``hot_shingles`` times are salted over :data:`HOT_SALT` tasks. With
-    ``drop_singletons`` (the default) shingles that occur once are dropped
-    before the join (:func:`singleton_filter`); the result is the same
-    without it, the join only shuffles every shingle instead of the
-    repeated ones.
+    ``hot_shingles`` times are salted over :data:`HOT_SALT` tasks for the join.
+
+    With ``copartition`` (the default) the shingles are shuffled once, on
+    their hash; the grouping and the join of each shingle with its group then
+    run in the same partitions (no second shuffle of the shingles, nothing
+    on the driver but the hot hashes). Without it, the grouping and the join
+    each shuffle the shingles (the same result; kept to measure the difference).
     """
     t = time.perf_counter()
-    shingles = (
-        docs.select(IDX, TEXT)
-        .mapInArrow(_shingles_fn(ngram), "idx long, pos int, h long, n int")
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
-    # count and min are computed partially before the shuffle: a hot shingle is one row per task here.
+    shingles = docs.select(IDX, TEXT).mapInArrow(_shingles_fn(ngram), "idx long, pos int, h long, n int")
+    if copartition:
+        shingles = shingles.repartition(int(docs.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200), "h")
+    shingles = shingles.persist(StorageLevel.MEMORY_AND_DISK)
+    # count and min: with copartition each partition aggregates its own hashes (no shuffle);
+    # otherwise they are computed partially before the shuffle (a hot shingle: one row per task).
     groups = (
         shingles.groupBy("h")
         .agg(F.count(F.lit(1)).alias("cnt"), F.min(F.struct("idx", "pos", "n")).alias("f"))
@@ -383,16 +289,14 @@ def seed_occurrences(
     n_repeated = groups.count()
     if stats is not None:
         stats.update(repeated_shingles=n_repeated, hot_shingles=len(hot))
-    spark = docs.sparkSession
-    if drop_singletons:
-        shingles = singleton_filter(shingles, groups, n_repeated)
     if hot:
-        marks = F.broadcast(spark.createDataFrame([(h, True) for h in hot], "h long, hot boolean"))
-        salt: Column = F.when(F.col("hot"), F.pmod(F.xxhash64("idx", "pos"), F.lit(HOT_SALT))).otherwise(F.lit(0))
-        occ = shingles.join(marks, "h", "left").withColumn("salt", salt).drop("hot")
-        copies = F.when(F.col("hot"), F.sequence(F.lit(0), F.lit(HOT_SALT - 1))).otherwise(F.array(F.lit(0)))
-        grp = groups.join(marks, "h", "left").withColumn("salt", F.explode(copies)).drop("hot")
-        joined = occ.join(grp, ["h", "salt"])
+        # Filters keep the partitioning: the cold shingles still join without a shuffle.
+        is_hot = F.col("h").isin(hot)
+        cold = shingles.where(~is_hot).join(groups.where(~is_hot), "h")
+        salt = F.pmod(F.xxhash64("idx", "pos"), F.lit(HOT_SALT)).alias("salt")
+        occ = shingles.where(is_hot).select("*", salt)
+        grp = groups.where(is_hot).select("*", F.explode(F.sequence(F.lit(0), F.lit(HOT_SALT - 1))).alias("salt"))
+        joined = cold.unionByName(occ.join(grp, ["h", "salt"]).drop("salt"))
     else:
         joined = shingles.join(groups, "h")
     out = joined.select(
@@ -415,18 +319,18 @@ def passage_matches(
     min_words: int,
     ngram: int,
     hot_shingles: int = DEFAULT_HOT_SHINGLES,
-    drop_singletons: bool = True,
+    copartition: bool = True,
     stats: dict | None = None,
 ) -> DataFrame:
     """The matches of an :func:`~dedup.spark.session.indexed` DataFrame, as a DataFrame.
 
     Columns :data:`MATCH_SCHEMA`: ``oi``/``ri`` are the ``IDX`` of the
     original and repeat documents, offsets are characters (end exclusive).
-    Not sorted; nothing is collected. ``drop_singletons``: see
+    Not sorted; nothing is collected. ``copartition``: see
     :func:`seed_occurrences` (the same matches either way).
     """
     check_passage_params(threshold, min_words, ngram, 1)
-    occ = seed_occurrences(docs, ngram, hot_shingles=hot_shingles, drop_singletons=drop_singletons, stats=stats)
+    occ = seed_occurrences(docs, ngram, hot_shingles=hot_shingles, copartition=copartition, stats=stats)
     texts = docs.select(IDX, TEXT)
     # Only documents with a later occurrence of some shingle can hold a repeat.
     holders = occ.where((F.col("oi") != F.col("ri")) | (F.col("op") != F.col("rp"))).select(F.col("ri").alias(IDX))
