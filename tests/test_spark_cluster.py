@@ -73,37 +73,16 @@ def _part_records(out: Path) -> list[dict]:
     return [json.loads(line) for part in sorted(out.glob("part-*")) for line in part.read_text().splitlines()]
 
 
-def test_documents_and_passages_on_a_cluster_equal_local(cluster, tmp_path):
+def test_clean_on_a_cluster_writes_what_the_local_engine_writes(cluster, tmp_path):
+    """``dedup clean --docs`` against the cluster: the duplicate decisions and the passage search run
+    on the executors, which write the cleaned shard (gzip, as the input); the driver writes the
+    manifest. The same bytes, manifest and removed records as the local engine. (The other
+    formats, and the ``docs`` and ``passages`` reports, are compared with local in ``local[2]``.)"""
     data = tmp_path / "dump"
     synth.write_dump(data, size_bytes=300_000, seed=3)
-    jsonl = data / "docs.jsonl"
-    common = [jsonl, "--jsonl", "--id-field", "id", "--format", "json"]
-
-    local = _dedup("docs", *common, cwd=tmp_path)
-    remote = _dedup("docs", *common, *_on(cluster), cwd=tmp_path)
-    assert local.returncode == 0 and remote.returncode == 0, remote.stderr[-3000:]
-    want, got = json.loads(local.stdout), json.loads(remote.stdout)
-    assert len(want["clusters"]) >= 5
-    assert got["clusters"] == want["clusters"]  # members with their similarity to the kept one
-    assert got["summary"]["spark_master"] == cluster.master
-
-    # Passages: the executors write the records; the driver only prints the summary.
-    out = tmp_path / "matches"
-    local = _dedup("passages", jsonl, "--jsonl", "--id-field", "id", "--format", "jsonl", cwd=tmp_path)
-    remote = _dedup("passages", *common, *_on(cluster), "--spark-output", out, cwd=tmp_path)
-    assert local.returncode == 0 and remote.returncode == 0, remote.stderr[-3000:]
-    want_matches = [json.loads(line) for line in local.stdout.splitlines()]
-    assert len(want_matches) >= 5
-    assert _part_records(out) == want_matches
-    summary = json.loads(remote.stdout)["summary"]
-    assert json.loads(remote.stdout)["matches"] == []
-    assert (summary["matches"], summary["output"]) == (len(want_matches), str(out))
-
-    # clean --docs: the executors write the cleaned shard (gzip, as the input) and the driver the
-    # manifest; the same bytes, manifest and removed records as the local engine.
     gz = tmp_path / "shard" / "docs.jsonl.gz"
     gz.parent.mkdir()
-    gz.write_bytes(gzip.compress(jsonl.read_bytes()))
+    gz.write_bytes(gzip.compress((data / "docs.jsonl").read_bytes()))
     args = ["clean", gz.parent, "--docs", "--id-field", "id", "-q"]
     local = _dedup(*args, "-o", tmp_path / "clean-local", cwd=tmp_path)
     remote = _dedup(*args, "-o", tmp_path / "clean-spark", *_on(cluster), cwd=tmp_path)
@@ -111,7 +90,12 @@ def test_documents_and_passages_on_a_cluster_equal_local(cluster, tmp_path):
     for name in ("docs.jsonl.gz", "manifest.jsonl", "removed.jsonl"):
         want_bytes = (tmp_path / "clean-local" / name).read_bytes().replace(b"clean-local", b"OUT")
         assert (tmp_path / "clean-spark" / name).read_bytes().replace(b"clean-spark", b"OUT") == want_bytes, name
-    assert len((tmp_path / "clean-local" / "manifest.jsonl").read_text().splitlines()) >= 5
+    manifest = [json.loads(line) for line in (tmp_path / "clean-local" / "manifest.jsonl").read_text().splitlines()]
+    assert len(manifest) >= 5 and "document" in {r["kind"] for r in manifest}
+    removed = (tmp_path / "clean-local" / "removed.jsonl").read_text().splitlines()
+    assert len(removed) >= 5  # near-duplicate documents dropped, with their similarity
+    stats = json.loads((tmp_path / "clean-spark" / "stats.json").read_text())
+    assert stats["engine"] == "spark" and stats["spark_master"] == cluster.master
 
 
 def _repetitive_corpus(path: Path, docs: int = 2400, words: int = 330) -> list[str]:
@@ -134,26 +118,37 @@ def _repetitive_corpus(path: Path, docs: int = 2400, words: int = 330) -> list[s
 
 
 def test_passages_with_a_small_driver(cluster, tmp_path):
-    """spark.driver.maxResultSize=16m and 512 MB of driver memory: enough, although the seeds
-    (about 61 bytes each when they were collected) and the texts holding them are far more."""
+    """``dedup passages`` with spark.driver.maxResultSize=16m and 512 MB of driver memory, on a
+    corpus whose seeds (about 61 bytes each when they were collected) and texts holding them are
+    far more: the executors find the matches and write them (``--spark-output``); only the summary
+    comes back. The records equal the local report's, in order."""
     jsonl = tmp_path / "docs.jsonl"
     texts = _repetitive_corpus(jsonl)
     tokens = int(dedup.tokenize(texts).counts().sum())
     seeds_bytes = tokens * 2 // 3 * 61  # two of every three copies are seeds
     assert seeds_bytes + sum(map(len, texts)) > 2 * 16 * 2**20
-    args = [jsonl, "--jsonl", "--id-field", "id", "--format", "json"]
+    out = tmp_path / "matches"
+    args = [jsonl, "--jsonl", "--id-field", "id"]
     remote = _dedup(
         "passages",
         *args,
+        "--format",
+        "json",
         *_on(cluster),
         "--spark-driver-memory",
         "512m",
         "--spark-conf",
         "spark.driver.maxResultSize=16m",
+        "--spark-output",
+        out,
         cwd=tmp_path,
     )
     assert remote.returncode == 0, remote.stderr[-3000:]
-    local = _dedup("passages", *args, cwd=tmp_path)
-    want = json.loads(local.stdout)["matches"]
+    local = _dedup("passages", *args, "--format", "jsonl", cwd=tmp_path)
+    want = [json.loads(line) for line in local.stdout.splitlines()]
     assert len(want) >= len(texts) // 2
-    assert json.loads(remote.stdout)["matches"] == want
+    assert _part_records(out) == want
+    report = json.loads(remote.stdout)
+    assert report["matches"] == []  # nothing collected on the driver
+    assert (report["summary"]["matches"], report["summary"]["output"]) == (len(want), str(out))
+    assert report["summary"]["spark_master"] == cluster.master
