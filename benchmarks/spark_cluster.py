@@ -7,7 +7,7 @@ Opt-in (it starts four JVMs and takes minutes)::
 For each size, a corpus from :func:`dedup.synth.write_dump` (cached under ``benchmarks/data/``)
 is written as Parquet, and a fresh driver process (so its peak memory is its own) runs the
 document and the passage search against ``spark://127.0.0.1:PORT`` with per-stage ``stats``.
-The driver's peak memory is read from ``/proc`` (``VmHWM`` of its JVM, ``ru_maxrss`` of its
+The driver's peak memory is read from ``/proc`` (``VmHWM`` of its JVM and of its
 Python). ``--identical N`` also times N identical documents (connected components forced to
 run distributed). Results go to ``benchmarks/results/spark-cluster.json``.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,14 @@ def _jvm_peak_mb() -> float:
                 if line.startswith("VmHWM:"):
                     peak = max(peak, int(line.split()[1]))
     return round(peak / 1024, 1)
+
+
+def _own_peak_mb() -> float:
+    """Peak resident memory (VmHWM) of this process, in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
 
 
 def driver(master: str, parquet: str, what: str) -> dict:
@@ -75,7 +82,8 @@ def driver(master: str, parquet: str, what: str) -> dict:
         stats["matches"] = out.count()
     stats["wall_s"] = round(time.perf_counter() - t, 2)
     stats["driver_jvm_peak_mb"] = _jvm_peak_mb()
-    stats["driver_python_peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    # VmHWM, not ru_maxrss: after exec, ru_maxrss keeps the parent's image (here, the corpus's texts).
+    stats["driver_python_peak_mb"] = _own_peak_mb()
     spark.stop()
     return stats
 
