@@ -151,9 +151,11 @@ def test_streamed_clean_refuses_what_it_cannot_do(tmp_path: Path, rows, capsys) 
     assert cli.main(["clean", str(path), "-o", "-", "--manifest", str(tmp_path / "m"), *work]) == 2
     assert cli.main(["clean", str(path), "-o", str(tmp_path / "o1"), "-f", "html", *work]) == 2
     assert cli.main(["clean", "-", "-o", str(tmp_path / "o2"), *work]) == 2
+    assert cli.main(["clean", str(path), "-o", str(tmp_path / "o3"), "--engine", "spark", *work]) == 2
+    assert cli.main(["docs", str(path), "--engine", "spark", *work]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert len([line for line in err.splitlines() if line.startswith("dedup: error")]) == 3
+    assert len([line for line in err.splitlines() if line.startswith("dedup: error")]) == 5
 
 
 def test_a_file_broken_after_its_first_records_stops_the_streamed_clean(tmp_path: Path, rows, capsys) -> None:

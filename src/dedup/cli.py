@@ -472,11 +472,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["clean"].add_argument(
         "--work-dir",
         metavar="DIR",
-        help="stream instead of holding every text in memory (same output, byte for byte): texts spooled to "
-        "DIR, documents through an index there, passage seeds spilled there, cleaned copies written as "
-        "streams. Memory stays bounded whatever the input size; DIR needs about the input's (uncompressed) "
-        "size plus 4 bytes a word. A run killed at any point, started again with the same DIR (and --force), "
-        "skips the document batches done. Not with standard input or --format html",
+        help="stream instead of holding every text in memory (the same output, byte for byte): texts spooled "
+        "to DIR, documents through an index there, passage seeds spilled there, cleaned copies written as "
+        "streams. Memory stays bounded whatever the input size; DIR needs about the input's uncompressed "
+        "size, plus about 4 KB a document (the index, kept) and 20 bytes a word while passages are "
+        "searched. A run killed at any point, started again with the same DIR (and --force), skips the "
+        "document batches done. Not with standard input, --format html or --engine spark",
     )
     for name in ("docs", "clean"):
         sub.choices[name].add_argument(
@@ -1038,6 +1039,8 @@ def cmd_docs(args: argparse.Namespace) -> int:
     old: list[dict[str, Any]] = []
     if args.engine == "spark" and args.against:
         raise CliError("--against works with the local engine only")
+    if args.engine == "spark" and args.work_dir:
+        raise CliError("--work-dir works with the local engine only")
     if args.engine == "spark":
         _no_html(args)
         if args.containment:
@@ -1601,7 +1604,8 @@ def _clean_streaming(args: argparse.Namespace, kind: str | None, start: float) -
 def _clean_spark(args: argparse.Namespace) -> int:
     """``dedup clean --engine spark``: the executors write the cleaned copies (:func:`dedup.spark.cli_clean`);
     here only stats.json, then the manifest, are put in place."""
-    for given, option in ((args.against, "--against"), (args.spark_output, "--spark-output")):
+    given_options = ((args.against, "--against"), (args.spark_output, "--spark-output"))
+    for given, option in (*given_options, (getattr(args, "work_dir", None), "--work-dir")):
         if given:
             raise CliError(f"{option} cannot be used with clean --engine spark")
     if args.output == STDIN:
