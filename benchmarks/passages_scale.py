@@ -142,7 +142,10 @@ def plot(results: list[dict], path: Path) -> None:
             pts = sorted(
                 (r["mb"], r["peak_rss_mb"] - r["rss_base_mb"])
                 for r in results
-                if r["mode"] == mode and r["shape"] == shape and r["size"] != "debian-copyright"
+                if r["mode"] == mode
+                and r["shape"] == shape
+                and r["size"] != "debian-copyright"
+                and "(" not in r["size"]
             )
             if pts:
                 ax.plot(
