@@ -66,7 +66,6 @@ def _compile() -> SimpleNamespace:
         "_fmix32",
         "_flush_minhash",
         "_emit_shingles",
-        "_ascii_run",
         "tokenize_codepoints",
         "minhash_block",
         "shingle_tokens",
@@ -278,36 +277,6 @@ def _emit_shingles(raw, nt, ngram, width, powers, tok, h32, a, b, row, hashes, o
     return out
 
 
-def _ascii_run(buf, i, stop, raw, nt, acc, length, wmask, f1, pw):
-    """Read the ASCII bytes of ``buf[i:stop]`` into token sums, without a branch on the class.
-
-    The word/separator pattern of text defeats branch prediction, so every
-    byte stores the token so far at ``raw[nt]`` and the count moves on only
-    at a token's end (table lookups and masks). Stops early at a non-ASCII
-    byte or a token of ``_PMAX`` characters (the end of the power table).
-    Indices are unsigned: numba then emits no negative-index fix-up, which
-    otherwise costs a third of this loop. Returns ``i, nt, acc, length``.
-    """
-    one = np.uint64(1)
-    zero = np.uint64(0)
-    pmax = np.uint64(_PMAX)
-    u = np.uint64(i)
-    last = np.uint64(stop)
-    k = np.uint64(nt)
-    while u < last:
-        c = buf[u]
-        if c >= np.uint8(0x80) or length >= pmax:
-            break
-        w = wmask[c]
-        acc += f1[c] * pw[length]
-        raw[k] = acc + length
-        k += np.uint64((length != zero) & (w == zero))
-        acc &= w
-        length = (length + one) & w
-        u += one
-    return np.int64(u), np.int64(k), acc, length
-
-
 def sketch_utf8(
     buf, ends, fold, klass, astral_cps, astral_fold, astral_class, char_mode, ngram, a, b, sigs, hashes, bounds
 ):
@@ -351,12 +320,12 @@ def sketch_utf8(
     for j in range(_PMAX):
         pw[j] = p
         p *= base
-    wmask = np.zeros(128, dtype=np.uint64)
-    f1 = np.zeros(128, dtype=np.uint64)
+    wmask = np.empty(128, dtype=np.uint64)  # np.empty and a loop: one array constructor less to compile
+    f1 = np.empty(128, dtype=np.uint64)
     for j in range(128):
-        if klass[j] == _WORD:
-            wmask[j] = ~zero
-            f1[j] = np.uint64(fold[j]) + one
+        word = klass[j] == _WORD
+        wmask[j] = ~zero if word else zero
+        f1[j] = np.uint64(fold[j]) + one if word else zero
     cap = _TOKEN_CHUNK + ngram
     raw = np.empty(cap + 1, dtype=np.uint64)
     tok = np.empty(cap + 1, dtype=np.uint64)
@@ -379,9 +348,25 @@ def sketch_utf8(
             while i < end and nt < cap - 1:
                 c = buf[i]
                 if c < 0x80 and not char_mode and length < _PMAX:
-                    i, nt, acc, length = _ascii_run(
-                        buf, i, min(end, i + (cap - 1 - nt)), raw, nt, acc, length, wmask, f1, pw
-                    )
+                    # A run of ASCII bytes without a branch on the class: every byte stores the
+                    # token so far, and the count moves on only at a token's end. Unsigned indices:
+                    # numba emits no negative-index fix-up for them (a third of this loop otherwise).
+                    u = np.uint64(i)
+                    last = np.uint64(min(end, i + (cap - 1 - nt)))
+                    at = np.uint64(nt)
+                    while u < last:
+                        c = buf[u]
+                        if c >= np.uint8(0x80) or length >= np.uint64(_PMAX):
+                            break
+                        w = wmask[c]
+                        acc += f1[c] * pw[length]
+                        raw[at] = acc + length
+                        at += np.uint64((length != zero) & (w == zero))
+                        acc &= w
+                        length = (length + one) & w
+                        u += one
+                    i = np.int64(u)  # type: ignore[assignment]  # numba: the int64 it was
+                    nt = np.int64(at)  # type: ignore[assignment]
                     continue
                 c = np.int64(c)
                 if c < 0x80:
@@ -469,15 +454,17 @@ def sketch_utf8(
     return out
 
 
-def pair_jaccard(hashes, bounds, left, right):
-    """Jaccard similarity of the sets of hashes of documents ``left[p]`` and ``right[p]``.
+def pair_jaccard(hashes, bounds, left, right, out):
+    """``out[p]``: Jaccard similarity of the sets of hashes of documents ``left[p]`` and ``right[p]``.
 
     The hashes of document ``d`` are ``hashes[bounds[d]:bounds[d + 1]]`` (repeats
     allowed: they count once). A pair with an empty side has similarity 0.0.
     Each pair is counted with two open-addressing hash sets (the values are
     hashes already, so their low bits are the slot), in time linear in the
     two documents' lengths; slots are marked with a per-pair stamp, so the
-    tables are never cleared.
+    tables are never cleared. ``out`` (float64) comes from the caller and the
+    tables are uint32, like the hashes: fewer array constructors to compile
+    on the first run.
     """
     longest = 1
     for d in range(bounds.shape[0] - 1):
@@ -487,21 +474,24 @@ def pair_jaccard(hashes, bounds, left, right):
         size *= 2
     keys_a = np.empty(size, dtype=np.uint32)
     keys_b = np.empty(size, dtype=np.uint32)
-    stamp_a = np.zeros(size, dtype=np.int64)
-    stamp_b = np.zeros(size, dtype=np.int64)
-    out = np.zeros(left.shape[0], dtype=np.float64)
+    stamp_a = np.empty(size, dtype=np.uint32)
+    stamp_b = np.empty(size, dtype=np.uint32)
+    for x in range(size):
+        stamp_a[x] = 0
+        stamp_b[x] = 0
     for p in range(left.shape[0]):
         i = left[p]
         j = right[p]
         ni = bounds[i + 1] - bounds[i]
         nj = bounds[j + 1] - bounds[j]
+        out[p] = 0.0
         if ni == 0 or nj == 0:
             continue
         mask = 1
         while mask < 2 * max(ni, nj):
             mask *= 2
         mask -= 1
-        mark = p + 1
+        mark = np.uint32(p + 1)  # fewer than 2**32 - 1 pairs per call: their index arrays alone would be 64 GB
         # The set of document i, and its size.
         size_i = 0
         for x in range(bounds[i], bounds[i + 1]):
@@ -533,7 +523,6 @@ def pair_jaccard(hashes, bounds, left, right):
                     break
                 slot = (slot + 1) & mask
         out[p] = inter / (size_i + size_j - inter)
-    return out
 
 
 def band_keys(sigs, bands, rows, keys, start, empty):
