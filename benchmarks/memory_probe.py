@@ -67,8 +67,9 @@ def main(path: str, mode: str) -> None:
     summary = json.loads((Path(path) / "summary.json").read_text())
     docs = summary["documents"]
     bands, _rows = dedup.optimal_bands(0.8 - RECALL_MARGIN, 128)
-    # Band keys and an empty flag per document; the signatures too when verifying on estimates.
-    held = bands * 8 + 1 + (128 * 4 if mode == "stream" else 0)
+    # Band keys and an empty flag per document; with a list (threads, exact verification) each
+    # text's length too (to cut verification into even shares); with a stream the signatures.
+    held = bands * 8 + 1 + (128 * 4 if mode == "stream" else 8)
     print(
         json.dumps(
             {
