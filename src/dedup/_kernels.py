@@ -73,7 +73,10 @@ def _compile() -> SimpleNamespace:
         "pair_jaccard",
         "band_keys",
     ):
-        module[name] = njit(module[name], nogil=True, boundscheck=False)
+        # The per-chunk helpers are inlined by numba itself: compiled on their own, LLVM would
+        # optimise their code twice (alone, then inside sketch_utf8), a second of the one-off compile.
+        inline = "always" if name in ("_emit_shingles", "_flush_minhash") else "never"
+        module[name] = njit(module[name], nogil=True, boundscheck=False, inline=inline)
     return SimpleNamespace(
         tokenize_codepoints=module["tokenize_codepoints"],
         minhash_block=module["minhash_block"],
