@@ -364,9 +364,10 @@ def sketch_utf8(
                         w = wmask[c]
                         acc += f1[c] * pw[length]
                         raw[at] = acc + length
-                        at += np.uint64((length != zero) & (w == zero))
+                        grown = (length + one) & w  # 0 after a separator
+                        at += np.uint64(length > grown)  # a token ended here (one compare, not two)
                         acc &= w
-                        length = (length + one) & w
+                        length = grown
                         u += one
                     i = np.int64(u)  # type: ignore[assignment]  # numba: the int64 it was
                     nt = np.int64(at)  # type: ignore[assignment]
