@@ -8,7 +8,8 @@
   permutation: ``min(a * h + b mod 2**32)``, fused so nothing is materialised.
 
 * :func:`shingle_tokens` — the n-gram hashes of every document.
-* :func:`pair_jaccard` — exact Jaccard of pairs of shingle-hash sets.
+* :func:`pair_jaccard` — exact Jaccard of pairs of shingle-hash sets
+  (:func:`pair_jaccard_into` compiled, into an array of the caller).
 * :func:`band_keys` — LSH band keys of signatures, written where the caller wants them.
 * :func:`sketch_utf8` — the document pipeline in one pass over UTF-8 bytes:
   decode, fold, tokenise, roll the n-gram hash and update the MinHash
@@ -70,7 +71,7 @@ def _compile() -> SimpleNamespace:
         "minhash_block",
         "shingle_tokens",
         "sketch_utf8",
-        "pair_jaccard",
+        "pair_jaccard_into",
         "band_keys",
     ):
         # The per-chunk helpers are inlined by numba itself: compiled on their own, LLVM would
@@ -82,7 +83,7 @@ def _compile() -> SimpleNamespace:
         minhash_block=module["minhash_block"],
         shingle_tokens=module["shingle_tokens"],
         sketch_utf8=module["sketch_utf8"],
-        pair_jaccard=module["pair_jaccard"],
+        pair_jaccard=pair_jaccard,
         band_keys=module["band_keys"],
     )
 
@@ -458,7 +459,7 @@ def sketch_utf8(
     return out
 
 
-def pair_jaccard(hashes, bounds, left, right, out):
+def pair_jaccard_into(hashes, bounds, left, right, out):
     """``out[p]``: Jaccard similarity of the sets of hashes of documents ``left[p]`` and ``right[p]``.
 
     The hashes of document ``d`` are ``hashes[bounds[d]:bounds[d + 1]]`` (repeats
@@ -527,6 +528,17 @@ def pair_jaccard(hashes, bounds, left, right, out):
                     break
                 slot = (slot + 1) & mask
         out[p] = inter / (size_i + size_j - inter)
+
+
+def pair_jaccard(hashes, bounds, left, right):
+    """Jaccard similarity of the sets of hashes of documents ``left[p]`` and ``right[p]`` (float64 array).
+
+    Plain Python around the compiled :func:`pair_jaccard_into`: the output
+    array is made here, so the kernel compiles no float64 array constructor.
+    """
+    out = np.zeros(left.shape[0], dtype=np.float64)
+    pair_jaccard_into(hashes, bounds, left, right, out)
+    return out
 
 
 def band_keys(sigs, bands, rows, keys, start, empty):

@@ -121,9 +121,7 @@ def pair_similarities(
     kernels = _kernels_for(texts, sum(map(len, texts)))
     if kernels is not None:
         hashes, bounds = _sketch(kernels, texts, ngram, mode, *permutations(1), None)  # no copy: used at once
-        out = np.zeros(len(left))
-        kernels.pair_jaccard(hashes, bounds, left, right, out)
-        return out
+        return kernels.pair_jaccard(hashes, bounds, left, right)
     hashes, bounds = shingle_hashes32(texts, ngram=ngram, mode=mode)
     sets = [np.unique(hashes[lo:hi]) for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
     out = np.zeros(len(left))
