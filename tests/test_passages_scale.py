@@ -214,6 +214,12 @@ def test_links_from_buckets_equal_the_sorted_reference(kernels, n, distinct, buc
     links = np.full(n, passage_seeds.NO_SHINGLE, dtype=np.int64)
     passage_seeds._link(kernels, packed.copy(), bits, links, skip, bucket=bucket, table_max=table_max)
     assert links.tolist() == expected.tolist()
+    in_place = packed.copy()  # the records written over the keys: position high, link low
+    passage_seeds._link(kernels, in_place, bits, in_place, skip, bucket=bucket, table_max=table_max)
+    low = (in_place & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    over = np.full(n, passage_seeds.NO_SHINGLE, dtype=np.int64)
+    over[(in_place >> np.uint64(32)).astype(np.int64)] = np.where(low >= 1 << 31, low - (1 << 32), low)
+    assert over.tolist() == expected.tolist()
     records = tuple(np.zeros(n, dtype=np.int64) for _ in range(3))
     passage_seeds._link(kernels, packed.copy(), bits, records, skip, bucket=bucket, table_max=table_max)
     order = np.argsort(records[0])
