@@ -109,8 +109,6 @@ class _Spool:
         return self._n
 
     def __getitem__(self, k: int) -> bytes:
-        if k == 0:
-            self._file.flush()
         start = int(self._ends[k])
         return os.pread(self._file.fileno(), int(self._ends[k + 1]) - start, start)
 
