@@ -83,9 +83,10 @@ def test_clean_on_a_cluster_writes_what_the_local_engine_writes(cluster, tmp_pat
     gz = tmp_path / "shard" / "docs.jsonl.gz"
     gz.parent.mkdir()
     gz.write_bytes(gzip.compress((data / "docs.jsonl").read_bytes()))
-    args = ["clean", gz.parent, "--docs", "--id-field", "id", "-q"]
-    local = _dedup(*args, "-o", tmp_path / "clean-local", cwd=tmp_path)
-    remote = _dedup(*args, "-o", tmp_path / "clean-spark", *_on(cluster), cwd=tmp_path)
+    # Relative paths, as a user types them: the executors run in their own directories.
+    args = ["clean", "shard", "--docs", "--id-field", "id", "-q"]
+    local = _dedup(*args, "-o", "clean-local", cwd=tmp_path)
+    remote = _dedup(*args, "-o", "clean-spark", *_on(cluster), cwd=tmp_path)
     assert local.returncode == 0 and remote.returncode == 0, remote.stderr[-3000:]
     for name in ("docs.jsonl.gz", "manifest.jsonl", "removed.jsonl"):
         want_bytes = (tmp_path / "clean-local" / name).read_bytes().replace(b"clean-local", b"OUT")

@@ -637,7 +637,9 @@ _WRITTEN = pa.schema(
 )
 
 
-def _write_fn(files: dict[int, tuple[str, str, str, str | None, str]], text_field: str, encoding: str, errors: str):
+def _write_fn(
+    files: dict[int, tuple[str, str, str, str, str | None, str]], text_field: str, encoding: str, errors: str
+):
     """One input file's changes -> its cleaned copy, written by this executor with
     :func:`dedup.formats.write_like` (same format, compression and layout as the local ``clean``),
     then a row of counts and the ``removed.jsonl`` records of its dropped records."""
@@ -647,7 +649,8 @@ def _write_fn(files: dict[int, tuple[str, str, str, str | None, str]], text_fiel
     def fn(table: pa.Table) -> pa.Table:
         rows = table.to_pylist()
         number = rows[0]["_file"]
-        path, rel, kind, compression, target = files[number]
+        # path: as named (reports); source and target: absolute, since an executor runs in its own directory
+        path, source, rel, kind, compression, target = files[number]
         changes: dict[int | None, str | None] = {}
         dropped: dict[int | None, dict] = {}
         codec = None
@@ -667,7 +670,7 @@ def _write_fn(files: dict[int, tuple[str, str, str, str | None, str]], text_fiel
 
         try:
             w = write_like(
-                Source(path, rel),
+                Source(source, rel),
                 Format(kind, compression),
                 Path(target),
                 changes,
@@ -884,7 +887,17 @@ def cli_clean(args: Any) -> dict[str, Any]:
             F.lit(None).cast("string").alias("k_id"),
         )
     )
-    plan = {f.number: (f.path, f.rel, f.fmt.kind, f.fmt.compression, str(targets[f.number])) for f in readable}
+    plan = {
+        f.number: (
+            f.path,
+            os.path.abspath(f.path),
+            f.rel,
+            f.fmt.kind,
+            f.fmt.compression,
+            os.path.abspath(targets[f.number]),
+        )
+        for f in readable
+    }
     text_field = _arg(args, "text_field", "text")
     written = (
         marks.select(*change_cols)
