@@ -506,11 +506,11 @@ def _clean_inputs(root: Path) -> Path:
         lines.insert(3, "{broken")
         return ("\n".join(lines) + "\n").encode()
 
-    # Undecodable bytes (read with --errors replace, i.e. surrogateescape): in a record whose
-    # passage is cut and in a text file whose second paragraph repeats a.txt's, written back as they were.
-    (data / "r.jsonl").write_bytes(
-        records(0, 14).replace(b'"id": "0-7", "text": "', b'"id": "0-7", "text": "\xff\xfe ')
-    )
+    # Undecodable bytes (read with --errors replace, i.e. surrogateescape): in a record whose passage
+    # is cut, in a dropped record and in a text file whose second paragraph repeats a.txt's; written
+    # back (or into removed.jsonl) as the local engine writes them.
+    cut, dropped = b'"id": "0-7", "text": "', b'"id": "0-1", "text": "'  # 0-1 duplicates 0-0: removed.jsonl
+    (data / "r.jsonl").write_bytes(records(0, 14).replace(cut, cut + b"\xff\xfe ").replace(dropped, dropped + b"\xfa "))
     (data / "u.txt").write_bytes(f"{para[8]}\n".encode() + b"odd \xe9 bytes\n" + f"{para[1]}\n".encode())
     (data / "sub" / "r.jsonl.gz").write_bytes(gzip.compress(records(1, 12)))
     (data / "sub" / "r.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(records(2, 12)))

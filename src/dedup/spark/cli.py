@@ -60,6 +60,11 @@ def _escaped(text: str, path: str, record: int | None) -> str:
         raise InputError(
             path, "holds characters U+10F800..U+10FFFF, which --engine spark cannot read; use --engine local", record
         )
+    return _carried(text)
+
+
+def _carried(text: str) -> str:
+    """``text`` with its lone surrogates as the characters that carry them (see ``_SURROGATES``)."""
     if not _SURROGATES.search(text):
         return text
     return _SURROGATES.sub(lambda m: chr(ord(m.group()) + _SHIFT), text)
@@ -697,7 +702,8 @@ def _write_fn(
             }
             if record is not None:
                 rec["data"] = data
-            row(record or 0, json.dumps(rec, ensure_ascii=False, default=str), (0, 0, 0), False, None)
+            # A dropped record's data may hold undecodable bytes (lone surrogates): carried, see _SURROGATES.
+            row(record or 0, _carried(json.dumps(rec, ensure_ascii=False, default=str)), (0, 0, 0), False, None)
         return pa.table(out, schema=_WRITTEN)
 
     return fn
@@ -922,7 +928,7 @@ def cli_clean(args: Any) -> dict[str, Any]:
     records_in, records_out, bytes_out, n_written = (int(v or 0) for v in (totals or (0, 0, 0, 0)))
     if _arg(args, "docs", False):
         removed = written.where(F.col("_order") >= 0).orderBy("_file", "_order").select("json")
-        tmp = _lines_to_temp(out / "removed.jsonl", (r[0] for r in removed.toLocalIterator()))
+        tmp = _lines_to_temp(out / "removed.jsonl", (_unescaped(r[0]) for r in removed.toLocalIterator()))
         os.replace(tmp, out / "removed.jsonl")
     seconds["write"] = time.perf_counter() - t
     manifest_tmp = _lines_to_temp(manifest, (r[0] for r in lines.toLocalIterator()))
