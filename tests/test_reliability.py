@@ -496,6 +496,8 @@ INTERRUPTED_FORK = """
     def interrupt_in_the_hook():  # Ctrl-C landing inside another module's at-fork hook
         if not sent:
             sent.append(os.kill(os.getpid(), signal.SIGINT))
+            if UNBLOCK:  # a hook that lets signals in (or another thread that takes it): handled right here
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     os.register_at_fork(after_in_parent=interrupt_in_the_hook)
     def slow(x):
         time.sleep(0.2)
@@ -508,14 +510,15 @@ INTERRUPTED_FORK = """
 """
 
 
-def test_2_ctrl_c_during_a_fork_is_not_lost() -> None:
+@pytest.mark.parametrize("unblock", [False, True])
+def test_2_ctrl_c_during_a_fork_is_not_lost(unblock: bool) -> None:
     """Python ignores an exception raised in an at-fork hook: a Ctrl-C arriving then was lost and
-    the run went on (the flaky SIGINT case above). Held during the fork, it stops the run."""
+    the run went on (the flaky SIGINT case above). Held during the fork, it stops the run, also
+    when it is handled inside the hook (it is noted there and raised again after the fork)."""
     if usable_cpus_for_test() < 2:
         pytest.skip("one CPU: no workers are started")
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(INTERRUPTED_FORK)], capture_output=True, timeout=120, env=env_with_src()
-    )
+    script = f"UNBLOCK = {unblock}\n" + textwrap.dedent(INTERRUPTED_FORK)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120, env=env_with_src())
     assert proc.returncode == 130, proc.stderr.decode()
 
 

@@ -404,11 +404,15 @@ class _Workers:
         parent right after ``fork``, and an exception raised inside them is
         printed and ignored, so a Ctrl-C landing there was lost and the run
         went on. Held, it arrives once the worker is in :attr:`pids`.
+        Blocking the signal in this thread is not enough: the kernel then
+        hands it to another thread (numpy's BLAS threads), Python runs the
+        handler in the hooks all the same, and the Ctrl-C was lost under
+        load. So in the main thread a handler that only notes the signal
+        stands in while forking, and the signal is raised again afterwards.
         """
         for _ in range(jobs):
             parent, child = multiprocessing.Pipe()
-            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-            try:
+            with _sigint_deferred() as caller_handler:
                 try:
                     pid = os.fork()
                 except BaseException:
@@ -422,9 +426,11 @@ class _Workers:
                         for other in self.conns:
                             if other is not None:
                                 other.close()
-                        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                        if caller_handler is signal.default_int_handler:
                             signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends a worker at once
-                        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+                        elif caller_handler is not None:
+                            signal.signal(signal.SIGINT, caller_handler)
+                        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
                         self._serve(child)
                         code = 0
                     finally:
@@ -432,8 +438,6 @@ class _Workers:
                 child.close()
                 self.pids.append(pid)
                 self.conns.append(parent)
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def _serve(self, conn: Connection) -> None:
         while True:
@@ -508,6 +512,27 @@ class _Workers:
             self.conns[w] = None
             _reaped(self.pids[w])
         self.busy.clear()
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[Any]:
+    """Hold SIGINT for the block; a Ctrl-C that came meanwhile is raised again at its end.
+
+    Yields the SIGINT handler the caller had (``None`` outside the main
+    thread, where handlers cannot be changed and only the mask holds it).
+    """
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    in_main = threading.current_thread() is threading.main_thread()
+    caught: list[int] = []
+    caller_handler = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum)) if in_main else None
+    try:
+        yield caller_handler
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a pending SIGINT is noted here, in this thread
+        if in_main:
+            signal.signal(signal.SIGINT, caller_handler)
+            if caught:
+                signal.raise_signal(signal.SIGINT)  # now it reaches the caller's handler, outside any hook
 
 
 def _reaped(pid: int) -> str:
