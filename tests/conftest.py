@@ -7,6 +7,7 @@ and the reference code stays deliberately simple and independent of dedup.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,12 @@ settings.register_profile(
 )
 settings.register_profile("thorough", max_examples=500, deadline=None)
 settings.load_profile("dedup")
+
+# A suite started in the background by a non-interactive shell (`cmd &`, as some CI runners and
+# nohup wrappers do) inherits SIGINT ignored, and so would every dedup process it starts: the
+# Ctrl-C tests would then time out or skip. They test what a user at a terminal gets.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
