@@ -1474,19 +1474,13 @@ def _clean_corpus(args: argparse.Namespace, kind: str | None, plain_dir: str | N
         _write_file(out / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
     # Last: a manifest is there only when everything it describes is.
     _write_file(manifest, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in removals))
-    found = f"{_plural(len(removals) - len(dropped), 'passage')} removed"
-    if args.docs:
-        found += f", {_plural(len(dropped), 'document')} dropped"
+    found = _clean_found(args, len(removals) - len(dropped), len(dropped))
     if to_stdout:
         _finish(args, summary, found)
         return 1 if args.exit_code and removals else 0
     _stdout_for(args.format)
     if args.format == "text":
-        # The removals are in the manifest; the terminal gets what happened, in a few lines.
-        print(f"{_plural(len(corpus.sources), 'file')}, {records_in} records in, {records_out} out")
-        print(f"{found} ({chars_removed} characters of passages)")
-        extra = f", removed records: {out / 'removed.jsonl'}" if args.docs else ""
-        print(f"written to {out}/ (manifest: {manifest}{extra})")
+        _print_cleaned(args, out, manifest, len(corpus.sources), records_in, records_out, found, chars_removed)
     elif args.format == "html":
         removed, kinds = _removed_matches(corpus.docs, removals)
         names, links = _html_names(corpus.docs)
@@ -1495,6 +1489,35 @@ def _clean_corpus(args: argparse.Namespace, kind: str | None, plain_dir: str | N
         report.write_removals(sys.stdout, args.format, removals, summary)
     _finish(args, summary, f"{found}, {written_files} written to {out}")
     return 1 if args.exit_code and removals else 0
+
+
+def _clean_found(args: argparse.Namespace, passages: int, dropped: int) -> str:
+    """What a clean removed, in words (the last line's start)."""
+    found = f"{_plural(passages, 'passage')} removed"
+    return found + (f", {_plural(dropped, 'document')} dropped" if args.docs else "")
+
+
+def _print_cleaned(
+    args: argparse.Namespace,
+    out: Path,
+    manifest: Path,
+    files: int,
+    records_in: int,
+    records_out: int,
+    found: str,
+    chars_removed: int,
+) -> None:
+    """The few lines a terminal gets after a clean; the removals themselves are in the manifest."""
+    print(f"{_plural(files, 'file')}, {records_in} records in, {records_out} out")
+    print(f"{found} ({chars_removed} characters of passages)")
+    extra = f", removed records: {out / 'removed.jsonl'}" if args.docs else ""
+    print(f"written to {out}/ (manifest: {manifest}{extra})")
+
+
+def _read_manifest(manifest: Path) -> list[dict[str, Any]]:
+    """The removals a clean found, read back from the manifest it has just written (not held meanwhile)."""
+    with open(manifest, encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
 
 
 def _clean_streaming(args: argparse.Namespace, kind: str | None, start: float) -> int:
@@ -1584,19 +1607,12 @@ def _clean_streaming(args: argparse.Namespace, kind: str | None, start: float) -
         "skipped_records": run.skipped_records,
         "seconds": round(time.perf_counter() - start, 3),
     }
-    found = f"{_plural(run.passages_removed, 'passage')} removed"
-    if args.docs:
-        found += f", {_plural(run.documents_dropped, 'document')} dropped"
+    found = _clean_found(args, run.passages_removed, run.documents_dropped)
     _stdout_for(args.format)
     if args.format == "text":
-        print(f"{_plural(len(run.sources), 'file')}, {run.records_in} records in, {run.records_out} out")
-        print(f"{found} ({run.chars_removed} characters of passages)")
-        extra = f", removed records: {out / 'removed.jsonl'}" if args.docs else ""
-        print(f"written to {out}/ (manifest: {manifest}{extra})")
+        _print_cleaned(args, out, manifest, len(run.sources), run.records_in, run.records_out, found, run.chars_removed)
     else:
-        with open(manifest, encoding="utf-8") as f:  # what was found, read back from the manifest just written
-            removals = [json.loads(line) for line in f]
-        report.write_removals(sys.stdout, args.format, removals, summary)
+        report.write_removals(sys.stdout, args.format, _read_manifest(manifest), summary)
     _finish(args, summary, f"{found}, {run.written} written to {out}")
     return 1 if args.exit_code and run.removals else 0
 
@@ -1641,20 +1657,13 @@ def _clean_spark(args: argparse.Namespace) -> int:
     _write_file(out / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
     # Last: a manifest is there only when everything it describes is.
     os.replace(result["manifest_tmp"], manifest)
-    found = f"{_plural(passages, 'passage')} removed"
-    if args.docs:
-        found += f", {_plural(dropped, 'document')} dropped"
+    found = _clean_found(args, passages, dropped)
     _stdout_for(args.format)
     if args.format == "text":
-        print(f"{_plural(summary['files'], 'file')}, {result['records_in']} records in, {result['records_out']} out")
-        print(f"{found} ({result['chars_removed']} characters of passages)")
-        extra = f", removed records: {out / 'removed.jsonl'}" if args.docs else ""
-        print(f"written to {out}/ (manifest: {manifest}{extra})")
+        records_in, records_out = result["records_in"], result["records_out"]
+        _print_cleaned(args, out, manifest, summary["files"], records_in, records_out, found, result["chars_removed"])
     else:
-        # The removals are what was found: read back from the manifest just written.
-        with open(manifest, encoding="utf-8") as f:
-            removals = [json.loads(line) for line in f]
-        report.write_removals(sys.stdout, args.format, removals, summary)
+        report.write_removals(sys.stdout, args.format, _read_manifest(manifest), summary)
     _finish(args, summary, f"{found}, {summary['written']} written to {out}")
     return 1 if args.exit_code and summary["removals"] else 0
 
