@@ -105,17 +105,14 @@ def main() -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from conftest import corpus_dir  # the benchmark suites' cached corpora
     from dedup import synth
     from dedup.spark.standalone import start_standalone
 
     tmp = tempfile.TemporaryDirectory(prefix="dedup-bench-cluster-")
     inputs = {}
     for size in args.sizes.split(","):
-        n = synth.parse_size(size)
-        data = Path(os.environ.get("DEDUP_BENCH_DATA", HERE / "data")) / f"seed0-{n}"
-        if not (data / "docs.jsonl").exists():
-            synth.write_dump(data, size_bytes=n, seed=0)
-        texts = list(synth.iter_texts(data))
+        texts = list(synth.iter_texts(corpus_dir(size)))
         path = Path(tmp.name) / f"{size}.parquet"
         pq.write_table(pa.table({"id": list(range(len(texts))), "text": texts}), path, row_group_size=2048)
         inputs[size] = (str(path), len(texts), round(sum(len(t.encode()) for t in texts) / 1e6, 1))

@@ -88,14 +88,11 @@ def main() -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from conftest import corpus_dir  # the benchmark suites' cached corpora
     from dedup import synth
 
     tmp = tempfile.TemporaryDirectory(prefix="dedup-bench-shuffle-")
-    n = synth.parse_size(args.size)
-    data = Path(os.environ.get("DEDUP_BENCH_DATA", HERE / "data")) / f"seed0-{n}"
-    if not (data / "docs.jsonl").exists():
-        synth.write_dump(data, size_bytes=n, seed=0)
-    texts = list(synth.iter_texts(data))
+    texts = list(synth.iter_texts(corpus_dir(args.size)))
     path = Path(tmp.name) / "corpus.parquet"
     pq.write_table(pa.table({"id": list(range(len(texts))), "text": texts}), path, row_group_size=2048)
     results = []
