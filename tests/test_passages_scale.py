@@ -271,6 +271,72 @@ def test_spilled_seeds_give_the_same_matches(tmp_path, monkeypatch) -> None:
     assert not (tmp_path / "new").exists()
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 3000), st.integers(0, 12), st.integers(1, 40), st.integers(0, 2**32), st.booleans())
+def test_spill_run_records_rebuild_the_in_memory_keys(n, bucket_bits, spread, seed, compiled) -> None:
+    """A run's 8-byte records (hash above the position relative to the run's first, grouped by
+    bucket) give back exactly the in-memory keys (hash above ``bits`` position bits)."""
+    if compiled and not _kernels.AVAILABLE:
+        return
+    rng = np.random.default_rng(seed)
+    h = rng.integers(0, 2**64 - 1, size=n, dtype=np.uint64, endpoint=True)
+    first = int(rng.integers(0, 1 << 40))
+    p = first + np.sort(rng.integers(0, n * spread + 1, size=n)).astype(np.int64)
+    total = int(p.max()) + 1 + int(rng.integers(0, 1000)) if n else first
+    bits = max(1, total.bit_length())
+    kernels = _passage_kernels.compiled(_kernels.MIN_WORK) if compiled else None
+    records = h.copy()
+    counts, base, rb = passage_seeds._pack_run(kernels, records, p, bucket_bits)
+    assert counts.sum() == n and len(counts) == 1 << bucket_bits
+    expected = h >> np.uint64(bits) << np.uint64(bits) | p.astype(np.uint64)
+    bucket = (h >> np.uint64(64 - bucket_bits)).astype(np.int64) if bucket_bits else np.zeros(n, np.int64)
+    at = 0
+    for b, c in enumerate(counts.tolist()):
+        seg = records[at : at + c].copy()
+        at += c
+        # Split into two "runs" with the same base/width: each part is rebuilt on its own.
+        half = c // 2
+        passage_seeds._unpack_runs(seg, np.array([half, c - half]), np.array([base, base]), np.array([rb, rb]), bits)
+        assert sorted(seg.tolist()) == sorted(expected[bucket == b].tolist())
+
+
+@needs_numba
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2000), st.integers(1, 300), st.integers(1, 2000), st.integers(0, 2**32), st.booleans())
+def test_link_records_grouped_and_scattered_like_the_reference(kernels, n, per_group, total, seed, wide) -> None:
+    rng = np.random.default_rng(seed)
+    dtype = passage_seeds._link_record((1 << 31) if wide else total)
+    records = np.empty(n, dtype=dtype)
+    records["t"] = rng.permutation(total)[:n] if n <= total else rng.integers(0, total, n)
+    records["v"] = rng.integers(-100, total, n)
+    records["c"] = rng.integers(1, 50, n)
+    n_groups = -(-total // per_group)
+    got, got_counts = passage_seeds._grouped(kernels, records.copy(), per_group, n_groups)
+    expected, counts = passage_seeds._grouped(None, records.copy(), per_group, n_groups)
+    assert got.tobytes() == expected.tobytes() and got_counts.tolist() == counts.tolist()
+    t = np.unique(records["t"], return_index=True)[1]  # one record per token, as the links have
+    unique = records[t]
+    lo = int(rng.integers(0, 5))
+    links, mult = np.full(total + 5, -7, dtype=np.int64), np.zeros(total + 5, dtype=np.int32)
+    kernels.scatter_records(unique["t"], unique["v"], unique["c"], -lo, links, mult)
+    ref_links, ref_mult = np.full(total + 5, -7, dtype=np.int64), np.zeros(total + 5, dtype=np.int32)
+    ref_links[unique["t"] + lo], ref_mult[unique["t"] + lo] = unique["v"], unique["c"]
+    assert links.tolist() == ref_links.tolist() and mult.tolist() == ref_mult.tolist()
+
+
+@needs_numba
+def test_spilled_seeds_with_compiled_kernels_give_the_same_matches(tmp_path, monkeypatch) -> None:
+    docs = corpus()
+    expected = as_tuples(dedup.find_repeated_passages(docs, spill=False))
+    monkeypatch.setattr(passage_seeds, "RUN_SHINGLES", 301)
+    monkeypatch.setattr(passage_seeds, "CHUNK_TOKENS", 150)
+    monkeypatch.setattr(passage_seeds, "BUCKET_SHINGLES", 40)
+    monkeypatch.setattr(passage_seeds, "FILE_CHUNK_TOKENS", 1)
+    with dedup.use_backend("numba"):
+        assert as_tuples(dedup.find_repeated_passages(docs, spill=tmp_path)) == expected
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_long_documents_read_in_pieces_give_the_same_matches(monkeypatch) -> None:
     docs = corpus(1)
     one = ["\n\n".join(docs)]

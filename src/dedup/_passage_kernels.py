@@ -19,6 +19,8 @@ numpy / Python reference it replaces (``tests/test_passage_kernels.py``).
 * :func:`records_in_place`, :func:`place_records` — the same links written over
   the keys, then laid out by token in the keys' own memory (8 bytes per shingle
   at the peak instead of 12).
+* :func:`group_records`, :func:`scatter_records` — the spill mode's link records
+  grouped by chunk of tokens (a stable counting sort) and laid out by token.
 * :func:`chains_from_pairs` — seeds (``original``, ``repeat``) sorted by
   ``repeat`` chained along diagonals in one streaming pass: at most
   ``gap + 1`` chains are open at any time, because each repeat token holds
@@ -56,6 +58,8 @@ _NAMES = (
     "_record",
     "records_in_place",
     "place_records",
+    "group_records",
+    "scatter_records",
     "chains_from_pairs",
     "merge_chains",
     "choose_repeats",
@@ -296,6 +300,36 @@ def place_records(records, bounds, width, total, out, temp, empty):
             r = temp[k]
             v = np.int64(r & np.uint64(0xFFFFFFFF))
             out[np.int64(r >> np.uint64(32))] = v - (1 << 32) if v >= (1 << 31) else v
+
+
+def group_records(t, v, c, per_group, out_t, out_v, out_c, counts):
+    """Records ``(t, v, c)`` copied to ``out_*`` grouped by ``t // per_group`` (stable: a
+    counting sort), adding the number of records of each group to ``counts``."""
+    n_groups = counts.shape[0]
+    mine = np.zeros(n_groups, dtype=np.int64)
+    for i in range(t.shape[0]):
+        mine[t[i] // per_group] += 1
+    heads = np.zeros(n_groups, dtype=np.int64)
+    at = 0
+    for g in range(n_groups):
+        heads[g] = at
+        at += mine[g]
+        counts[g] += mine[g]
+    for i in range(t.shape[0]):
+        g = t[i] // per_group
+        h = heads[g]
+        out_t[h] = t[i]
+        out_v[h] = v[i]
+        out_c[h] = c[i]
+        heads[g] = h + 1
+
+
+def scatter_records(t, v, c, lo, links, mult):
+    """``links[t - lo] = v`` and ``mult[t - lo] = c`` for every record."""
+    for i in range(t.shape[0]):
+        k = t[i] - lo
+        links[k] = v[i]
+        mult[k] = c[i]
 
 
 def _similarity(covered, o_lo, o_hi, r_lo, r_hi, ngram):

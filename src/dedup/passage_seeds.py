@@ -20,11 +20,13 @@ laid out by token in the keys' own memory, whose rest is handed back. Peak:
 token.
 
 **Spilled** (``spill=DIR``): the same keys are an external distribution sort.
-Shingles go to bucket files by the top bits of their hash (every shingle of a
-group lands in the same bucket); each bucket is linked in memory on its own
-(the same cache-sized buckets and tables) and its links are written to chunk
-files by token position; each chunk is
-then read back in position order. Memory follows the size of one bucket and
+Shingles are held in runs; each run is grouped by the top bits of the hashes
+(the bucket: every shingle of a group lands in the same one) and appended to
+one run file, 8 bytes a shingle (the hash above the position relative to the
+run's first). Each bucket, gathered from every run, is linked in memory on its
+own (the same cache-sized buckets and tables) and its links are appended to one
+links file grouped by chunk of token positions; each chunk, gathered from every
+bucket, is then read back in position order. Memory follows the size of one bucket and
 one chunk, not the input; the links, hence the seeds and the matches, are
 exactly those of the in-memory path.
 """
@@ -37,11 +39,11 @@ import mmap
 import os
 import shutil
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -85,20 +87,20 @@ PLACE_EVERY = 64
 #: Seeds are handed on in chunks of whole documents of about this many tokens.
 CHUNK_TOKENS = 1 << 18
 
-#: Spill mode: shingles held in memory before they go to the bucket files.
+#: Spill mode: shingles held in memory (16 bytes each) before they go, grouped by bucket, to
+#: the run file (8 bytes each).
 RUN_SHINGLES = 1 << 21
 
-#: Spill mode: shingles per bucket file (16 bytes each on disk; a bucket is sorted alone, in memory).
+#: Spill mode: shingles per bucket (a bucket is linked alone, in memory).
 BUCKET_SHINGLES = 1 << 22
 
 #: Spill mode: buckets when the input's size is not known beforehand (a stream).
 UNKNOWN_SIZE_BUCKETS = 1 << 8
 
-#: Spill mode: tokens per chunk file of links (read back whole, 12 bytes a token in memory).
+#: Spill mode: tokens per chunk of links (read back whole, 12 bytes a token in memory).
 FILE_CHUNK_TOKENS = 1 << 22
 
 _U64 = np.uint64
-_RECORD = np.dtype([("h", "<u8"), ("p", "<i8")])
 
 
 def _link_record(total: int) -> np.dtype:
@@ -667,29 +669,124 @@ def _spilled(
         raise
 
 
-def _bucket_of(h: np.ndarray, bucket_bits: int) -> np.ndarray:
-    if not bucket_bits:
-        return np.zeros(len(h), dtype=np.int64)
-    return (h >> _U64(64 - bucket_bits)).astype(np.int64)
+def _pack_run(
+    kernels: SimpleNamespace | None, h: np.ndarray, p: np.ndarray, bucket_bits: int
+) -> tuple[np.ndarray, int, int]:
+    """The run's records (8 bytes each, in ``h``'s memory), grouped by bucket, their counts per
+    bucket, and the run's base position and position width ``rb``: each record keeps its hash
+    above its position relative to the run's first (``rb`` low bits). The in-memory keys keep
+    the hash above ``bits = total.bit_length() >= rb`` bits, so the hash bits a record keeps are
+    all the key needs (a key is rebuilt exactly, see :func:`_unpack_runs`) though the number of
+    tokens is not known while the input streams."""
+    base = int(p.min()) if len(p) else 0
+    rb = (int(p.max()) - base).bit_length() if len(p) else 0
+    h >>= _U64(rb)
+    h <<= _U64(rb)
+    h |= (p - base).astype(np.uint64)
+    n_buckets = 1 << bucket_bits
+    if kernels is not None:
+        bounds = _partition(kernels, h, bucket_bits, 0)
+    else:
+        top = (h >> _U64(64 - bucket_bits)).astype(np.uint16) if bucket_bits else np.zeros(len(h), np.uint16)
+        order = np.argsort(top, kind="stable")  # a stable sort of 16-bit keys is a radix sort
+        h[:] = h[order]
+        bounds = np.searchsorted(top[order], np.arange(n_buckets + 1))
+    return np.diff(bounds), base, rb
 
 
-def _append_grouped(records: np.ndarray, group: np.ndarray, n_groups: int, path_of: Callable[[int], Path]) -> None:
-    """Append ``records`` to one file per group (``path_of(g)``), in their order within each group."""
-    if n_groups == 1:
-        if len(records):
-            with open(path_of(0), "ab") as f:
-                records.tofile(f)
-        return
+def _unpack_runs(keys: np.ndarray, counts: np.ndarray, bases: np.ndarray, widths: np.ndarray, bits: int) -> None:
+    """Rebuild in place the packed keys (hash above ``bits`` position bits) of a bucket's
+    records, read run after run (``counts[r]`` records of run ``r``, whose positions are
+    relative to ``bases[r]`` in ``widths[r]`` bits)."""
+    start = 0
+    b = _U64(bits)
+    for r in np.flatnonzero(counts).tolist():
+        seg = keys[start : start + int(counts[r])]
+        start += int(counts[r])
+        pos = seg & _U64((1 << int(widths[r])) - 1)
+        pos += _U64(int(bases[r]))
+        seg >>= b
+        seg <<= b
+        seg |= pos
+
+
+class _GroupedFile:
+    """Records appended to one file in writes, each write grouped (``counts[g]`` records of
+    group ``g``, in group order); :meth:`read` gathers one group's records from every write.
+    One file, opened once, instead of one file per group appended to at every write."""
+
+    def __init__(self, path: Path, dtype: np.dtype, n_groups: int) -> None:
+        self.path, self.dtype, self.n_groups = path, np.dtype(dtype), n_groups
+        self._out: BinaryIO | None = open(path, "wb")  # noqa: SIM115 (closed by finish)
+        self._counts: list[np.ndarray] = []
+        self._starts: list[int] = []
+        self._end = 0
+        self._offsets = np.zeros((0, n_groups), dtype=np.int64)
+        self.counts = np.zeros((0, n_groups), dtype=np.int64)
+
+    def append(self, records: np.ndarray, counts: np.ndarray) -> None:
+        """Write ``records``, grouped: ``counts[g]`` records of group ``g`` in group order."""
+        assert self._out is not None
+        if not len(records):
+            return
+        self._out.write(np.ascontiguousarray(records).view(np.uint8).data)
+        self._counts.append(np.asarray(counts, dtype=np.int64))
+        self._starts.append(self._end)
+        self._end += len(records) * self.dtype.itemsize
+
+    def finish(self) -> None:
+        """End the writes; :meth:`read` may be called from then on."""
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        if self._counts:
+            self.counts = np.stack(self._counts)
+            before = np.cumsum(self.counts, axis=1) - self.counts
+            self._offsets = np.asarray(self._starts, dtype=np.int64)[:, None] + before * self.dtype.itemsize
+        self._counts, self._starts = [], []
+
+    def read(self, g: int) -> np.ndarray:
+        """The records of group ``g``, write after write."""
+        counts = self.counts[:, g] if len(self.counts) else np.zeros(0, dtype=np.int64)
+        out = np.empty(int(counts.sum()), dtype=self.dtype)
+        if not len(out):
+            return out
+        view = out.view(np.uint8).data
+        size = self.dtype.itemsize
+        at = 0
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            for w in np.flatnonzero(counts).tolist():
+                want = int(counts[w]) * size
+                offset = int(self._offsets[w, g])
+                while want:
+                    got = os.preadv(fd, [view[at : at + want]], offset)
+                    if got <= 0:
+                        raise OSError(f"{self.path}: spill file shorter than written")
+                    at, want, offset = at + got, want - got, offset + got
+        finally:
+            os.close(fd)
+        return out
+
+
+def _grouped(
+    kernels: SimpleNamespace | None, records: np.ndarray, per_group: int, n_groups: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Link ``records`` (fields ``t``, ``v``, ``c``) reordered by chunk ``t // per_group``
+    (stable) and the number of records per chunk."""
+    counts = np.zeros(n_groups, dtype=np.int64)
+    if kernels is not None:
+        out = np.empty_like(records)
+        kernels.group_records(records["t"], records["v"], records["c"], per_group, out["t"], out["v"], out["c"], counts)
+        return out, counts
+    group = records["t"] // per_group
     if n_groups <= 1 << 16:
         group = group.astype(np.uint16)  # a stable sort of 16-bit keys is a radix sort
     order = np.argsort(group, kind="stable")
     # Taken as opaque bytes: fancy indexing of a structured array goes field by field (8x slower).
     records = np.take(records.view(f"V{records.dtype.itemsize}"), order).view(records.dtype)
-    group = group[order]
-    bounds = np.searchsorted(group, np.arange(n_groups + 1))
-    for g in np.flatnonzero(np.diff(bounds)).tolist():
-        with open(path_of(g), "ab") as f:
-            records[bounds[g] : bounds[g + 1]].tofile(f)
+    counts += np.bincount(group, minlength=n_groups)
+    return records, counts
 
 
 def _spill_into(
@@ -703,19 +800,29 @@ def _spill_into(
 ) -> SeedStream:
     total_chars = _chars(texts)
     # Buckets of about BUCKET_SHINGLES shingles each (about one shingle per 5 characters);
-    # input of unknown size gets UNKNOWN_SIZE_BUCKETS. Few buckets and few chunk files keep
-    # the number of file appends (buckets x chunks) small.
+    # input of unknown size gets UNKNOWN_SIZE_BUCKETS.
     want = max(1, total_chars // 5 // BUCKET_SHINGLES) if total_chars is not None else UNKNOWN_SIZE_BUCKETS
     bucket_bits = min(12, max(0, (want - 1).bit_length()))
     n_buckets = 1 << bucket_bits
 
-    def bucket_path(b: int) -> Path:
-        return Path(f"{prefix}.b{b}")
-
     doc_tokens = _Counts()
     places = _Growing()
-    run = np.empty(run_shingles, dtype=_RECORD)
+    # Every run is written to one file, grouped by bucket: 8 bytes per shingle (see _pack_run).
+    runs = _GroupedFile(Path(f"{prefix}.runs"), np.dtype(np.uint64), n_buckets)
+    bases: list[int] = []
+    widths: list[int] = []
+    run_h = np.empty(run_shingles, dtype=np.uint64)
+    run_p = np.empty(run_shingles, dtype=np.int64)
+    run_kernels = _passage_kernels.compiled(run_shingles)
     filled = 0
+
+    def flush(h: np.ndarray, p: np.ndarray) -> None:
+        counts, base, rb = _pack_run(run_kernels, h, p, bucket_bits)
+        runs.append(h, counts)
+        if len(h):
+            bases.append(base)
+            widths.append(rb)
+
     for hashes, first, counts in _shingle_stream(texts, ngram, jobs, doc_tokens, places):
         if counts is None:
             positions = np.arange(first, first + len(hashes), dtype=np.int64)
@@ -726,34 +833,33 @@ def _spill_into(
         done = 0
         while done < len(hashes):
             take = min(len(hashes) - done, run_shingles - filled)
-            run["h"][filled : filled + take] = hashes[done : done + take]
-            run["p"][filled : filled + take] = positions[done : done + take]
+            run_h[filled : filled + take] = hashes[done : done + take]
+            run_p[filled : filled + take] = positions[done : done + take]
             filled += take
             done += take
             if filled == run_shingles:
-                _append_grouped(run, _bucket_of(run["h"], bucket_bits), n_buckets, bucket_path)
+                flush(run_h, run_p)
                 filled = 0
-    _append_grouped(run[:filled], _bucket_of(run["h"][:filled], bucket_bits), n_buckets, bucket_path)
-    del run
+    flush(run_h[:filled], run_p[:filled])
+    runs.finish()
+    del run_h, run_p
     token_bounds = doc_tokens.bounds()
     total = int(token_bounds[-1])
     bits = max(1, total.bit_length())
     file_chunk = max(chunk_tokens, FILE_CHUNK_TOKENS)
     link_record = _link_record(total)
     cuts = _chunks(total, file_chunk)
-
-    def chunk_path(c: int) -> Path:
-        return Path(f"{prefix}.c{c}")
+    n_chunks = len(cuts) - 1
+    # Links of every bucket to one file, grouped by chunk of tokens.
+    linked = _GroupedFile(Path(f"{prefix}.links"), link_record, n_chunks)
+    run_bases, run_widths = np.asarray(bases, dtype=np.int64), np.asarray(widths, dtype=np.int64)
 
     # Every shingle of a group shares the top bits of its hash, so it is in one bucket.
     for b in range(n_buckets):
-        path = bucket_path(b)
-        if not path.exists():
+        keys = runs.read(b)
+        if not len(keys):
             continue
-        records = np.fromfile(path, dtype=_RECORD)
-        path.unlink()
-        keys = records["h"] >> _U64(bits) << _U64(bits) | records["p"].astype(np.uint64)
-        del records
+        _unpack_runs(keys, runs.counts[:, b], run_bases, run_widths, bits)
         out = np.empty(len(keys), dtype=link_record)
         kernels = _passage_kernels.compiled(len(keys))
         if kernels is not None:
@@ -762,7 +868,10 @@ def _spill_into(
             keys.sort()
             out["t"], out["v"], out["c"] = _link_numpy(keys, bits)
         del keys
-        _append_grouped(out, out["t"] // file_chunk, len(cuts) - 1, chunk_path)
+        linked.append(*_grouped(kernels, out, file_chunk, n_chunks))
+        del out
+    linked.finish()
+    runs.path.unlink()
 
     mult_path = Path(f"{prefix}.mult")
     mult_path.write_bytes(b"")
@@ -771,13 +880,14 @@ def _spill_into(
         for c, (lo, hi) in enumerate(zip(cuts[:-1].tolist(), cuts[1:].tolist())):
             links: np.ndarray = np.full(hi - lo, NO_SHINGLE, dtype=np.int64)
             mult = np.zeros(hi - lo, dtype=np.int32)
-            path = chunk_path(c)
-            if path.exists():
-                rec = np.fromfile(path, dtype=link_record)
-                path.unlink()
+            rec = linked.read(c)
+            kernels = _passage_kernels.compiled(len(rec))
+            if kernels is not None:
+                kernels.scatter_records(rec["t"], rec["v"], rec["c"], lo, links, mult)
+            elif len(rec):
                 links[rec["t"] - lo] = rec["v"]
                 mult[rec["t"] - lo] = rec["c"]
-                del rec
+            del rec
             with open(mult_path, "ab") as f:
                 mult.tofile(f)
             del mult
@@ -785,6 +895,7 @@ def _spill_into(
                 v = links[a : a + chunk_tokens]
                 rel = np.flatnonzero(v >= 0)
                 yield v[rel], rel + (lo + a)
+        linked.path.unlink(missing_ok=True)
 
     stream.token_bounds = token_bounds
     stream.places = TokenPlaces.from_counts(places.array(), token_bounds, PLACE_EVERY)
