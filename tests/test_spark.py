@@ -520,25 +520,30 @@ def _clean_inputs(root: Path) -> Path:
     return data
 
 
-def test_cli_clean_on_spark_writes_what_the_local_clean_writes(spark, tmp_path):
+def test_cli_clean_on_spark_writes_what_the_local_clean_writes(spark, tmp_path, capsys):
     """``dedup clean --engine spark --docs``: the executors write the same cleaned files (text,
     JSON Lines plain and compressed, Parquet; an empty file copied; undecodable bytes kept), the
     same manifest, the same removed.jsonl and the same counts as the local engine, from a
-    directory of mixed formats."""
+    directory of mixed formats; the terminal gets the same lines (summary line with its
+    document count included)."""
     import json
 
     from dedup.cli import main
 
     data = _clean_inputs(tmp_path)
-    common = ["clean", str(data), "-r", "--docs", "--id-field", "id", "--min-words", "12", "-q", "--format", "json"]
+    common = ["clean", str(data), "-r", "--docs", "--id-field", "id", "--min-words", "12"]
     common += ["--errors", "replace"]  # undecodable bytes kept byte for byte, as locally
-    outs = {}
+    outs, said = {}, {}
     for engine in ("local", "spark"):
         out = tmp_path / engine
         extra = ["--engine", "spark", "--spark-master", "local[2]", "--spark-partitions", "2"] * (engine == "spark")
         code = main([*common, "-o", str(out), *extra])
         assert code == 0
         outs[engine] = out
+        printed = capsys.readouterr()
+        said[engine] = re.sub(r"[0-9.]+ s$", "S s", (printed.out + printed.err).replace(str(out), "OUT"), flags=re.M)
+    assert said["spark"] == said["local"]
+    assert re.search(r"^dedup: \d+ files, [0-9.]+ MB, \d+ documents, ", said["spark"], re.M), said["spark"]
     local, remote = outs["local"], outs["spark"]
     names = sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file())
     assert names == sorted(p.relative_to(remote).as_posix() for p in remote.rglob("*") if p.is_file())

@@ -659,6 +659,17 @@ def _phases(args: argparse.Namespace) -> Iterator[_PhaseBars | None]:
         yield bars
 
 
+def _read_options(args: argparse.Namespace) -> dict[str, Any]:
+    """How the inputs' texts are read (``encoding``, ``errors``, ``text_field``, ``id_field``), as keyword
+    arguments for every reader (``formats.load``, ``stream.iter_documents``, ``clean_on_disk``)."""
+    return {
+        "encoding": args.encoding,
+        "errors": args.errors,
+        "text_field": getattr(args, "text_field", "text"),
+        "id_field": getattr(args, "id_field", None),
+    }
+
+
 def load(args: argparse.Namespace, kind: str | None = None, plain_dir: str | None = None) -> Corpus:
     """Every input named on the command line (:func:`dedup.formats.load`); bad ones are warned about and skipped.
 
@@ -675,10 +686,7 @@ def load(args: argparse.Namespace, kind: str | None = None, plain_dir: str | Non
             input_format=kind,
             recursive=args.recursive,
             glob=args.glob,
-            encoding=args.encoding,
-            errors=args.errors,
-            text_field=getattr(args, "text_field", "text"),
-            id_field=getattr(args, "id_field", None),
+            **_read_options(args),
             on_problem=problem,
             # -q: a file's "N more bad records" line too is left to the count at the end.
             on_warning=(lambda message: None) if getattr(args, "quiet", False) else _warn,
@@ -802,6 +810,8 @@ def _spark(name: str, args: argparse.Namespace) -> dict[str, Any]:
         raise CliError(f"--engine spark: {type(e).__name__}: {internal.one_line(e)}") from None
     for problem in result.pop("problems", []):
         _skip(args, problem)
+    # Whether records (not whole text files) were read: the summary line then counts documents.
+    args.records_read = bool(result.pop("records_read", False))
     return result
 
 
@@ -896,10 +906,7 @@ def _streamed_documents(args: argparse.Namespace, kind: str | None, counts: dict
         kind=kind,
         recursive=args.recursive,
         glob=args.glob,
-        encoding=args.encoding,
-        errors=args.errors,
-        text_field=args.text_field,
-        id_field=args.id_field,
+        **_read_options(args),
     )
     for item in items:
         if isinstance(item, InputError):
@@ -1566,10 +1573,7 @@ def _clean_streaming(args: argparse.Namespace, kind: str | None, start: float) -
                 input_format=kind,
                 recursive=args.recursive,
                 glob=args.glob,
-                encoding=args.encoding,
-                errors=args.errors,
-                text_field=args.text_field,
-                id_field=args.id_field,
+                **_read_options(args),
                 doc_threshold=args.doc_threshold or args.threshold,
                 passage_threshold=args.passage_threshold or args.threshold,
                 ngram=args.ngram,
@@ -1755,8 +1759,7 @@ def _one_document(args: argparse.Namespace, spec: str, kind: str | None) -> Docu
     if os.path.isdir(path):
         raise CliError(f"{path}: is a directory; give one file")
     try:
-        corpus = dio.load([path], input_format=kind, encoding=args.encoding, errors=args.errors,
-                          text_field=args.text_field, id_field=args.id_field, on_problem=_raise)  # fmt: skip
+        corpus = dio.load([path], input_format=kind, on_problem=_raise, **_read_options(args))
     except (InputError, dio.NothingRead) as e:
         raise CliError(str(e)) from None
     if corpus.docs[0].record is None:  # a text file: the whole file is the document

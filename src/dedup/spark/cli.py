@@ -337,6 +337,8 @@ def _read_cli_documents(
         "skipped_files": len(messages) + len(unread),
         "skipped_records": bad_records,
         "unread": unread,
+        # As the local loader tells it: the summary line counts documents when records were read.
+        "records_read": any(f.fmt.kind != "text" for f in files if f.number not in unread),
     }
     messages += list(file_errors.values())[:50]
     if unread:
@@ -422,9 +424,11 @@ def cli_docs(args: Any) -> dict[str, Any]:
     ``num_perm`` and optionally ``recursive``, ``glob``, ``keep`` and the
     Spark options of :func:`cli_session`. Returns ``{"clusters": [{"members":
     [member, ...], "kept": member}], "summary": {...}, "problems": [message,
-    ...]}`` where a member is ``{"path", "record", "id"}``
+    ...], "records_read": bool}`` where a member is ``{"path", "record", "id"}``
     (:func:`dedup.report.member_record`) and ``problems`` are one-line
-    messages about skipped inputs (not part of the JSON report). With
+    messages about skipped inputs (not part of the JSON report);
+    ``records_read`` tells whether any file read holds records (JSON Lines,
+    Parquet) rather than one text, as the local summary line needs. With
     ``spark_output`` (a directory), the cluster records are written there
     by the executors as JSONL part files and ``clusters`` is empty; the
     summary counts them. Raises ``ValueError`` with a one-line message when
@@ -479,7 +483,7 @@ def cli_docs(args: Any) -> dict[str, Any]:
     )
     if _arg(args, "spark_output") is not None:
         summary["output"] = _arg(args, "spark_output")
-    return {"clusters": out, "summary": summary, "problems": problems}
+    return {"clusters": out, "summary": summary, "problems": problems, "records_read": inputs["records_read"]}
 
 
 def _spans_fn(side: str):
@@ -532,7 +536,7 @@ def cli_passages(args: Any) -> dict[str, Any]:
 
     ``args`` as for :func:`cli_docs`, plus ``min_words``. Returns
     ``{"matches": [{"original": span, "repeat": span, "similarity"}],
-    "excerpts": [...], "summary": {...}, "problems": [...]}`` where a span is
+    "excerpts": [...], "summary": {...}, "problems": [...], "records_read"}`` where a span is
     ``{"path", "start_line", "end_line", "start", "end"}``
     (:func:`dedup.report.span_record`), plus ``"record"`` and ``"id"`` when
     documents are JSONL lines or Parquet rows. Span records and excerpts are
@@ -576,7 +580,13 @@ def cli_passages(args: Any) -> dict[str, Any]:
     summary = _summary(inputs, stats["documents"], spark, start, matches=n_matches)
     if _arg(args, "spark_output") is not None:
         summary["output"] = _arg(args, "spark_output")
-    return {"matches": out, "excerpts": excerpts, "summary": summary, "problems": problems}
+    return {
+        "matches": out,
+        "excerpts": excerpts,
+        "summary": summary,
+        "problems": problems,
+        "records_read": inputs["records_read"],
+    }
 
 
 # --------------------------------------------------------------------------- clean
@@ -743,7 +753,7 @@ def cli_clean(args: Any) -> dict[str, Any]:
 
     Returns ``{"summary", "problems", "manifest_tmp", "records_in",
     "records_out", "bytes_out", "chars_removed", "inputs", "documents",
-    "seconds"}``. Raises ``ValueError`` with a one-line message for what it
+    "seconds", "records_read"}``. Raises ``ValueError`` with a one-line message for what it
     cannot do (URLs, a cleaned copy that would overwrite an input). As
     locally, ``errors`` other than ``strict`` read undecodable bytes with
     ``surrogateescape``, so that they are written back as they were.
@@ -960,4 +970,5 @@ def cli_clean(args: Any) -> dict[str, Any]:
         "inputs": [f.path for f in readable],
         "documents": stats["documents"],
         "seconds": seconds,
+        "records_read": inputs["records_read"],
     }
