@@ -111,7 +111,7 @@ def main() -> int:
 
     tmp = tempfile.TemporaryDirectory(prefix="dedup-bench-cluster-")
     inputs = {}
-    for size in args.sizes.split(","):
+    for size in filter(None, args.sizes.split(",")):  # --sizes "" with --identical N: only those
         texts = list(synth.iter_texts(corpus_dir(size)))
         path = Path(tmp.name) / f"{size}.parquet"
         pq.write_table(pa.table({"id": list(range(len(texts))), "text": texts}), path, row_group_size=2048)

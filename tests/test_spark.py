@@ -383,6 +383,58 @@ def test_seed_join_shuffles_the_shingles_once(spark, tmp_path):
     assert seeds[True] == seeds[False] and len(seeds[True]) > 100
 
 
+def test_a_hot_shingle_is_spread_over_several_tasks_in_the_first_shuffle(spark, tmp_path):
+    """Boilerplate repeated 10,000 times: found hot on a sample of the documents before the
+    shingles are shuffled, its occurrences land in several partitions of that one shuffle
+    (salted), not all in one task; the matches still equal the local ones."""
+    from pyspark.sql import functions as F
+
+    rng = random.Random(11)
+    vocab = _vocabulary(rng)
+    boilerplate = "all rights reserved no part of this page may be copied without written permission"
+    docs = [
+        f"{' '.join(_words(rng, vocab, 12))}. {boilerplate}. {' '.join(_words(rng, vocab, 12))}" for _ in range(10_000)
+    ]
+    ids = [f"b{i}" for i in range(len(docs))]
+    path = _write(tmp_path, "hot", docs, ids)
+    hot_at = 4_000  # the sample: a quarter of the documents
+    before = spark.conf.get("spark.sql.shuffle.partitions")
+    spark.conf.set("spark.sql.shuffle.partitions", "8")
+    try:
+        ix = spark_session.indexed(spark.read.parquet(path), "id", "text", "pos")
+        shingles = ix.select(spark_session.IDX, spark_session.TEXT).mapInArrow(
+            spark_passages._shingles_fn(5), spark_passages._SHINGLES
+        )
+        parted, hot, rate = spark_passages._partitioned_shingles(ix, shingles, 5, hot_at)
+        where = parted.where(F.col("h").isin(hot)).groupBy("h", F.spark_partition_id().alias("p")).count().collect()
+        stats: dict = {}
+        found = spark_mod.find_repeated_passages(
+            spark.read.parquet(path), "id", "text", min_words=10, order_by="pos", hot_shingles=hot_at, stats=stats
+        )
+        rows = [tuple(r) for r in found.collect()]
+        parted.unpersist()
+        ix.unpersist()
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", before)
+    assert rate == 0.25 and stats["hot_sample_rate"] == rate
+    assert len(hot) >= 10 and stats["hot_shingles"] == len(hot)  # the boilerplate's 10 shingles at least
+    per_hash: dict[int, list[int]] = {}
+    for r in where:
+        per_hash.setdefault(r["h"], []).append(r["count"])
+    spread = [counts for counts in per_hash.values() if sum(counts) >= len(docs)]
+    assert len(spread) >= 10
+    for counts in spread:  # unsalted, all of a shingle's occurrences would be in one partition
+        assert len(counts) >= 4 and max(counts) <= 0.4 * sum(counts), counts
+    local = dedup.find_repeated_passages(docs, min_words=10)
+    assert len(local) >= len(docs) - 1
+    expected = [
+        (ids[m.original.doc], m.original.start, m.original.end, ids[m.repeat.doc], m.repeat.start, m.repeat.end,
+         m.similarity)
+        for m in local
+    ]  # fmt: skip
+    assert rows == expected
+
+
 def test_sparse_multiplicity_equals_the_local_array():
     """The driver-side multiplicity rebuilt from the seeds equals the local dense array."""
     docs = [*_passage_corpus()[:6], "one two", "", "a b c d e f g h a b c d e f g h"]

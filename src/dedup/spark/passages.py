@@ -9,10 +9,12 @@ The stages (see ``docs/spark.md`` for what each costs):
    their full 64-bit hash once; each partition then groups its own hashes
    (count, first occurrence: smallest document, then position, as locally)
    and joins its repeated ones with their groups, with no second shuffle
-   and nothing on the driver (*co-partitioned*). A shingle with more than
-   ``hot_shingles`` occurrences (boilerplate) is *salted*: its occurrences
-   are spread over ``HOT_SALT`` tasks for the join and its group row is
-   copied to each. Results do not change.
+   and nothing on the driver (*co-partitioned*). A shingle likely to occur
+   more than ``hot_shingles`` times (boilerplate; found on a sample of the
+   documents before the shuffle) is *salted in that shuffle*: its
+   occurrences are spread over ``HOT_SALT`` tasks, each aggregates its part,
+   the small per-salt parts are combined and the group row is joined back
+   with each part. Results do not change.
 3. **repeats** (``cogroup`` by repeat document, ``applyInArrow``): each
    document with seeds, its text and its seeds meet on one executor, which
    runs :func:`dedup.passages.matches_from_seeds` (chains, merging, overlap
@@ -49,6 +51,7 @@ from .session import IDX, TEXT, indexed, rank_column, timed
 __all__ = [
     "DEFAULT_HOT_SHINGLES",
     "HOT_SALT",
+    "HOT_SAMPLE_HITS",
     "MATCH_SCHEMA",
     "MAX_HOT_KEYS",
     "Multiplicity",
@@ -65,6 +68,11 @@ HOT_SALT = 64
 #: At most this many hot shingles are salted (the hottest); their hashes are the only
 #: list the driver holds, so it stays bounded whatever the corpus.
 MAX_HOT_KEYS = 10_000
+#: Hot shingles are found on a sample of the documents sized so that a shingle at the
+#: threshold is expected about this many times in it (all documents when the threshold is lower).
+HOT_SAMPLE_HITS = 1_000
+_SAMPLE_BUCKETS = 1 << 20
+_SHINGLES = "idx long, pos int, h long, n int"
 
 #: Columns of the matches of :func:`passage_matches` (``oi``/``ri``: ``IDX`` of the documents).
 MATCH_SCHEMA = "oi long, o_start long, o_end long, ri long, r_start long, r_end long, similarity double"
@@ -242,6 +250,42 @@ def _originals_fn(matches: pa.Table, texts: pa.Table) -> pa.Table:
     )
 
 
+def _hot_hashes(docs: DataFrame, ngram: int, hot_shingles: int) -> tuple[list[int], float]:
+    """The hashes of the shingles likely to occur more than ``hot_shingles`` times (the hottest
+    :data:`MAX_HOT_KEYS`), found *before* the shingles are shuffled, and the sampling rate.
+
+    The shingles of a deterministic sample of the documents (a share ``rate`` =
+    ``HOT_SAMPLE_HITS / hot_shingles`` of them, all when that is >= 1) are counted; a
+    shingle is hot when its count in the sample exceeds ``hot_shingles * rate / 2`` (half
+    the expected count at the threshold, so sampling noise does not miss one), or, without
+    sampling, ``hot_shingles``. Which shingles are salted never changes a result.
+    """
+    rate = min(1.0, HOT_SAMPLE_HITS / hot_shingles)
+    sample = docs.select(IDX, TEXT)
+    if rate < 1.0:
+        sample = sample.where(F.pmod(F.xxhash64(IDX), F.lit(_SAMPLE_BUCKETS)) < int(rate * _SAMPLE_BUCKETS))
+    cut = hot_shingles if rate >= 1.0 else hot_shingles * rate / 2
+    counts = sample.mapInArrow(_shingles_fn(ngram), _SHINGLES).groupBy("h").agg(F.count(F.lit(1)).alias("c"))
+    hot = counts.where(F.col("c") > cut).orderBy(F.desc("c"), "h").limit(MAX_HOT_KEYS).select("h").collect()
+    return [r[0] for r in hot], rate
+
+
+def _partitioned_shingles(
+    docs: DataFrame, shingles: DataFrame, ngram: int, hot_shingles: int
+) -> tuple[DataFrame, list[int], float]:
+    """The one shuffle of the shingles: hash-partitioned on ``h`` (and persisted); with hot
+    shingles (:func:`_hot_hashes`), on ``(h, s)``, ``s`` a salt in ``[0, HOT_SALT)`` for the
+    hot ones and 0 for the others. Also returns the hot hashes and the sampling rate."""
+    hot, rate = _hot_hashes(docs, ngram, hot_shingles)
+    keys = ["h"]
+    if hot:
+        salt = F.pmod(F.xxhash64("idx", "pos"), F.lit(HOT_SALT))
+        shingles = shingles.withColumn("s", F.when(F.col("h").isin(hot), salt).otherwise(F.lit(0)).cast("int"))
+        keys.append("s")
+    n_parts = int(docs.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200)
+    return shingles.repartition(n_parts, *keys).persist(StorageLevel.MEMORY_AND_DISK), hot, rate
+
+
 def seed_occurrences(
     docs: DataFrame,
     ngram: int,
@@ -256,22 +300,65 @@ def seed_occurrences(
     are the occurrence's document (``IDX``) and first token, ``rn`` its
     document's token count; ``oi``/``op``/``on`` the same for the shingle's
     first occurrence; ``cnt`` how often the shingle occurs. Shingles are
-    grouped on their full 64-bit hash. Shingles occurring more than
-    ``hot_shingles`` times are salted over :data:`HOT_SALT` tasks for the join.
+    grouped on their full 64-bit hash.
 
     With ``copartition`` (the default) the shingles are shuffled once, on
     their hash; the grouping and the join of each shingle with its group then
     run in the same partitions (no second shuffle of the shingles, nothing
-    on the driver but the hot hashes). Without it, the grouping and the join
-    each shuffle the shingles (the same result; kept to measure the difference).
+    on the driver but the hot hashes). Shingles likely to occur more than
+    ``hot_shingles`` times (found on a sample before the shuffle,
+    :func:`_hot_hashes`) are *salted in that shuffle*: their occurrences
+    are partitioned on (hash, salt) over :data:`HOT_SALT` salts, each salt's
+    part is aggregated where it lands, the per-salt counts and first
+    occurrences (at most ``HOT_SALT`` small rows per hot shingle) are combined
+    by a small shuffle, and the combined group row is joined back with each
+    salt's part. So no task receives all occurrences of one shingle.
+
+    Without ``copartition``, the grouping and the join each shuffle the
+    shingles (the same result; kept to measure the difference); the grouping
+    is partially aggregated before its shuffle and the hot shingles (exact
+    counts) are salted for the join.
     """
     t = time.perf_counter()
-    shingles = docs.select(IDX, TEXT).mapInArrow(_shingles_fn(ngram), "idx long, pos int, h long, n int")
-    if copartition:
-        shingles = shingles.repartition(int(docs.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200), "h")
-    shingles = shingles.persist(StorageLevel.MEMORY_AND_DISK)
-    # count and min: with copartition each partition aggregates its own hashes (no shuffle);
-    # otherwise they are computed partially before the shuffle (a hot shingle: one row per task).
+    shingles = docs.select(IDX, TEXT).mapInArrow(_shingles_fn(ngram), _SHINGLES)
+    first = F.min(F.struct("idx", "pos", "n")).alias("f")
+    if not copartition:
+        return _seeds_two_shuffles(shingles.persist(StorageLevel.MEMORY_AND_DISK), hot_shingles, stats, t)
+    shingles, hot, rate = _partitioned_shingles(docs, shingles, ngram, hot_shingles)
+    is_hot = F.col("h").isin(hot)
+    keys = ["h", "s"] if hot else ["h"]
+    # Each partition aggregates its own keys (no shuffle): whole groups for the cold shingles,
+    # one part per salt for the hot ones.
+    parts = shingles.groupBy(*keys).agg(F.count(F.lit(1)).alias("cnt"), first)
+    if hot:
+        groups = parts.where(~is_hot & (F.col("cnt") > 1)).persist(StorageLevel.MEMORY_AND_DISK)
+        # The hot shingles' per-salt parts (<= HOT_SALT rows each) combined by a small shuffle.
+        combined = (
+            parts.where(is_hot)
+            .groupBy("h")
+            .agg(F.sum("cnt").alias("cnt"), F.min("f").alias("f"))
+            .where(F.col("cnt") > 1)
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
+        n_repeated = groups.count() + combined.count() if stats is not None else 0
+        each_salt = combined.select("*", F.explode(F.sequence(F.lit(0), F.lit(HOT_SALT - 1))).alias("s"))
+        # Filters keep the partitioning: neither join shuffles the shingles again.
+        cold = shingles.where(~is_hot).join(groups, keys)
+        joined = cold.unionByName(shingles.where(is_hot).join(each_salt, keys))
+    else:
+        groups = parts.where(F.col("cnt") > 1).persist(StorageLevel.MEMORY_AND_DISK)
+        n_repeated = groups.count() if stats is not None else 0
+        joined = shingles.join(groups, "h")
+    if stats is not None:
+        stats.update(repeated_shingles=n_repeated, hot_shingles=len(hot), hot_sample_rate=rate)
+    timed(stats, "shingles+groups", t)
+    return _occurrences(joined)
+
+
+def _seeds_two_shuffles(shingles: DataFrame, hot_shingles: int, stats: dict | None, t: float) -> DataFrame:
+    """:func:`seed_occurrences` without co-partitioning: the grouping (partially aggregated) and
+    the join each shuffle the shingles; shingles with more than ``hot_shingles`` occurrences are
+    salted for the join."""
     groups = (
         shingles.groupBy("h")
         .agg(F.count(F.lit(1)).alias("cnt"), F.min(F.struct("idx", "pos", "n")).alias("f"))
@@ -290,16 +377,21 @@ def seed_occurrences(
     if stats is not None:
         stats.update(repeated_shingles=n_repeated, hot_shingles=len(hot))
     if hot:
-        # Filters keep the partitioning: the cold shingles still join without a shuffle.
         is_hot = F.col("h").isin(hot)
         cold = shingles.where(~is_hot).join(groups.where(~is_hot), "h")
-        salt = F.pmod(F.xxhash64("idx", "pos"), F.lit(HOT_SALT)).alias("salt")
+        salt = F.pmod(F.xxhash64("idx", "pos"), F.lit(HOT_SALT)).alias("s")
         occ = shingles.where(is_hot).select("*", salt)
-        grp = groups.where(is_hot).select("*", F.explode(F.sequence(F.lit(0), F.lit(HOT_SALT - 1))).alias("salt"))
-        joined = cold.unionByName(occ.join(grp, ["h", "salt"]).drop("salt"))
+        grp = groups.where(is_hot).select("*", F.explode(F.sequence(F.lit(0), F.lit(HOT_SALT - 1))).alias("s"))
+        joined = cold.unionByName(occ.join(grp, ["h", "s"]).drop("s"))
     else:
         joined = shingles.join(groups, "h")
-    out = joined.select(
+    timed(stats, "shingles+groups", t)
+    return _occurrences(joined)
+
+
+def _occurrences(joined: DataFrame) -> DataFrame:
+    """Shingles joined with their groups -> the columns of :func:`seed_occurrences`."""
+    return joined.select(
         F.col("idx").alias("ri"),
         F.col("pos").alias("rp"),
         F.col("n").alias("rn"),
@@ -308,8 +400,6 @@ def seed_occurrences(
         F.col("f.n").alias("on"),
         "cnt",
     )
-    timed(stats, "shingles+groups", t)
-    return out
 
 
 def passage_matches(
