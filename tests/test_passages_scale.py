@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -445,6 +447,24 @@ def test_token_places_from_windows_equal_whole_documents(texts, seed, every) -> 
     doc = np.searchsorted(bounds, wanted, side="right") - 1
     pair = np.flatnonzero((wanted[1:] == wanted[:-1] + 1) & (doc[1:] == doc[:-1]))
     assert ((got[2][pair + 1] != got[2][pair]) == (expected[2][pair + 1] != expected[2][pair])).all()
+
+
+def test_keys_memory_past_the_links_is_handed_back() -> None:
+    """The keys' memory after what the links keep goes back to the system (resident set
+    shrinks), and what is kept is intact."""
+    statm = Path("/proc/self/statm")
+    if not statm.exists():
+        pytest.skip("no /proc/self/statm")
+
+    def resident() -> int:
+        return int(statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    keys = passage_seeds._anonymous(8 << 20)  # 64 MB
+    keys[:] = np.arange(len(keys), dtype=np.uint64)
+    before = resident()
+    passage_seeds._give_back(keys[: 1 << 20], 8 << 20)  # keep the first 8 MB
+    assert before - resident() > 40 << 20
+    assert keys[: 1 << 20].tolist() == list(range(1 << 20))
 
 
 @needs_numba

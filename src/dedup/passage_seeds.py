@@ -34,6 +34,7 @@ exactly those of the in-memory path.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import itertools
 import mmap
 import os
@@ -198,11 +199,13 @@ def _tokens(task: Task, ngram: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     counts = tokens.counts()
     if is_piece:
         return tokens.hashes, counts, tokens.starts
-    local = np.arange(len(tokens.hashes), dtype=np.int64) - np.repeat(tokens.bounds[:-1], counts)
-    places = tokens.starts[local % PLACE_EVERY == 0]
+    # Token j * PLACE_EVERY of every document, indexed without a pass over every token.
+    places = tokens.starts[range_index(tokens.bounds[:-1], tokens.bounds[1:], PLACE_EVERY)]
     sh = shingle(tokens, ngram)
-    width_ok = np.ones(len(sh.hashes), dtype=bool)
     short = np.flatnonzero((counts > 0) & (counts < ngram))  # their one shingle is not full width
+    if not len(short):
+        return sh.hashes, counts, places
+    width_ok = np.ones(len(sh.hashes), dtype=bool)
     width_ok[sh.bounds[short]] = False
     return sh.hashes[width_ok], counts, places
 
@@ -377,16 +380,23 @@ class LinkMultiplicity:
         return out
 
 
-def range_index(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """The indexes ``lo[k], lo[k] + 1, ..., hi[k] - 1`` for every ``k``, concatenated.
+def range_index(lo: np.ndarray, hi: np.ndarray, step: int = 1) -> np.ndarray:
+    """The indexes ``lo[k], lo[k] + step, ...`` below ``hi[k]`` for every ``k``, concatenated.
 
     >>> range_index(np.array([3, 10]), np.array([5, 13])).tolist()
     [3, 4, 10, 11, 12]
+    >>> range_index(np.array([0, 5]), np.array([5, 7]), 2).tolist()
+    [0, 2, 4, 5]
     """
-    lengths = np.maximum(np.asarray(hi, dtype=np.int64) - lo, 0)
+    lo = np.asarray(lo, dtype=np.int64)
+    lengths = -(-np.maximum(np.asarray(hi, dtype=np.int64) - lo, 0) // step)  # ceil
     starts = np.zeros(len(lengths), dtype=np.int64)
     np.cumsum(lengths[:-1], out=starts[1:])
-    return np.repeat(np.asarray(lo, dtype=np.int64) - starts, lengths) + np.arange(int(lengths.sum()), dtype=np.int64)
+    index = np.arange(int(lengths.sum()), dtype=np.int64)
+    if step != 1:
+        index *= step
+    index += np.repeat(lo - step * starts, lengths)
+    return index
 
 
 class FileMultiplicity:
@@ -515,12 +525,32 @@ def _give_back(array: np.ndarray, keep_bytes: int) -> None:
     mm = array.base
     while isinstance(mm, np.ndarray):
         mm = mm.base
+    if isinstance(mm, memoryview):  # np.frombuffer's base: the buffer it was given holds the map
+        mm = mm.obj
     if not isinstance(mm, mmap.mmap):
         return
-    start = -(-keep_bytes // mmap.PAGESIZE) * mmap.PAGESIZE
+    map_start = np.frombuffer(mm, dtype=np.uint8).__array_interface__["data"][0]
+    at = array.__array_interface__["data"][0] - map_start + keep_bytes
+    start = -(-at // mmap.PAGESIZE) * mmap.PAGESIZE
     if start < len(mm):
         with contextlib.suppress(AttributeError, OSError):
             mm.madvise(mmap.MADV_DONTNEED, start, len(mm) - start)
+
+
+def _trim_heap() -> None:
+    """Hand the heap's free pages back to the system (glibc ``malloc_trim``): the tokeniser's
+    freed batches would otherwise stay resident next to what the later phases allocate."""
+    if not _LIBC:
+        try:
+            _LIBC.append(ctypes.CDLL("libc.so.6").malloc_trim)
+        except (OSError, AttributeError):
+            _LIBC.append(None)
+    if _LIBC[0] is not None:
+        _LIBC[0](0)
+
+
+#: glibc's ``malloc_trim`` once looked up (``None`` where there is none).
+_LIBC: list = []
 
 
 def _read_all(texts: Iterable[str], ngram: int, jobs: int, places: _Growing) -> tuple[np.ndarray, np.ndarray]:
@@ -650,6 +680,7 @@ def _in_memory(texts: Iterable[str], ngram: int, jobs: int, chunk_tokens: int) -
                 pos, link, _ = _link_numpy(keys, bits)
                 links[pos] = link
     del keys
+    _trim_heap()
     seeds = SeedStream(token_bounds, LinkMultiplicity(links), _pairs(links, _chunks(total, chunk_tokens)))
     seeds.places = TokenPlaces.from_counts(places.array(), token_bounds, PLACE_EVERY)
     return seeds

@@ -250,13 +250,16 @@ def _chain(pairs: Iterable[tuple[np.ndarray, np.ndarray]], token_bounds: np.ndar
     state, meta = _passage_kernels.new_chain_state()
     out = []
     empty = np.zeros(0, dtype=np.int64)
+    # Chains are held until the merge: in 4-byte columns while positions and documents fit
+    # (boilerplate makes many chains: debian-copyright has one per 80 tokens).
+    narrow = max(int(token_bounds[-1]), len(token_bounds)) < (1 << 31) - 1
     for original, repeat in pairs:
         chains, state = kernels.chains_from_pairs(
             original, repeat, token_bounds, ngram, _DIAGONAL_BIN, _CHAIN_GAP, state, meta, False
         )
-        out.append(chains)
+        out.append(chains.astype(np.int32) if narrow else chains)
     last, _ = kernels.chains_from_pairs(empty, empty, token_bounds, ngram, _DIAGONAL_BIN, _CHAIN_GAP, state, meta, True)
-    return [*out, last]
+    return [*out, last.astype(np.int32) if narrow else last]
 
 
 def merge_reference(chains: np.ndarray, ngram: int, threshold: float) -> np.ndarray:
