@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 
 import dedup
-from dedup import Duplicate, Index, IndexBusyError, IndexVersionError, find_duplicate_pairs, synth
+from dedup import Duplicate, Index, IndexBusyError, IndexVersionError, cli, find_duplicate_pairs, synth
 from dedup.index import IndexError_
+from dedup.sketch import shingle_hashes32
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,27 +44,25 @@ def expected_duplicates(texts: list[str], verify: str) -> dict[int, set[int]]:
     return found
 
 
-def build_by_shards(
-    path: Path, texts: list[str], cuts: list[int], verify: str, fresh_rows: int = dedup.index.FRESH_ROWS
-) -> list[Duplicate | None]:
+def build_by_shards(path: Path, texts: list[str], cuts: list[int], verify: str) -> list[Duplicate | None]:
     results: list[Duplicate | None] = []
-    with Index(path, verify=verify, fresh_rows=fresh_rows) as index:  # type: ignore[arg-type]
+    with Index(path, verify=verify) as index:  # type: ignore[arg-type]
         for lo, hi in zip([0, *cuts], [*cuts, len(texts)]):
             results += index.add(texts[lo:hi], ids=[str(k) for k in range(lo, hi)])
     return results
 
 
 @pytest.mark.parametrize("verify", ["estimate", "exact"])
-@pytest.mark.parametrize("fresh_rows", [dedup.index.FRESH_ROWS, 200])
+@pytest.mark.parametrize("step", [23, 200])
 def test_shard_by_shard_equals_find_duplicate_pairs_on_the_concatenation(
-    tmp_path: Path, corpus: list[str], verify: str, fresh_rows: int
+    tmp_path: Path, corpus: list[str], verify: str, step: int
 ) -> None:
-    """Also with the band rows moved to sorted runs (and runs merged) every few batches."""
+    """Every batch is a sorted run, merged with the newest runs as a binary counter: many or few runs."""
     expected = expected_duplicates(corpus, verify)
     assert len(expected) > 10  # the corpus really has duplicates
     cuts = sorted(random.Random(0).sample(range(1, len(corpus)), 6))
-    cuts = sorted(set(cuts) | set(range(5, len(corpus), 23)))
-    results = build_by_shards(tmp_path / "idx", corpus, cuts, verify, fresh_rows)
+    cuts = sorted(set(cuts) | set(range(5, len(corpus), step)))
+    results = build_by_shards(tmp_path / "idx", corpus, cuts, verify)
     got = {j for j, r in enumerate(results) if r is not None}
     assert got == set(expected)
     for j, r in enumerate(results):
@@ -97,30 +96,31 @@ def test_exact_similarities_are_the_exact_jaccard(tmp_path: Path, corpus: list[s
             assert r.similarity == pytest.approx(dedup.exact_jaccard(corpus[int(r.id)], corpus[j]))
 
 
-def test_sorted_runs_give_the_same_matches_as_one_table(
+def test_many_small_runs_give_the_same_matches_as_one_run(
     tmp_path: Path, corpus: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Runs merged a few rows at a time (chunk edges inside runs of equal keys) find what the table finds."""
+    """Runs merged a few rows at a time (chunk edges inside runs of equal keys) find what one run finds."""
     monkeypatch.setattr(dedup.index, "MERGE_CHUNK", 5)
     monkeypatch.setattr(dedup.index, "LOOKUP_SPAN", 64)  # searched a few probes at a time, pages released
     texts = corpus + corpus[:40]  # exact copies: many stored rows share each of their keys
     got = {}
-    for fresh_rows in (dedup.index.FRESH_ROWS, 50):
+    for step in (len(texts), 9):
         found = []
-        with Index(tmp_path / f"idx{fresh_rows}", fresh_rows=fresh_rows) as index:
-            for lo in range(0, len(texts), 9):
-                found += index.add(texts[lo : lo + 9], ids=range(lo, lo + len(texts[lo : lo + 9])), all_matches=True)
+        with Index(tmp_path / f"idx{step}") as index:
+            for lo in range(0, len(texts), step):
+                chunk = texts[lo : lo + step]
+                found += index.add(chunk, ids=range(lo, lo + len(chunk)), all_matches=True)
             stats = index.stats()
-            got[fresh_rows] = (found, index.query(texts[:60], all_matches=True))
+            got[step] = (found, index.query(texts[:60], all_matches=True))
         assert stats["band_rows"] == len(texts) * stats["bands"] - sum(not t.strip() for t in texts) * stats["bands"]
-        if fresh_rows == 50:
-            assert 1 <= stats["runs"] < 10  # runs were made, and merged (one flush per batch)
-            runs_dir = tmp_path / "idx50.runs"
+        if step == 9:
+            assert 1 <= stats["runs"] < 10  # runs were made, and merged (binary counter)
+            runs_dir = tmp_path / "idx9.runs"
             for keys in runs_dir.glob("*.keys"):
                 values = np.fromfile(keys, dtype="<i8")
                 assert (np.diff(values) >= 0).all()
-            assert len(list(runs_dir.iterdir())) == 2 * stats["runs"]  # merged runs' files are gone
-    assert got[50] == got[dedup.index.FRESH_ROWS]
+            assert len(list(runs_dir.glob("*.keys"))) == stats["runs"]  # merged runs' files are gone
+    assert got[9] == got[len(texts)]
 
 
 def test_one_batch_equals_many_batches(tmp_path: Path, corpus: list[str]) -> None:
@@ -175,7 +175,7 @@ def test_remove_and_compact(tmp_path: Path, corpus: list[str]) -> None:
         assert index.query([texts[10]]) == [Duplicate("d10", 1.0)]
         stats = index.stats()
     assert stats["documents"] == 58 and stats["format_version"] == dedup.index.FORMAT_VERSION
-    assert stats["band_rows"] == 58 * stats["bands"] - 0  # every document here has shingles
+    assert stats["band_rows"] == 60 * stats["bands"]  # removed documents keep their band rows (dropped when found)
 
 
 def test_empty_and_wordless_documents(tmp_path: Path) -> None:
@@ -217,11 +217,17 @@ def test_not_an_index_and_newer_version(tmp_path: Path) -> None:
         Index(other)
     path = tmp_path / "idx"
     Index(path).close()
-    con = duckdb.connect(str(path))
-    con.execute("UPDATE meta SET value = '99' WHERE name = 'format_version'")
-    con.close()
+    snapshot = Path(str(path) + ".runs") / "snapshot.json"
+    body = json.loads(snapshot.read_text())
+    snapshot.write_text(json.dumps({**body, "format_version": 99}))
     with pytest.raises(IndexVersionError, match="version 99 is newer"):
-        Index(path, read_only=True)
+        Index(path, read_only=True)  # a reader reads the snapshot
+    for version, message in ((99, "version 99 is newer"), (2, "version 2 was written by an older dedup")):
+        con = duckdb.connect(str(path))
+        con.execute(f"UPDATE meta SET value = '{version}' WHERE name = 'format_version'")
+        con.close()
+        with pytest.raises(IndexVersionError, match=message):
+            Index(path)  # a writer reads the DuckDB file
 
 
 WRITER = """
@@ -259,6 +265,49 @@ def test_one_writer_at_a_time_and_readers_alongside(tmp_path: Path) -> None:
         assert len(index) == 1
 
 
+HOLDER = """
+import sys
+from dedup import Index
+index = Index(sys.argv[1], keep_open=True)  # holds the DuckDB file open (and locked) until close()
+for batch in (0, 1):
+    words = " ".join(f"w{batch}x{m}" for m in range(15))  # no shingle shared between the batches
+    index.add([f"{w} {words}" for w in "abc"], ids=[f"{batch}-{k}" for k in range(3)])
+    print(f"added {batch}", flush=True)
+    sys.stdin.readline()
+index.close()
+"""
+
+
+def test_readers_in_another_process_query_while_a_writer_holds_the_index(tmp_path: Path, capsys) -> None:
+    """A writer process keeps the index open; this process queries and reads stats meanwhile, without waiting."""
+    path = tmp_path / "idx"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_env()
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "added 0"
+        with pytest.raises(duckdb.IOException):  # the writer really holds the DuckDB file
+            duckdb.connect(str(path), read_only=True)
+        later = "a " + " ".join(f"w1x{m}" for m in range(15))
+        with Index(path, read_only=True, timeout=0) as reader:  # timeout=0: any wait would fail
+            assert reader.query(["b " + " ".join(f"w0x{m}" for m in range(15))]) == [Duplicate("0-1", 1.0)]
+            assert reader.query([later]) == [None] and len(reader) == 3
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline().strip() == "added 1"
+            assert reader.query([later]) == [Duplicate("1-0", 1.0)]  # the next commit is seen
+            assert len(reader) == 6 and reader.stats()["batches"] == 2
+        assert cli.main(["index", "stats", str(path), "-f", "json"]) == 0
+        assert json.loads(capsys.readouterr().out)["documents"] == 6
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_a_second_writer_waits_for_the_first(tmp_path: Path) -> None:
     path = tmp_path / "idx"
     Index(path).close()
@@ -293,11 +342,11 @@ def add_batches(index, count):
 
 
 def add_forever():
-    add_batches(Index(path, num_perm=32, timeout=30, fresh_rows=400), 10**9)  # a sorted run every few batches
+    add_batches(Index(path, num_perm=32, timeout=30, verify="exact"), 10**9)  # a run per batch, merged as a counter
 
 
-with Index(path, num_perm=32, fresh_rows=400) as index:  # create it and load the compiled kernels before forking
-    add_batches(index, 8)  # sorted runs exist (and were merged) before the first kill, however slow the machine
+with Index(path, num_perm=32, verify="exact") as index:  # create it and load the compiled kernels before forking
+    add_batches(index, 8)  # runs exist (and were merged) before the first kill, however slow the machine
 for _ in range(kills):
     pid = os.fork()
     if pid == 0:
@@ -312,6 +361,9 @@ for _ in range(kills):
 """
 
 
+TEXTS = [f"document {k} " + " ".join(f"w{k}x{m}" for m in range(12)) for k in range(4000)]
+
+
 def test_kill_9_during_add_leaves_a_consistent_index(tmp_path: Path) -> None:
     """20 ``kill -9`` at random moments of ``add``: every reported batch is there, whole; nothing partial."""
     path = tmp_path / "idx"
@@ -323,18 +375,26 @@ def test_kill_9_during_add_leaves_a_consistent_index(tmp_path: Path) -> None:
     assert lines.count("killed") == 20
     committed = {int(line.split()[1]) for line in lines if line.startswith("committed")}
     assert committed, "no batch committed between the kills"
+    runs_dir = Path(str(path) + ".runs")
+    # What readers see after the kills, before any writer repaired anything: a snapshot whose runs all exist.
+    snapshot = json.loads((runs_dir / "snapshot.json").read_text())
+    for run in snapshot["runs"]:
+        assert (runs_dir / (run["name"] + ".keys")).exists() and (runs_dir / (run["name"] + ".docs")).exists()
+    with Index(path, read_only=True, timeout=0) as reader:
+        assert len(reader) == snapshot["next_doc"]
+        assert reader.query([TEXTS[0]]) == [Duplicate("b0-0", 1.0)]
     con = duckdb.connect(str(path), read_only=True)
     try:
         batches = {
             b: (first, n) for b, first, n in con.execute("SELECT batch, first_doc, n_docs FROM batches").fetchall()
         }
         docs = con.execute("SELECT doc, id FROM docs ORDER BY doc").fetchall()
-        band_docs = [np.asarray(con.execute("SELECT doc FROM bands").fetchnumpy()["doc"], dtype=np.int64)]
         meta = {k: json.loads(v) for k, v in con.execute("SELECT name, value FROM meta").fetchall()}
     finally:
         con.close()
-    runs_dir = Path(str(path) + ".runs")
-    assert meta.get("runs"), "no sorted run was made"
+    assert snapshot["next_doc"] <= meta["next_doc"]
+    band_docs = []
+    assert len(meta["runs"]) > 1, "runs were not kept apart"
     for run in meta["runs"]:  # every run a commit refers to is whole and sorted
         keys = np.fromfile(runs_dir / (run["name"] + ".keys"), dtype="<i8")
         assert len(keys) == run["rows"] and (np.diff(keys) >= 0).all()
@@ -345,13 +405,25 @@ def test_kill_9_during_add_leaves_a_consistent_index(tmp_path: Path) -> None:
     assert sorted(batches) == list(range(len(batches)))  # no gap, no partial batch
     assert [d for d, _ in docs] == list(range(len(docs))) == list(range(meta["next_doc"]))
     assert sum(n for _, n in batches.values()) == len(docs)
+    texts = []
     for b, (first, n) in batches.items():
         assert [i for _, i in docs[first : first + n]] == [f"b{b}-{k}" for k in range(n)]
+        lo = (b * 25) % 4000
+        texts += TEXTS[lo : lo + n]
     assert set(bands) == set(range(len(docs))) and set(bands.values()) == {meta["bands"]}
+    # Each committed document's signature and shingle hashes, at its number in the files, are its text's.
+    sigs = np.fromfile(runs_dir / "signatures.u32", dtype="<u4")[: 32 * len(docs)].reshape(-1, 32)
+    assert (sigs == dedup.signatures(texts, num_perm=32)).all()
+    ends = np.fromfile(runs_dir / "shingles.end", dtype="<i8")[: len(docs)]
+    stored = np.fromfile(runs_dir / "shingles.bin", dtype="<u4")
+    for d in random.Random(1).sample(range(len(docs)), 50):
+        start = ends[d - 1] // 4 if d else 0
+        expected = set(shingle_hashes32([texts[d]])[0].tolist())
+        assert set(stored[start : ends[d] // 4].tolist()) == expected
     with Index(path) as index:  # and it still works
         assert index.add(["a fresh text after all those crashes, long enough"], ids=["last"]) == [None]
     # Files of runs no commit refers to (a flush or merge cut short) are gone once a writer opened it.
-    names = {f.name.split(".")[0] for f in runs_dir.iterdir()}
+    names = {f.name.split(".")[0] for pattern in ("*.keys", "*.docs") for f in runs_dir.glob(pattern)}
     with duckdb.connect(str(path), read_only=True) as con:
         (value,) = con.execute("SELECT value FROM meta WHERE name = 'runs'").fetchall()[0]
     listed = {r["name"] for r in json.loads(value)}

@@ -1921,8 +1921,11 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         leftover.unlink(missing_ok=True)
     params = {"threshold": args.threshold, "ngram": args.ngram, "num_perm": args.num_perm, "verify": args.verify}
     # Built beside and renamed into place: IDX is whole or absent, never half-built.
-    with _open_index(str(tmp), **params) as index:
+    with _open_index(str(tmp), keep_open=True, **params) as index:
         found = _index_fill(args, index, corpus)
+    runs, tmp_runs = Path(str(out) + ".runs"), Path(str(tmp) + ".runs")  # the index's files beside it
+    shutil.rmtree(runs, ignore_errors=True)
+    os.replace(tmp_runs, runs)
     os.replace(tmp, out)
     Path(str(tmp) + ".lock").unlink(missing_ok=True)
     summary = corpus.summary(time.perf_counter() - start, duplicates=len(found))
@@ -1937,7 +1940,7 @@ def cmd_index_add(args: argparse.Namespace) -> int:
     if not Path(args.index).is_file():
         raise CliError(f"{args.index}: no index here (make one with 'dedup index build')")
     corpus = load(args, _records_kind(args))
-    with _open_index(args.index) as index:
+    with _open_index(args.index, keep_open=True) as index:
         found = _index_fill(args, index, corpus)
     summary = corpus.summary(time.perf_counter() - start, duplicates=len(found))
     _index_report(args, found, {"index": args.index, **summary})

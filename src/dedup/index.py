@@ -1,19 +1,23 @@
 """A persistent near-duplicate index: deduplicate new documents against everything seen before.
 
-:class:`Index` keeps, in one embedded DuckDB file, the LSH band keys of every
-document added (one row per document and band) and what verification needs:
-the MinHash signature of each document, and with ``verify="exact"`` also its
-set of shingle hashes. The texts themselves are never stored. DuckDB won the
-measurement of ``docs/index.md`` (bulk insert + bulk lookup by join of a
-batch's band keys) against SQLite: about 8x the throughput and half the
-bytes on disk.
+:class:`Index` keeps, beside an embedded DuckDB file, the LSH band keys of
+every document added (one row per document and band, in immutable sorted
+runs searched by binary search) and what verification needs: the MinHash
+signature of each document (fixed-size rows of a file addressed by document
+number), and with ``verify="exact"`` also its shingle hashes. The texts
+themselves are never stored. The DuckDB file holds the ids, the batches and
+the commit record (which documents and runs exist); DuckDB won the
+measurement of ``docs/index.md`` against SQLite.
 
-Each :meth:`Index.add` is one transaction: it looks up the batch's band keys
-with one join, verifies the candidates, and stores the batch; a crash (even
-``kill -9``) leaves the index as it was before or after the whole batch.
-One process writes at a time (a second writer waits up to ``timeout``
-seconds, then gets :class:`IndexBusyError`); readers open the file for each
-operation only, so they run between the writer's batches.
+Each :meth:`Index.add` is one transaction: the batch's files are written and
+synced first, then one DuckDB commit makes them part of the index; a crash
+(even ``kill -9``) leaves the index as it was before or after the whole
+batch. One process writes at a time (a second writer waits up to
+``timeout`` seconds, then gets :class:`IndexBusyError`). Readers
+(``read_only=True``) never open the writer's DuckDB file for
+:meth:`~Index.query` and :meth:`~Index.stats`: they read a small snapshot
+manifest, replaced by an atomic rename after each commit, and the immutable
+files it names, so they run while a writer holds the index.
 
 >>> import tempfile, os, dedup
 >>> tmp = tempfile.mkdtemp()
@@ -34,12 +38,15 @@ operation only, so they run between the writer's batches.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import itertools
 import json
 import math
 import mmap
 import os
+import re
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -65,11 +72,11 @@ __all__ = [
     "IndexVersionError",
 ]
 
-#: On-disk format written by this version; an index with a larger number is refused.
-#: Version 2 added the sorted runs of band keys (``<path>.runs/``); a version-1 index is read as one without runs.
-FORMAT_VERSION = 2
-#: Band rows kept in the DuckDB table (hash-joined with each batch) before they move to a sorted run on disk.
-FRESH_ROWS = 1 << 21
+#: On-disk format written by this version; an index with a larger number is refused, one with a smaller
+#: number too (with a clear error: see :class:`IndexVersionError`). Version 2 added the sorted runs of band
+#: keys; version 3 moved the band rows of every batch to runs, the signatures, shingle hashes and ids to
+#: files addressed by document number, and added the readers' snapshot.
+FORMAT_VERSION = 3
 #: Rows of a run read at a time when two runs are merged.
 MERGE_CHUNK = 1 << 18
 #: Bytes of a run's keys searched between two releases of the pages read (see :func:`_lookup_run`).
@@ -281,16 +288,95 @@ def _lookup_run(directory: Path, run: dict[str, Any], keys: np.ndarray, rows: np
     return np.repeat(rows[hit], count), np.repeat(keys[hit], count), docs
 
 
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    """Write all of ``data`` at ``offset`` (``os.pwrite`` may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        done = os.pwrite(fd, view, offset)
+        view, offset = view[done:], offset + done
+
+
+def _read_at(path: Path, rows: np.ndarray, width: int, dtype: str) -> np.ndarray:
+    """Rows ``rows`` (each ``width`` values of ``dtype``) of a file of fixed-size rows, mapped only while read."""
+    out = np.empty((len(rows), width), dtype=dtype)
+    if not len(rows):
+        return out
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        stored = np.frombuffer(mm, dtype=dtype).reshape(-1, width)
+        out[:] = stored[rows]
+        del stored
+    return out
+
+
+class _Column:
+    """Variable-size rows addressed by document number: bytes in ``NAME.bin``, row ``d`` ending at ``NAME.end[d]``.
+
+    A batch's rows are written at the positions their document numbers give (never appended blindly), so
+    rows written by a batch that did not commit are overwritten by the next one and never read.
+    """
+
+    def __init__(self, directory: Path, name: str) -> None:
+        self.data = directory / (name + ".bin")
+        self.ends = directory / (name + ".end")
+
+    def end_of(self, n: int) -> int:
+        """Byte size of the first ``n`` rows."""
+        if n == 0:
+            return 0
+        return int(np.fromfile(self.ends, dtype="<i8", count=1, offset=8 * (n - 1))[0])
+
+    def write(self, first: int, rows: Sequence[bytes]) -> list[int]:
+        """Rows of documents ``first, first + 1, ...``; returns the file descriptors to sync (caller closes)."""
+        start = self.end_of(first)
+        sizes = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+        ends = (start + np.cumsum(sizes)).astype("<i8")
+        fds = []
+        for path, data, at in ((self.data, b"".join(rows), start), (self.ends, ends.tobytes(), 8 * first)):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+            fds.append(fd)
+            _pwrite_all(fd, data, at)
+        return fds
+
+    def read(self, docs: np.ndarray) -> list[bytes]:
+        """The rows of documents ``docs`` (committed ones)."""
+        if not len(docs):
+            return []
+        ends = _read_at(self.ends, docs, 1, "<i8")[:, 0]
+        before = _read_at(self.ends, np.maximum(docs - 1, 0), 1, "<i8")[:, 0]
+        before[docs == 0] = 0
+        with open(self.data, "rb") as f:
+            fd = f.fileno()
+            return [os.pread(fd, int(e - b), int(b)) for b, e in zip(before.tolist(), ends.tolist())]
+
+    def truncate(self, n: int) -> None:
+        """Drop what lies beyond the first ``n`` rows (left by a batch that did not commit)."""
+        if self.ends.exists():
+            size = self.end_of(n) if n else 0
+            os.truncate(self.ends, 8 * n)
+            if self.data.exists():
+                os.truncate(self.data, size)
+
+
+class _View(NamedTuple):
+    """What a commit made visible: documents ``0..next_doc-1`` (but ``removed``), the runs, the batch count."""
+
+    next_doc: int
+    next_batch: int
+    runs: list[dict[str, Any]]
+    removed: np.ndarray
+
+
 _SCHEMA = """
 CREATE TABLE meta(name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
-CREATE TABLE docs(doc BIGINT NOT NULL, id VARCHAR NOT NULL, sig BLOB NOT NULL, shingles BLOB);
-CREATE TABLE bands(key BIGINT NOT NULL, doc BIGINT NOT NULL);
+CREATE TABLE docs(doc BIGINT NOT NULL, id VARCHAR NOT NULL);
 CREATE TABLE batches(batch BIGINT NOT NULL, first_doc BIGINT NOT NULL, n_docs BIGINT NOT NULL, added DOUBLE NOT NULL);
 """
+#: Names of the files of sorted runs (``NNNNNNNN.keys``/``.docs``); the other files of ``<path>.runs/`` are not runs.
+_RUN_FILE = re.compile(r"^\d{8}\.(keys|docs)$")
 
 
 class Index:
-    """A near-duplicate index on disk (one DuckDB file).
+    """A near-duplicate index on disk (a DuckDB file and the directory ``<path>.runs/`` beside it).
 
     Parameters
     ----------
@@ -310,17 +396,17 @@ class Index:
         Jaccard, as ``verify="exact"``. See ``docs/index.md`` for the costs.
     read_only : bool
         Open for :meth:`query` and :meth:`stats` only; takes no writer lock.
+        :meth:`query`, :meth:`stats` and ``len()`` read the snapshot the last
+        commit published and never wait for a writer; :meth:`known`,
+        :meth:`similarity` and ``in`` look ids up in the DuckDB file, so they
+        wait (up to ``timeout``) while a writer has it open.
     timeout : float
         Seconds to wait for another process's writer lock (or, for one
         operation, its open file) before :class:`IndexBusyError`.
     keep_open : bool
-        A writer keeps one connection until :meth:`close` instead of one per
-        operation: faster for many small batches, but readers in other
-        processes then wait for :meth:`close` (DuckDB lets one process
-        open the file for writing).
-    fresh_rows : int
-        Band rows kept in the DuckDB table before a writer moves them to a
-        sorted run (see ``docs/index.md``); a tuning knob, not stored.
+        A writer keeps one DuckDB connection until :meth:`close` instead of
+        one per operation (no open and checkpoint per batch). Readers'
+        queries do not need the file, so they are not held up by it.
     """
 
     def __init__(
@@ -338,7 +424,6 @@ class Index:
         read_only: bool = False,
         timeout: float = 10.0,
         keep_open: bool = False,
-        fresh_rows: int = FRESH_ROWS,
     ) -> None:
         try:
             import duckdb
@@ -351,8 +436,12 @@ class Index:
         self._lock_fd: int | None = None
         self.keep_open = keep_open and not read_only
         self._con: Any = None
-        self.fresh_rows = max(1, int(fresh_rows))
         self._runs_dir = self.path.with_name(self.path.name + ".runs")
+        self._snapshot = self._runs_dir / "snapshot.json"
+        self._sigs = self._runs_dir / "signatures.u32"
+        self._ids = _Column(self._runs_dir, "ids")
+        self._shingles = _Column(self._runs_dir, "shingles")
+        self._removed_file = self._runs_dir / "removed.i64"
         given = {
             "threshold": threshold,
             "ngram": ngram,
@@ -373,14 +462,19 @@ class Index:
         try:
             if not self.path.exists():
                 self._create(given)
-            self.params = self._read_params()
+            snap = self._read_snapshot() if read_only else None
+            if snap is not None:
+                self.params = {k: snap["params"][k] for k in _PARAMS}
+            else:
+                with self._connect() as con:
+                    self.params = {k: self._meta(con)[k] for k in _PARAMS}
             for name, value in given.items():
                 if value is not None and value != self.params[name]:
                     raise IndexError_(
                         f"{self.path}: the index was made with {name}={self.params[name]!r}, not {value!r}"
                     )
             if not read_only:
-                self._remove_stray_runs()
+                self._recover()
         except BaseException:
             self.close()
             raise
@@ -459,6 +553,8 @@ class Index:
         if p["shingle_mode"] not in ("word", "char"):
             raise ValueError(f"shingle_mode must be 'word' or 'char', got {p['shingle_mode']!r}")
         p["bands"], p["rows"] = resolve_bands(p["threshold"], p["num_perm"], p["bands"], p["rows"])
+        # A directory of files from an earlier index of this name (replaced with --force): not ours.
+        shutil.rmtree(self._runs_dir, ignore_errors=True)
         # Written to a temporary file and renamed: a crash never leaves a half-made index.
         tmp = self.path.with_name(self.path.name + ".creating")
         for leftover in (tmp, Path(str(tmp) + ".wal")):
@@ -466,7 +562,7 @@ class Index:
         con = self._open(tmp, read_only=False)
         try:
             con.execute(_SCHEMA)
-            meta = {"format_version": FORMAT_VERSION, "next_doc": 0, "next_batch": 0, **p}
+            meta = {"format_version": FORMAT_VERSION, "next_doc": 0, "next_batch": 0, "removed": 0, **p}
             con.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
             con.execute("CHECKPOINT")
         finally:
@@ -475,56 +571,62 @@ class Index:
         os.replace(tmp, self.path)
         _fsync_dir(self.path.parent)
 
-    def _remove_stray_runs(self) -> None:
-        """Delete run files no commit refers to (left by a crash during a flush, or replaced by a merge)."""
-        if not self._runs_dir.is_dir():
-            return
+    def _recover(self) -> None:
+        """A writer's first act: drop what no commit refers to (a crash's leftovers), publish the snapshot."""
+        self._runs_dir.mkdir(exist_ok=True)
         with self._connect() as con:
-            keep = {r["name"] for r in self._meta(con).get("runs", [])}
+            view = self._view(con)
+        for column in (self._ids, self._shingles):
+            column.truncate(view.next_doc)
+        if self._sigs.exists():
+            os.truncate(self._sigs, 4 * self.params["num_perm"] * view.next_doc)
+        if self._removed_file.exists():
+            os.truncate(self._removed_file, 8 * len(view.removed))
+        self._publish(view)  # before the strays go: an older snapshot may still name some of them
+        keep = {r["name"] for r in view.runs}
         for f in self._runs_dir.iterdir():
-            if f.name.split(".")[0] not in keep:
+            stray_run = _RUN_FILE.match(f.name) and f.name.split(".")[0] not in keep
+            if stray_run or (f.name.endswith(".tmp") and f.name.startswith("snapshot.")):
                 f.unlink(missing_ok=True)
 
-    def _flush(self, con: Any, meta: dict[str, Any]) -> list[Path]:
-        """Move the table's band rows to a sorted run once there are ``fresh_rows`` (inside add's transaction).
-
-        The new run is merged with the newest runs while they are at most twice its size (as a binary
-        counter: the runs stay few, about log2 of the rows over ``fresh_rows``, and each row is rewritten
-        about that many times). Returns the files to delete once the transaction has committed.
-        """
-        if _count(con, "bands") < self.fresh_rows:
-            return []
-        got = con.execute("SELECT key, doc FROM bands ORDER BY key, doc").fetchnumpy()
-        directory = self._runs_dir
-        directory.mkdir(exist_ok=True)
-        runs = list(meta.get("runs", []))
-        seq = int(meta.get("next_run", 0))
-        new: dict[str, Any] = {"name": f"{seq:08d}", "rows": len(got["key"])}
-        seq += 1
-        _write_run(directory, new["name"], np.asarray(got["key"]), np.asarray(got["doc"]))
-        del got
-        gone: list[dict[str, Any]] = []
-        while runs and runs[-1]["rows"] <= 2 * new["rows"]:
-            old = runs.pop()
-            merged = {"name": f"{seq:08d}", "rows": old["rows"] + new["rows"]}
-            seq += 1
-            _merge_runs(directory, [old, new], merged["name"])
-            gone += [old, new]
-            new = merged
-        runs.append(new)
-        _fsync_dir(directory)
-        con.execute("DROP TABLE bands")
-        con.execute("CREATE TABLE bands(key BIGINT NOT NULL, doc BIGINT NOT NULL)")
-        updates = {"runs": runs, "next_run": seq, "format_version": FORMAT_VERSION}
-        con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in updates.items()])
-        return [directory / (r["name"] + suffix) for r in gone for suffix in (".keys", ".docs")]
-
-    def _read_params(self) -> dict[str, Any]:
-        with self._connect() as con:
-            meta = self._meta(con)
-        return {
-            k: meta[k] for k in ("threshold", "ngram", "num_perm", "seed", "bands", "rows", "shingle_mode", "verify")
+    def _publish(self, view: _View) -> None:
+        """Write the readers' snapshot of ``view`` (after its commit): a new file renamed over the old one."""
+        body = {
+            "format_version": FORMAT_VERSION,
+            "params": self.params,
+            "next_doc": view.next_doc,
+            "next_batch": view.next_batch,
+            "runs": view.runs,
+            "removed": len(view.removed),
         }
+        tmp = self._snapshot.with_name(f"snapshot.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(body), encoding="utf-8")
+        os.replace(tmp, self._snapshot)
+
+    def _read_snapshot(self) -> dict[str, Any] | None:
+        """The last snapshot a writer published, or ``None`` (none yet: the DuckDB file answers)."""
+        try:
+            snap = json.loads(self._snapshot.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            raise IndexError_(f"{self._snapshot}: unreadable snapshot ({one_line(e)})") from None
+        _check_version(self.path, snap.get("format_version"))
+        return snap
+
+    def _view(self, con: Any = None) -> _View:
+        """The committed state: from the DuckDB meta (``con``), else from the readers' snapshot."""
+        if con is not None:
+            meta = self._meta(con)
+        else:
+            snap = self._read_snapshot()
+            if snap is None:
+                with self._connect() as c:
+                    return self._view(c)
+            meta = snap
+        count = int(meta.get("removed", 0))
+        removed = np.fromfile(self._removed_file, dtype="<i8", count=count) if count else np.zeros(0, np.int64)
+        return _View(int(meta["next_doc"]), int(meta["next_batch"]), list(meta.get("runs", [])), removed)
 
     def _meta(self, con: Any) -> dict[str, Any]:
         try:
@@ -532,14 +634,7 @@ class Index:
         except self._duckdb.Error:
             raise IndexError_(f"{self.path}: not a dedup index (no meta table)") from None
         meta = {name: json.loads(value) for name, value in rows}
-        version = meta.get("format_version")
-        if not isinstance(version, int):
-            raise IndexError_(f"{self.path}: not a dedup index (no format version)")
-        if version > FORMAT_VERSION:
-            raise IndexVersionError(
-                f"{self.path}: index format version {version} is newer than this dedup supports "
-                f"({FORMAT_VERSION}); upgrade dedup to read it"
-            )
+        _check_version(self.path, meta.get("format_version"))
         return meta
 
     def close(self) -> None:
@@ -547,8 +642,8 @@ class Index:
         if getattr(self, "_con", None) is not None:
             self._con.close()
             self._con = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
+        if getattr(self, "_lock_fd", None) is not None:
+            os.close(self._lock_fd)  # type: ignore[arg-type]
             self._lock_fd = None
 
     def __enter__(self) -> Index:
@@ -563,12 +658,19 @@ class Index:
     # ------------------------------------------------------------ reading
 
     def __len__(self) -> int:
-        with self._connect() as con:
-            return _count(con, "docs")
+        view = self._reader_view()
+        return view.next_doc - len(view.removed)
 
     def __contains__(self, doc_id: object) -> bool:
         with self._connect() as con:
             return bool(con.execute("SELECT 1 FROM docs WHERE id = ? LIMIT 1", [str(doc_id)]).fetchall())
+
+    def _reader_view(self) -> _View:
+        """The state an operation reads: a writer's from its DuckDB file, a reader's from the snapshot."""
+        if self.read_only:
+            return self._view()
+        with self._connect() as con:
+            return self._view(con)
 
     def similarity(self, pairs: Sequence[tuple[object, object]]) -> list[float]:
         """Similarity of stored documents, by id pairs: exact Jaccard with ``verify="exact"``, else the estimate.
@@ -589,17 +691,20 @@ class Index:
         exact = self.params["verify"] == "exact"
         with self._connect() as con:
             con.register("asked", {"id": np.array(wanted, dtype=object)})
-            cols = "d.id, d.sig" + (", d.shingles" if exact else "")
-            got = con.execute(f"SELECT {cols} FROM docs d JOIN asked a ON d.id = a.id").fetchall()
+            got = con.execute("SELECT d.id, d.doc FROM docs d JOIN asked a ON d.id = a.id").fetchall()
             con.unregister("asked")
-        stored = {row[0]: row[1:] for row in got}
+        doc_of = dict(got)
+        docs = np.array(sorted(doc_of.values()), dtype=np.int64)
+        where = {int(d): k for k, d in enumerate(docs.tolist())}
+        sigs = _read_at(self._sigs, docs, self.params["num_perm"], "<u4")
+        sets = self._shingles.read(docs) if exact else []
         out = []
         for a, b in pairs:
-            ra, rb = stored[str(a)], stored[str(b)]
+            ka, kb = where[doc_of[str(a)]], where[doc_of[str(b)]]
             if exact:
-                out.append(_set_jaccard(np.frombuffer(ra[1], "<u4"), np.frombuffer(rb[1], "<u4")))
+                out.append(_set_jaccard(np.frombuffer(sets[ka], "<u4"), np.frombuffer(sets[kb], "<u4")))
             else:
-                sa, sb = np.frombuffer(ra[0], "<u4"), np.frombuffer(rb[0], "<u4")
+                sa, sb = sigs[ka], sigs[kb]
                 out.append(float(((sa == sb) & (sa != EMPTY)).mean()))
         return out
 
@@ -635,22 +740,22 @@ class Index:
             ``bytes_per_document``, ``format_version``, ``path`` and the
             parameters.
         """
-        with self._connect() as con:
-            meta = self._meta(con)
-            docs = _count(con, "docs")
-            runs = meta.get("runs", [])
-            rows = _count(con, "bands") + sum(int(r["rows"]) for r in runs)
-            batches = _count(con, "batches")
+        view = self._reader_view()
+        docs = view.next_doc - len(view.removed)
         files = [self.path, Path(str(self.path) + ".wal")]
-        files += [self._runs_dir / (r["name"] + suffix) for r in runs for suffix in (".keys", ".docs")]
-        size = sum(p.stat().st_size for p in files if p.exists())
+        if self._runs_dir.is_dir():
+            files += [f for f in self._runs_dir.iterdir() if not f.name.endswith(".tmp")]
+        size = 0
+        for f in files:
+            with contextlib.suppress(FileNotFoundError):  # a run merged away meanwhile
+                size += f.stat().st_size
         return {
             "path": str(self.path),
-            "format_version": meta["format_version"],
+            "format_version": FORMAT_VERSION,
             "documents": docs,
-            "band_rows": rows,
-            "runs": len(runs),
-            "batches": batches,
+            "band_rows": sum(int(r["rows"]) for r in view.runs),
+            "runs": len(view.runs),
+            "batches": view.next_batch,
             "bytes": size,
             "bytes_per_document": round(size / docs, 1) if docs else None,
             **self.params,
@@ -675,31 +780,24 @@ class Index:
         return sig, sets
 
     def _similar(
-        self, con: Any, sig: np.ndarray, sets: _Sets | None, keys: np.ndarray, live: np.ndarray, inside: bool
+        self, view: _View, sig: np.ndarray, sets: _Sets | None, keys: np.ndarray, live: np.ndarray, inside: bool
     ) -> list[list[Duplicate | _Inside]]:
         """For each row of the batch, its verified earlier documents (stored, or earlier in the batch), best first."""
         n = len(sig)
         p = self.params
         rows = np.flatnonzero(live)
-        # Stored candidates: one join of the batch's keys with the table of recent rows, and a binary
-        # search in each sorted run; then the WINDOW latest documents per probe, as one table would give.
+        # Stored candidates: a binary search of the batch's keys in each sorted run, then the WINDOW
+        # latest documents per probe over all runs, as one table of every band row would give them.
         probe_keys = keys[rows].ravel()
         probe_rows = np.repeat(rows.astype(np.int64), keys.shape[1])
-        con.register("probe", {"key": probe_keys, "row": probe_rows})
-        fresh = con.execute(
-            "SELECT p.row, p.key, b.doc FROM probe p JOIN bands b ON b.key = p.key"
-            f" QUALIFY row_number() OVER (PARTITION BY p.row, p.key ORDER BY b.doc DESC) <= {WINDOW}"
-        ).fetchnumpy()
-        con.unregister("probe")
-        parts = [tuple(np.asarray(fresh[c], dtype=np.int64) for c in ("row", "key", "doc"))]
-        runs = self._meta(con).get("runs", [])
-        if runs:
-            order = np.argsort(probe_keys, kind="stable")
-            sorted_keys, sorted_rows = probe_keys[order], probe_rows[order]
-            parts += [_lookup_run(self._runs_dir, run, sorted_keys, sorted_rows) for run in runs]
+        order = np.argsort(probe_keys, kind="stable")
+        sorted_keys, sorted_rows = probe_keys[order], probe_rows[order]
+        empty = np.zeros(0, dtype=np.int64)
+        parts: list[tuple[np.ndarray, ...]] = [(empty, empty, empty)]
+        parts += [_lookup_run(self._runs_dir, run, sorted_keys, sorted_rows) for run in view.runs]
         c_rows, c_keys, c_docs = (np.concatenate([part[k] for part in parts]) for k in range(3))
-        if len(runs):
-            # The WINDOW latest per (row, key) over all tiers: sort by row, key, then newest first.
+        if len(view.runs) > 1:
+            # The WINDOW latest per (row, key) over all runs: sort by row, key, then newest first.
             order = np.lexsort((-c_docs, c_keys, c_rows))
             c_rows, c_keys, c_docs = c_rows[order], c_keys[order], c_docs[order]
             new_group = np.ones(len(c_rows), dtype=bool)
@@ -707,34 +805,16 @@ class Index:
             starts = np.flatnonzero(new_group)
             rank = np.arange(len(c_rows)) - np.repeat(starts, np.diff(np.append(starts, len(c_rows))))
             c_rows, c_docs = c_rows[rank < WINDOW], c_docs[rank < WINDOW]
+        if len(view.removed) and len(c_docs):  # removed documents keep their band rows: drop them here
+            alive = ~np.isin(c_docs, view.removed)
+            c_rows, c_docs = c_rows[alive], c_docs[alive]
         pairs_found = np.unique(np.stack([c_rows, c_docs], axis=1), axis=0) if len(c_rows) else np.zeros((0, 2))
         old_rows = np.asarray(pairs_found[:, 0], dtype=np.int64)
         old_docs = np.asarray(pairs_found[:, 1], dtype=np.int64)
-        old_ids: dict[int, str] = {}
-        old_sig = np.zeros((0, p["num_perm"]), dtype=np.uint32)
-        old_blobs: list[bytes] = []
-        at = np.zeros(0, dtype=np.int64)
-        if len(old_docs):
-            wanted = np.unique(old_docs)
-            con.register("wanted", {"doc": wanted})
-            cols = "d.doc, d.id, d.sig" + (", d.shingles" if sets is not None else "")
-            got = con.execute(f"SELECT {cols} FROM docs d JOIN wanted w ON d.doc = w.doc").fetchnumpy()
-            con.unregister("wanted")
-            got_docs = np.asarray(got["doc"], dtype=np.int64)
-            order = np.argsort(got_docs)
-            got_docs = got_docs[order]
-            old_ids = dict(zip(got_docs.tolist(), np.asarray(got["id"], dtype=object)[order].tolist()))
-            blobs = np.asarray(got["sig"], dtype=object)[order]
-            old_sig = np.frombuffer(b"".join(blobs), dtype="<u4").reshape(len(blobs), p["num_perm"])
-            if sets is not None:
-                old_blobs = np.asarray(got["shingles"], dtype=object)[order].tolist()
-            # Removed between the join and here cannot happen (one transaction), but keep rows that resolve.
-            at = np.searchsorted(got_docs, old_docs)
-            ok = (at < len(got_docs)) & (got_docs[np.minimum(at, len(got_docs) - 1)] == old_docs)
-            old_rows, old_docs, at = old_rows[ok], old_docs[ok], at[ok]
-            old_pair_sig = old_sig[at]
-        else:
-            old_pair_sig = old_sig
+        # The candidates' signatures (and shingle hashes), read by document number from their files.
+        wanted = np.unique(old_docs)
+        at = np.searchsorted(wanted, old_docs)
+        old_pair_sig = _read_at(self._sigs, wanted, p["num_perm"], "<u4")[at]
         # Candidates inside the batch: a later row duplicates an earlier one.
         if inside and len(rows) > 1:
             pairs = candidate_pairs(keys[rows], window=WINDOW)
@@ -751,6 +831,7 @@ class Index:
             keep = sims >= p["threshold"] - margin
         else:
             # One flat batch of sets: the batch's, then the stored candidates' (set n + k is stored row k).
+            old_blobs = self._shingles.read(wanted)
             stored = np.frombuffer(b"".join(old_blobs), dtype="<u4")
             sizes = np.fromiter((len(b) // 4 for b in old_blobs), dtype=np.int64, count=len(old_blobs))
             values = np.concatenate([sets.values, stored]).astype(np.uint32, copy=False)
@@ -762,9 +843,11 @@ class Index:
         # Stored documents are earlier than every batch row: order them before it by a negative rank.
         earlier = np.concatenate([old_docs - (1 << 62), in_first])
         cand = np.flatnonzero(keep)
+        n_old = len(old_rows)
+        matched = np.unique(old_docs[cand[cand < n_old]])
+        old_ids = dict(zip(matched.tolist(), (b.decode("utf-8", "surrogatepass") for b in self._ids.read(matched))))
         result: list[list[Duplicate | _Inside]] = [[] for _ in range(n)]
         order = np.lexsort((earlier[cand], -sims[cand], new_rows[cand]))
-        n_old = len(old_rows)
         for k in cand[order].tolist():
             row = int(new_rows[k])
             if k < n_old:
@@ -777,7 +860,8 @@ class Index:
         """For each text, the stored document it duplicates (most similar, then earliest), or ``None``.
 
         Nothing is added, and texts of the same call are not compared with
-        each other.
+        each other. A reader (``read_only=True``) answers from the last
+        snapshot a writer published, without waiting for the writer.
 
         Parameters
         ----------
@@ -797,8 +881,16 @@ class Index:
             return []
         keys = _mixed_keys(band_keys(sig, self.params["bands"], self.params["rows"]))
         live = ~(sig == EMPTY).all(axis=1)
-        with self._connect() as con:
-            found = self._similar(con, sig, sets, keys, live, inside=False)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                found = self._similar(self._reader_view(), sig, sets, keys, live, inside=False)
+                break
+            except FileNotFoundError:
+                # A run of the snapshot read was merged away by the writer meanwhile: read the next one.
+                if not self.read_only or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
         matches = [[m for m in row if isinstance(m, Duplicate)] for row in found]
         return matches if all_matches else [row[0] if row else None for row in matches]
 
@@ -852,45 +944,39 @@ class Index:
         p = self.params
         keys = _mixed_keys(band_keys(sig, p["bands"], p["rows"]))
         live = ~(sig == EMPTY).all(axis=1)
+        made: list[str] = []
         with self._connect(write=True) as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 meta = self._meta(con)
+                view = self._view(con)
                 con.register("new_ids", {"id": np.array(id_list, dtype=object)})
                 clash = con.execute("SELECT d.id FROM docs d JOIN new_ids n ON d.id = n.id LIMIT 1").fetchall()
                 con.unregister("new_ids")
                 if clash:
                     raise ValueError(f"id {clash[0][0]!r} is already in the index")
-                result = self._similar(con, sig, sets, keys, live, inside=True)
-                first_doc = int(meta["next_doc"])
+                result = self._similar(view, sig, sets, keys, live, inside=True)
+                first_doc = view.next_doc
                 docs = np.arange(first_doc, first_doc + len(sig), dtype=np.int64)
-                sig_blobs = [row.astype("<u4").tobytes() for row in sig]
-                table: dict[str, Any] = {
-                    "doc": docs,
-                    "id": np.array(id_list, dtype=object),
-                    "sig": np.array(sig_blobs, dtype=object),
-                    "shingles": np.array(
-                        sets.blobs() if sets is not None else [None] * len(sig),
-                        dtype=object,
-                    ),
-                }
-                con.register("new_docs", table)
-                con.execute("INSERT INTO docs SELECT doc, id, sig::BLOB, shingles::BLOB FROM new_docs")
-                con.unregister("new_docs")
+                # The batch's files first, synced: the commit below is what makes them part of the index.
+                self._write_docs(first_doc, sig, sets, id_list)
                 rows = np.flatnonzero(live)
-                con.register(
-                    "new_bands",
-                    {"key": keys[rows].ravel(), "doc": np.repeat(docs[rows], keys.shape[1])},
+                runs, made, gone, next_run = self._add_run(
+                    view.runs, int(meta.get("next_run", 0)), keys[rows].ravel(), np.repeat(docs[rows], keys.shape[1])
                 )
-                con.execute("INSERT INTO bands SELECT key, doc FROM new_bands")
-                con.unregister("new_bands")
-                replaced = self._flush(con, meta)
-                batch = int(meta["next_batch"])
+                con.register("new_docs", {"doc": docs, "id": np.array(id_list, dtype=object)})
+                con.execute("INSERT INTO docs SELECT doc, id FROM new_docs")
+                con.unregister("new_docs")
+                batch = view.next_batch
                 con.execute("INSERT INTO batches VALUES (?, ?, ?, ?)", [batch, first_doc, len(sig), time.time()])
-                con.execute(
-                    "UPDATE meta SET value = CASE name WHEN 'next_doc' THEN ? ELSE ? END"
-                    " WHERE name IN ('next_doc', 'next_batch')",
-                    [json.dumps(first_doc + len(sig)), json.dumps(batch + 1)],
+                updates = {
+                    "next_doc": first_doc + len(sig),
+                    "next_batch": batch + 1,
+                    "runs": runs,
+                    "next_run": next_run,
+                }
+                con.executemany(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in updates.items()]
                 )
                 matches = [
                     [Duplicate(id_list[m.row], m.similarity) if isinstance(m, _Inside) else m for m in row]
@@ -902,13 +988,71 @@ class Index:
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
+                for name in made:  # runs no commit refers to
+                    for suffix in (".keys", ".docs"):
+                        (self._runs_dir / (name + suffix)).unlink(missing_ok=True)
                 raise
-        for f in replaced:  # runs merged into a new one: no commit refers to them any more
-            f.unlink(missing_ok=True)
+        # Readers learn of the commit first; then the runs merged into a new one (no commit refers to them
+        # any more) go. A crash between the two leaves them for the next writer to delete.
+        self._publish(_View(first_doc + len(sig), batch + 1, runs, view.removed))
+        for r in gone:
+            for suffix in (".keys", ".docs"):
+                (self._runs_dir / (r["name"] + suffix)).unlink(missing_ok=True)
         return out
+
+    def _write_docs(self, first: int, sig: np.ndarray, sets: _Sets | None, ids: list[str]) -> None:
+        """The batch's signatures, ids (and shingle hashes) at the places of their document numbers, synced."""
+        self._runs_dir.mkdir(exist_ok=True)
+        fds = [os.open(self._sigs, os.O_WRONLY | os.O_CREAT, 0o644)]
+        try:
+            row_bytes = 4 * self.params["num_perm"]
+            _pwrite_all(fds[0], np.ascontiguousarray(sig, dtype="<u4").tobytes(), row_bytes * first)
+            fds += self._ids.write(first, [i.encode("utf-8", "surrogatepass") for i in ids])
+            if sets is not None:
+                fds += self._shingles.write(first, sets.blobs())
+            for fd in fds:
+                os.fsync(fd)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _add_run(
+        self, runs: list[dict[str, Any]], seq: int, keys: np.ndarray, docs: np.ndarray
+    ) -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]], int]:
+        """The batch's band rows as a new sorted run, merged with the newest runs while at most twice its size.
+
+        A binary counter: the runs stay few (about log2 of all rows over a batch's rows) and each row is
+        rewritten about that many times. Returns the runs after, the names of the runs made (to delete if
+        the transaction fails), the runs merged away (to delete once it committed) and the next run number.
+        """
+        runs = list(runs)
+        if not len(keys):
+            return runs, [], [], seq
+        directory = self._runs_dir
+        order = np.argsort(keys, kind="stable")  # docs ascend within the batch: (key, doc) order
+        new: dict[str, Any] = {"name": f"{seq:08d}", "rows": len(keys)}
+        made = [new["name"]]
+        seq += 1
+        _write_run(directory, new["name"], keys[order], docs[order])
+        gone: list[dict[str, Any]] = []
+        while runs and runs[-1]["rows"] <= 2 * new["rows"]:
+            old = runs.pop()
+            merged = {"name": f"{seq:08d}", "rows": old["rows"] + new["rows"]}
+            seq += 1
+            made.append(merged["name"])
+            _merge_runs(directory, [old, new], merged["name"])
+            gone += [old, new]
+            new = merged
+        runs.append(new)
+        _fsync_dir(directory)
+        return runs, made, gone, seq
 
     def remove(self, ids: Sequence[object]) -> int:
         """Remove documents by id (one transaction).
+
+        Their band rows stay in the runs and their signatures in the file
+        (addressed by document number); they are dropped when found as
+        candidates.
 
         Parameters
         ----------
@@ -928,24 +1072,38 @@ class Index:
         with self._connect(write=True) as con:
             con.execute("BEGIN TRANSACTION")
             try:
+                view = self._view(con)
                 con.register("gone", {"id": np.array(id_list, dtype=object)})
-                con.execute("CREATE TEMP TABLE gone_docs AS SELECT d.doc FROM docs d JOIN gone g ON d.id = g.id")
-                n = _count(con, "gone_docs")
-                con.execute("DELETE FROM bands WHERE doc IN (SELECT doc FROM gone_docs)")
-                con.execute("DELETE FROM docs WHERE doc IN (SELECT doc FROM gone_docs)")
-                con.execute("DROP TABLE gone_docs")
+                gone = con.execute("SELECT d.doc FROM docs d JOIN gone g ON d.id = g.id").fetchnumpy()
                 con.unregister("gone")
+                docs = np.sort(np.asarray(gone["doc"], dtype=np.int64))
+                removed = np.concatenate([view.removed, docs])
+                if len(docs):
+                    self._runs_dir.mkdir(exist_ok=True)
+                    fd = os.open(self._removed_file, os.O_WRONLY | os.O_CREAT, 0o644)
+                    try:
+                        _pwrite_all(fd, docs.astype("<i8").tobytes(), 8 * len(view.removed))
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                    con.register("gone_docs", {"doc": docs})
+                    con.execute("DELETE FROM docs WHERE doc IN (SELECT doc FROM gone_docs)")
+                    con.unregister("gone_docs")
+                    con.execute("INSERT OR REPLACE INTO meta VALUES ('removed', ?)", [json.dumps(len(removed))])
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-        return n
+        self._publish(view._replace(removed=removed))
+        return len(docs)
 
     def compact(self) -> dict[str, int]:
-        """Rewrite the file without the space of removed documents.
+        """Rewrite the DuckDB file without the space of removed documents.
 
         The new file is written beside the old one and renamed over it, so a
-        crash leaves one or the other, whole.
+        crash leaves one or the other, whole. The runs and the signature file
+        keep the rows of removed documents (they are addressed by document
+        number).
 
         Returns
         -------
@@ -961,7 +1119,7 @@ class Index:
         with self._connect(write=True) as con:
             con.execute(f"ATTACH '{_sql_str(tmp)}' AS fresh")
             con.execute(_SCHEMA.replace("CREATE TABLE ", "CREATE TABLE fresh."))
-            for table, order in (("meta", "name"), ("docs", "doc"), ("bands", "doc, key"), ("batches", "batch")):
+            for table, order in (("meta", "name"), ("docs", "doc"), ("batches", "batch")):
                 con.execute(f"INSERT INTO fresh.{table} SELECT * FROM {table} ORDER BY {order}")
             con.execute("DETACH fresh")
         if self._con is not None:  # the kept connection is to the file being replaced
@@ -972,6 +1130,25 @@ class Index:
         Path(str(self.path) + ".wal").unlink(missing_ok=True)
         _fsync_dir(self.path.parent)
         return {"bytes_before": before, "bytes_after": self.stats()["bytes"]}
+
+
+_PARAMS = ("threshold", "ngram", "num_perm", "seed", "bands", "rows", "shingle_mode", "verify")
+
+
+def _check_version(path: Path, version: object) -> None:
+    """Refuse an index of another format version, with what to do about it."""
+    if not isinstance(version, int):
+        raise IndexError_(f"{path}: not a dedup index (no format version)")
+    if version > FORMAT_VERSION:
+        raise IndexVersionError(
+            f"{path}: index format version {version} is newer than this dedup supports "
+            f"({FORMAT_VERSION}); upgrade dedup to read it"
+        )
+    if version < FORMAT_VERSION:
+        raise IndexVersionError(
+            f"{path}: index format version {version} was written by an older dedup; this one reads version "
+            f"{FORMAT_VERSION} only: build the index again (dedup index build) from its sources"
+        )
 
 
 def _count(con: Any, table: str) -> int:
