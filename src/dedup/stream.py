@@ -25,6 +25,7 @@ JSONL included: gzip, bz2, xz and zstd are decompressed as a stream).
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import lzma
 import os
@@ -281,18 +282,21 @@ def find_duplicates_on_disk(
         kept = choose_kept(clusters, keep, lengths=all_lengths)
         # Each member's similarity to the kept one, as dedup.which_to_keep gives it: the verified
         # pair's when there is one, else measured on the stored shingle sets (members joined by a chain).
-        direct = {(int(i), int(j)): float(s) for i, j, s in all_pairs.tolist()}
-        similarity: dict[int, float] = {}
-        missing = []
-        for cluster, k in zip(clusters, kept):
-            for i in cluster:
-                s = 1.0 if i == k else direct.get((min(i, k), max(i, k)))
-                if s is None:
-                    missing.append((i, k))
-                else:
-                    similarity[i] = round(s, 4)
-        for (i, _k), s in zip(missing, index.similarity([(str(i), str(k)) for i, k in missing])):
-            similarity[i] = round(s, 4)
+        # Looked up in numpy (a sorted array of pair codes): a dict of every pair would cost ~200 B a pair.
+        sizes = np.fromiter((len(c) for c in clusters), dtype=np.int64, count=len(clusters))
+        members = np.fromiter(itertools.chain.from_iterable(clusters), dtype=np.int64, count=int(sizes.sum()))
+        keeper = np.repeat(np.asarray(kept, dtype=np.int64), sizes)
+        codes = edges[:, 0] * n + edges[:, 1]
+        by_code = np.argsort(codes, kind="stable")
+        codes = codes[by_code]
+        wanted = np.minimum(members, keeper) * n + np.maximum(members, keeper)
+        at = np.minimum(np.searchsorted(codes, wanted), max(len(codes) - 1, 0))
+        hit = (codes[at] == wanted) if len(codes) else np.zeros(len(wanted), dtype=bool)
+        sims = np.where(members == keeper, 1.0, all_pairs[by_code[at], 2] if len(codes) else 0.0)
+        missing = np.flatnonzero(~hit & (members != keeper))
+        asked = [(str(members[m]), str(keeper[m])) for m in missing.tolist()]
+        sims[missing] = index.similarity(asked)
+        similarity = {i: round(s, 4) for i, s in zip(members.tolist(), sims.tolist())}  # as round() gave them
     return DiskRun(work, n, clusters, kept, done_docs, similarity, old)
 
 

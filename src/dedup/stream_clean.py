@@ -215,6 +215,62 @@ class _Changes(Mapping[Any, Any]):
         return len(self._docs)
 
 
+class _Dropped(Mapping[int, tuple[int | None, Any, float]]):
+    """The dropped documents: doc -> ``(kept doc or None, old document or None, similarity)``, in numpy arrays.
+
+    24 bytes a dropped document (a dict of tuples would take about ten times that, and a dump's
+    duplicates grow with it); a duplicate of a kept document is named by its number, one of an
+    ``--against`` index by ``{"index": name, "id": old id}``.
+    """
+
+    def __init__(self, found: Any, index_name: str) -> None:
+        docs: list[int] = []
+        kept: list[int] = []
+        sims: list[float] = []
+        for cluster, k in zip(found.clusters, found.kept):
+            for i in cluster:
+                if i != k:
+                    docs.append(i)
+                    kept.append(k)
+                    sims.append(found.similarity[i])
+        seen = set(docs)
+        self._old: dict[int, Any] = {}
+        for i, old_id, sim in found.old:
+            if i not in seen:
+                seen.add(i)
+                docs.append(i)
+                kept.append(-1)
+                sims.append(sim)
+                self._old[i] = {"index": index_name, "id": old_id}
+        del seen
+        order = np.argsort(np.asarray(docs, dtype=np.int64), kind="stable")
+        self._docs = np.asarray(docs, dtype=np.int64)[order]
+        self._kept = np.asarray(kept, dtype=np.int64)[order]
+        self._sims = np.asarray(sims, dtype=np.float64)[order]
+
+    def _at(self, d: object) -> int:
+        if not isinstance(d, (int, np.integer)) or not len(self._docs):
+            return -1
+        k = int(np.searchsorted(self._docs, d))
+        return k if k < len(self._docs) and self._docs[k] == d else -1
+
+    def __contains__(self, d: object) -> bool:
+        return self._at(d) >= 0
+
+    def __getitem__(self, d: int) -> tuple[int | None, Any, float]:
+        k = self._at(d)
+        if k < 0:
+            raise KeyError(d)
+        kept = int(self._kept[k])
+        return (None, self._old[d], float(self._sims[k])) if kept < 0 else (kept, None, float(self._sims[k]))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._docs.tolist())
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+
 #: Temporary files of :func:`dedup.outputs.open_atomic` left by a run killed with ``kill -9``.
 _STALE_TEMP = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.tmp$")
 
@@ -433,7 +489,7 @@ def clean_on_disk(
     try:
         with SpooledTexts(read, texts_dir) as texts:
             # 1. Duplicate documents, through the index (resumable); the texts are spooled on the way.
-            dropped: dict[int, tuple[int | None, Any, float]] = {}  # doc -> (kept doc | None, old id, similarity)
+            dropped: Mapping[int, tuple[int | None, Any, float]] = {}  # doc -> (kept doc | None, old id, similarity)
             if docs:
                 run_key: dict[str, Any] = {"paths": [os.path.abspath(p) for p in paths], "kind": input_format}
                 run_key.update(recursive=recursive, glob=glob, text_field=text_field, id_field=id_field)
@@ -449,14 +505,9 @@ def clean_on_disk(
                     against=against,
                 )
                 run.resumed_docs = found.resumed_docs
-                for cluster, k in zip(found.clusters, found.kept):
-                    for i in cluster:
-                        if i != k:
-                            dropped[i] = (k, None, found.similarity[i])
                 name = against_name if against_name is not None else str(getattr(against, "path", ""))
-                for i, old_id, sim in found.old:
-                    if i not in dropped:
-                        dropped[i] = (None, {"index": name, "id": old_id}, sim)
+                dropped = _Dropped(found, name)
+                del found  # the clusters and similarities: what the run needs is in ``dropped``
             else:
                 for _ in texts:
                     pass
