@@ -283,7 +283,7 @@ def _lookup_run(directory: Path, run: dict[str, Any], keys: np.ndarray, rows: np
     at = np.repeat(lo - starts, count) + np.arange(total)
     with open(directory / (run["name"] + ".docs"), "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         stored_docs = np.frombuffer(mm, dtype="<i8")
-        docs = stored_docs[at].astype(np.int64)
+        docs = _gather(mm, stored_docs, at, 8).astype(np.int64)
         del stored_docs
     return np.repeat(rows[hit], count), np.repeat(keys[hit], count), docs
 
@@ -296,14 +296,34 @@ def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
         view, offset = view[done:], offset + done
 
 
-def _read_at(path: Path, rows: np.ndarray, width: int, dtype: str) -> np.ndarray:
-    """Rows ``rows`` (each ``width`` values of ``dtype``) of a file of fixed-size rows, mapped only while read."""
-    out = np.empty((len(rows), width), dtype=dtype)
+def _gather(mm: mmap.mmap, stored: np.ndarray, rows: np.ndarray, row_bytes: int) -> np.ndarray:
+    """``stored[rows]`` of a mapped file, read in file order, releasing the pages after every ``LOOKUP_SPAN``.
+
+    A read fault maps the pages around the one read too (the kernel's fault-around), so indexing rows
+    spread over a large file would put most of the file in the process's resident memory until the
+    mapping is closed; reading a window of the file at a time and releasing its pages bounds that.
+    """
+    out = np.empty((len(rows), *stored.shape[1:]), dtype=stored.dtype)
     if not len(rows):
         return out
+    order = np.argsort(rows, kind="stable")
+    ordered = rows[order]
+    step = max(1, LOOKUP_SPAN // row_bytes)
+    cuts = np.searchsorted(ordered, np.arange(0, int(ordered[-1]) + step + 1, step)).tolist()
+    for a, b in itertools.pairwise(cuts):
+        if b > a:
+            out[order[a:b]] = stored[ordered[a:b]]
+            mm.madvise(mmap.MADV_DONTNEED)
+    return out
+
+
+def _read_at(path: Path, rows: np.ndarray, width: int, dtype: str) -> np.ndarray:
+    """Rows ``rows`` (each ``width`` values of ``dtype``) of a file of fixed-size rows."""
+    if not len(rows):
+        return np.empty((0, width), dtype=dtype)
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         stored = np.frombuffer(mm, dtype=dtype).reshape(-1, width)
-        out[:] = stored[rows]
+        out = _gather(mm, stored, rows, stored.itemsize * width)
         del stored
     return out
 
