@@ -1,6 +1,6 @@
 """Per-batch CPU of ``Index.add`` on a growing index, and what each batch did to the sorted runs.
 
-    python benchmarks/index_batch_trace.py N_DOCS [--keep-open] [--batch 8192] [--dir DIR]
+    python benchmarks/index_batch_trace.py N_DOCS [--reopen] [--batch 8192] [--dir DIR]
 
 Prints one JSON line per batch: its CPU seconds (``time.process_time``),
 the runs after it, how many runs it created and merged away, and the rows
@@ -29,13 +29,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n_docs", type=int)
     parser.add_argument("--batch", type=int, default=8192)
-    parser.add_argument("--keep-open", action="store_true", help="one connection for the whole run")
+    parser.add_argument(
+        "--reopen", action="store_true", help="open and close the DuckDB file for every add (keep_open=False)"
+    )
     parser.add_argument("--dir", type=Path, help="where the index goes (default: a temporary directory)")
     args = parser.parse_args()
     work = args.dir or Path(tempfile.mkdtemp(prefix="idx-trace-"))
     runs_dir = work / "index.duckdb.runs"
     try:
-        with dedup.Index(work / "index.duckdb", keep_open=args.keep_open) as index:
+        with dedup.Index(work / "index.duckdb", keep_open=not args.reopen) as index:
             texts: list[str] = []
             k = 0
             for text in iter_texts(args.n_docs, seed=1):

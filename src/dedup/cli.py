@@ -495,7 +495,8 @@ def _index_parsers(sub: Any, p: Mapping[str, argparse.ArgumentParser]) -> None:
     cmd = sub.add_parser(
         "index",
         help="build, grow and inspect a persistent index of documents seen",
-        description="A persistent index (one DuckDB file) remembers the documents given to it, so that later "
+        description="A persistent index (a DuckDB file and the directory IDX.runs beside it) remembers the "
+        "documents given to it, so that later "
         "data can be deduplicated against them with 'dedup docs --against IDX' or 'dedup clean --docs "
         "--against IDX'. Texts are not stored: signatures (and with --verify exact shingle sets) are.",
         epilog="examples:\n  dedup index build crawl-2024-05/ -r -o seen.idx\n"

@@ -424,9 +424,12 @@ class Index:
         Seconds to wait for another process's writer lock (or, for one
         operation, its open file) before :class:`IndexBusyError`.
     keep_open : bool
-        A writer keeps one DuckDB connection until :meth:`close` instead of
-        one per operation (no open and checkpoint per batch). Readers'
-        queries do not need the file, so they are not held up by it.
+        A writer keeps one DuckDB connection until :meth:`close` (the
+        default) instead of opening and closing (checkpointing) the file for
+        every operation. Readers' :meth:`query` and :meth:`stats` do not need
+        the file, so they are not held up by it; their :meth:`known`,
+        :meth:`similarity` and ``in`` wait for :meth:`close` (give
+        ``keep_open=False`` to let them in between the writer's operations).
     """
 
     def __init__(
@@ -443,7 +446,7 @@ class Index:
         verify: IndexVerify | None = None,
         read_only: bool = False,
         timeout: float = 10.0,
-        keep_open: bool = False,
+        keep_open: bool = True,
     ) -> None:
         try:
             import duckdb
