@@ -577,15 +577,16 @@ def test_cli_clean_on_spark_writes_what_the_local_clean_writes(spark, tmp_path, 
     JSON Lines plain and compressed, Parquet; an empty file copied; undecodable bytes kept), the
     same manifest, the same removed.jsonl and the same counts as the local engine, from a
     directory of mixed formats; the terminal gets the same lines (summary line with its
-    document count included)."""
+    document count included) and the same HTML report (``--format html``: only the documents
+    on either side of a removal come back to the driver)."""
     import json
 
     from dedup.cli import main
 
     data = _clean_inputs(tmp_path)
-    common = ["clean", str(data), "-r", "--docs", "--id-field", "id", "--min-words", "12"]
+    common = ["clean", str(data), "-r", "--docs", "--id-field", "id", "--min-words", "12", "--format", "html"]
     common += ["--errors", "replace"]  # undecodable bytes kept byte for byte, as locally
-    outs, said = {}, {}
+    outs, said, pages = {}, {}, {}
     for engine in ("local", "spark"):
         out = tmp_path / engine
         extra = ["--engine", "spark", "--spark-master", "local[2]", "--spark-partitions", "2"] * (engine == "spark")
@@ -593,9 +594,14 @@ def test_cli_clean_on_spark_writes_what_the_local_clean_writes(spark, tmp_path, 
         assert code == 0
         outs[engine] = out
         printed = capsys.readouterr()
-        said[engine] = re.sub(r"[0-9.]+ s$", "S s", (printed.out + printed.err).replace(str(out), "OUT"), flags=re.M)
+        said[engine] = re.sub(r"[0-9.]+ s$", "S s", printed.err.replace(str(out), "OUT"), flags=re.M)
+        # The summary table differs by its seconds and the engine's own keys; the rest is the report.
+        rows = r"<tr><th>(seconds|engine|spark_master)</th><td>[^<]*</td></tr>"
+        pages[engine] = re.sub(rows, "", printed.out)
     assert said["spark"] == said["local"]
     assert re.search(r"^dedup: \d+ files, [0-9.]+ MB, \d+ documents, ", said["spark"], re.M), said["spark"]
+    assert pages["spark"] == pages["local"]
+    assert "<html" in pages["spark"] and "sub/t.parquet#" in pages["spark"]
     local, remote = outs["local"], outs["spark"]
     names = sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file())
     assert names == sorted(p.relative_to(remote).as_posix() for p in remote.rglob("*") if p.is_file())

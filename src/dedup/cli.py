@@ -1631,7 +1631,6 @@ def _clean_spark(args: argparse.Namespace) -> int:
             raise CliError(f"{option} cannot be used with clean --engine spark")
     if args.output == STDIN:
         raise CliError("-o - needs the local engine; name an output directory")
-    _no_html(args)
     out = Path(args.output)
     manifest = Path(args.manifest) if args.manifest else out / "manifest.jsonl"
     _check_output_dir(out, args.force)
@@ -1667,6 +1666,12 @@ def _clean_spark(args: argparse.Namespace) -> int:
     if args.format == "text":
         records_in, records_out = result["records_in"], result["records_out"]
         _print_cleaned(args, out, manifest, summary["files"], records_in, records_out, found, result["chars_removed"])
+    elif args.format == "html":
+        # Only the documents on either side of a removal came back from the executors (by rank).
+        shown = result["texts"]
+        removed, kinds = _removed_matches(shown.documents, _read_manifest(manifest))
+        names, links = _html_names(shown.documents)
+        sys.stdout.write(htmlreport.clean_html(shown, removed, kinds, names=names, links=links, summary=summary))
     else:
         report.write_removals(sys.stdout, args.format, _read_manifest(manifest), summary)
     _finish(args, summary, f"{found}, {summary['written']} written to {out}")
@@ -1729,17 +1734,26 @@ def _no_html(args: argparse.Namespace) -> None:
         raise CliError("--format html needs the texts: use it with --engine local")
 
 
-def _html_names(docs: list[Document]) -> tuple[list[str], list[str | None]]:
-    """Labels (``path`` or ``path#record (id)``) and file links of the documents, for the HTML report."""
-    names = [d.path if d.record is None else f"{d.path}#{d.record}" + (f" ({d.id})" if d.id else "") for d in docs]
-    return names, [htmlreport.file_link(d.path) for d in docs]
+def _html_names(docs: Sequence[Document] | Mapping[int, Document]) -> tuple[Any, Any]:
+    """Labels (``path`` or ``path#record (id)``) and file links of the documents, for the HTML report
+    (lists, or dicts by document number for a mapping of the shown documents only)."""
+
+    def name(d: Document) -> str:
+        return d.path if d.record is None else f"{d.path}#{d.record}" + (f" ({d.id})" if d.id else "")
+
+    if isinstance(docs, Mapping):
+        return {k: name(d) for k, d in docs.items()}, {k: htmlreport.file_link(d.path) for k, d in docs.items()}
+    return [name(d) for d in docs], [htmlreport.file_link(d.path) for d in docs]
 
 
-def _removed_matches(docs: list[Document], removals: list[dict[str, Any]]) -> tuple[list[Any], list[str]]:
-    """The manifest records of ``clean`` as (original, removed) span pairs, and their kinds."""
+def _removed_matches(
+    docs: Sequence[Document] | Mapping[int, Document], removals: list[dict[str, Any]]
+) -> tuple[list[Any], list[str]]:
+    """The manifest records of ``clean`` as (original, removed) span pairs, and their kinds
+    (``docs``: all documents, or those the removals name by document number)."""
     from .passages import Match, Span
 
-    where = {(d.path, d.record): i for i, d in enumerate(docs)}
+    where = {(d.path, d.record): i for i, d in (docs.items() if isinstance(docs, Mapping) else enumerate(docs))}
 
     def span(rec: dict[str, Any]) -> Span:
         return Span(where[rec["path"], rec.get("record")], rec["start"], rec["end"])

@@ -13,7 +13,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from ..formats import Document
 from ..passages import DEFAULT_MIN_WORDS, DEFAULT_NGRAM
 from .documents import duplicate_decisions
 from .passages import passage_matches
@@ -736,6 +737,40 @@ def _lines_to_temp(path: Path, lines: Iterator[str]) -> Path:
     return tmp
 
 
+class ShownTexts(Sequence):
+    """The texts of the documents in document order, of which only those a report shows are held.
+
+    ``len()`` is the number of documents; ``texts[k]`` is the text of the
+    document of rank ``k`` when it is shown, the empty string otherwise;
+    ``documents`` maps each shown rank to its :class:`dedup.formats.Document`
+    (path, text, record, id). Memory grows with what is shown, not with the input.
+    """
+
+    def __init__(self, n: int, documents: Mapping[int, Document]) -> None:
+        self._n, self.documents = n, dict(documents)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, k: Any) -> str:
+        if not isinstance(k, int) or not 0 <= k < self._n:
+            raise IndexError(k)
+        d = self.documents.get(k)
+        return d.text if d is not None else ""
+
+
+def _shown_documents(ix: DataFrame, removals: DataFrame) -> dict[int, Document]:
+    """The documents on either side of a removal, by rank in document order, collected one
+    partition at a time (the HTML report of ``clean`` shows them)."""
+    sides = removals.select(F.col("ri").alias(IDX)).unionByName(removals.select(F.col("oi").alias(IDX))).distinct()
+    ranked = ix.select(IDX, rank_column(ix).alias("_rank"), "_path", "_record", "_id", F.col(TEXT).alias("_text"))
+    shown = {}
+    for r in ranked.join(sides, IDX, "left_semi").toLocalIterator():
+        doc_id = json.loads(r["_id"]) if r["_id"] is not None else None
+        shown[int(r["_rank"])] = Document(r["_path"], _unescaped(r["_text"] or ""), r["_record"], doc_id)
+    return shown
+
+
 def cli_clean(args: Any) -> dict[str, Any]:
     """``dedup clean --engine spark``: the cleaned dataset written by the executors.
 
@@ -753,10 +788,13 @@ def cli_clean(args: Any) -> dict[str, Any]:
 
     Returns ``{"summary", "problems", "manifest_tmp", "records_in",
     "records_out", "bytes_out", "chars_removed", "inputs", "documents",
-    "seconds", "records_read"}``. Raises ``ValueError`` with a one-line message for what it
-    cannot do (URLs, a cleaned copy that would overwrite an input). As
-    locally, ``errors`` other than ``strict`` read undecodable bytes with
-    ``surrogateescape``, so that they are written back as they were.
+    "seconds", "records_read", "texts"}``; ``texts`` (a :class:`ShownTexts`)
+    holds, with ``format="html"``, the documents on either side of a removal
+    (the only texts that reach the driver, for the HTML report). Raises
+    ``ValueError`` with a one-line message for what it cannot do (URLs, a
+    cleaned copy that would overwrite an input). As locally, ``errors``
+    other than ``strict`` read undecodable bytes with ``surrogateescape``,
+    so that they are written back as they were.
     """
     from .clean import clean_indexed
 
@@ -942,6 +980,7 @@ def cli_clean(args: Any) -> dict[str, Any]:
         os.replace(tmp, out / "removed.jsonl")
     seconds["write"] = time.perf_counter() - t
     manifest_tmp = _lines_to_temp(manifest, (r[0] for r in lines.toLocalIterator()))
+    shown = _shown_documents(ix, removals) if _arg(args, "format", "text") == "html" else {}
     written.unpersist()
     removals.unpersist()
     parts.unpersist()
@@ -971,4 +1010,5 @@ def cli_clean(args: Any) -> dict[str, Any]:
         "documents": stats["documents"],
         "seconds": seconds,
         "records_read": inputs["records_read"],
+        "texts": ShownTexts(stats["documents"], shown),
     }
