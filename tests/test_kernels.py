@@ -187,3 +187,60 @@ def test_band_key_kernel_matches_numpy(bands: int, rows: int, m: int, start: int
     assert np.array_equal(ref_keys[:, start : start + m], dedup.lsh.band_keys(sig, bands, rows).T)
     assert ref_empty[start : start + m].tolist() == [bool((row == 2**32 - 1).all()) for row in sig]
     assert (ref_keys[:, :start] == 5).all() and (ref_keys[:, start + m :] == 5).all() and ref_empty[-1]
+
+
+# Every kind of str CPython keeps: ASCII, Latin-1, UCS-2 (with lone surrogates, which
+# "surrogatepass" encodes), UCS-4 (astral characters).
+any_code_point = st.one_of(
+    st.characters(min_codepoint=0, max_codepoint=0x7F),
+    st.characters(min_codepoint=0x80, max_codepoint=0xFF),
+    st.characters(min_codepoint=0x100, max_codepoint=0xFFFF),  # surrogates included
+    st.characters(min_codepoint=0x10000, max_codepoint=0x10FFFF),
+)
+
+
+def test_str_layout_is_known_on_cpython() -> None:
+    # Otherwise every batch would silently take the slower path through str.encode.
+    import sys
+
+    if sys.implementation.name == "cpython":
+        assert _kernels.str_layout() is not None
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(any_code_point, max_size=30), max_size=8), st.integers(0, 64))
+def test_texts_are_located_as_their_utf8_bytes(texts: list[str], room: int) -> None:
+    import ctypes
+
+    kernels = compiled(backend.kernels, 1)
+    layout = kernels.str_layout
+    ids = np.array([id(t) for t in texts], dtype=np.int64)
+    addrs = np.zeros(len(texts), dtype=np.int64)
+    sizes = np.zeros(len(texts), dtype=np.int64)
+    scratch = np.zeros(room, dtype=np.uint8)
+    need, astral = kernels.locate_texts(ids, layout, scratch, addrs, sizes)
+    assert need >= sum(len(t.encode("utf-8", "surrogatepass")) for t in texts if not t.isascii())
+    if need > room:  # too small: nothing written, the caller retries with `need` bytes
+        assert not addrs.any() and not sizes.any()
+        scratch = np.zeros(need, dtype=np.uint8)
+        need, astral = kernels.locate_texts(ids, layout, scratch, addrs, sizes)
+    for t, address, size in zip(texts, addrs.tolist(), sizes.tolist()):
+        assert ctypes.string_at(address, size) == t.encode("utf-8", "surrogatepass")
+    assert astral == sum(ord(c) > 0xFFFF for t in texts for c in t)
+    # Anything but an exact str is left to Python (which raises what it always raised).
+    for other in (type("S", (str,), {})("abc"), b"abc", 3):
+        assert kernels.locate_texts(np.array([id(other)], dtype=np.int64), layout, scratch, addrs, sizes)[0] == -1
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(any_code_point, max_size=40), max_size=6), st.sampled_from(["word", "char"]))
+def test_one_pass_sketch_reads_every_kind_of_str(texts: list[str], mode: str) -> None:
+    # In place (plain str) and through str.encode (a str subclass) give the numpy reference's results.
+    subclass = type("S", (str,), {})
+    expected = numpy_reference(sketch.sign_texts, texts, ngram=2, num_perm=16, mode=mode)
+    assert np.array_equal(compiled(sketch.sign_texts, texts, ngram=2, num_perm=16, mode=mode), expected)
+    as_subclass = [subclass(t) for t in texts]
+    assert np.array_equal(compiled(sketch.sign_texts, as_subclass, ngram=2, num_perm=16, mode=mode), expected)
+    ref_hashes, ref_bounds = numpy_reference(sketch.shingle_hashes32, texts, ngram=2, mode=mode)
+    hashes, bounds = compiled(sketch.shingle_hashes32, texts, ngram=2, mode=mode)
+    assert np.array_equal(hashes, ref_hashes) and np.array_equal(bounds, ref_bounds)

@@ -15,6 +15,10 @@
   decode, fold, tokenise, roll the n-gram hash and update the MinHash
   signature (or emit the 32-bit shingle hashes), with nothing materialised
   in between. Same results as tokenize -> shingle -> minhash.
+* :func:`locate_texts` — where each text's UTF-8 bytes are, without the GIL:
+  an ASCII ``str`` is its own UTF-8, read where CPython keeps it; other
+  texts are encoded into a scratch buffer (:func:`str_layout` says where
+  the fields of a ``str`` are, checked on sample strings first).
 
 They are compiled by numba when first needed (:func:`compiled`; cached on
 disk when the package directory is writable) and are checked against the
@@ -24,8 +28,10 @@ inputs, callers use the numpy code: results are identical, only slower.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import os
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -46,6 +52,12 @@ _IGNORE = 3
 _loaded: SimpleNamespace | None = None
 _work_seen = 0
 
+# numba's ``carray`` and the intrinsics that turn an address into a typed pointer:
+# set by :func:`_compile` (they need numba) before the kernels using them are compiled.
+_carray = None
+_ptr_u8 = None
+_ptr_i64 = None
+
 
 def compiled(work: int) -> SimpleNamespace | None:
     """The compiled kernels, once numba is available and the work so far makes them worth loading."""
@@ -58,9 +70,14 @@ def compiled(work: int) -> SimpleNamespace | None:
 
 
 def _compile() -> SimpleNamespace:
+    import numba
+
     from .jitcache import njit  # a private cache, or none, where numba has no place for one
 
     module = globals()
+    module["_carray"] = numba.carray
+    for name, dtype in (("_ptr_u8", "uint8"), ("_ptr_i64", "int64")):
+        module[name] = _pointer_intrinsic(getattr(numba.types, dtype))
     # Helpers first: the kernels that call them are compiled against the jitted versions.
     for name in (
         "_mix64",
@@ -73,10 +90,12 @@ def _compile() -> SimpleNamespace:
         "sketch_utf8",
         "pair_jaccard_into",
         "band_keys",
+        "_utf8_units",
+        "locate_texts",
     ):
         # The per-chunk helpers are inlined by numba itself: compiled on their own, LLVM would
         # optimise their code twice (alone, then inside sketch_utf8), a second of the one-off compile.
-        inline = "always" if name in ("_emit_shingles", "_flush_minhash") else "never"
+        inline = "always" if name in ("_emit_shingles", "_flush_minhash", "_utf8_units") else "never"
         module[name] = njit(module[name], nogil=True, boundscheck=False, inline=inline)
     return SimpleNamespace(
         tokenize_codepoints=module["tokenize_codepoints"],
@@ -85,7 +104,83 @@ def _compile() -> SimpleNamespace:
         sketch_utf8=module["sketch_utf8"],
         pair_jaccard=pair_jaccard,
         band_keys=module["band_keys"],
+        locate_texts=module["locate_texts"],
+        str_layout=str_layout(),
     )
+
+
+def _pointer_intrinsic(dtype):
+    """A numba intrinsic: an integer address as a pointer to ``dtype`` (for ``numba.carray``)."""
+    from numba import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def as_pointer(typingctx, address):
+        pointer = types.CPointer(dtype)
+
+        def codegen(context, builder, signature, args):
+            return builder.inttoptr(args[0], context.get_value_type(pointer))
+
+        return pointer(types.int64), codegen
+
+    return as_pointer
+
+
+def _read(address: int, size: int) -> int:
+    return int.from_bytes(ctypes.string_at(address, size), sys.byteorder)
+
+
+def str_layout() -> np.ndarray | None:
+    """Where CPython keeps the fields of a ``str``, for :func:`locate_texts`; ``None`` if unsure.
+
+    ``[id(str), offset of the type, of the length, of the state bits, start
+    of an ASCII string's characters, start of another compact string's]``.
+    The offsets follow CPython's ``PyASCIIObject`` / ``PyCompactUnicodeObject``
+    and are checked here on strings of every kind (ASCII, Latin-1, UCS-2,
+    UCS-4, and a ``str`` subclass, which is not compact): anything unexpected
+    (another Python, another layout) gives ``None`` and the texts are then
+    encoded by Python instead.
+    """
+    if sys.implementation.name != "cpython" or sys.byteorder != "little" or ctypes.sizeof(ctypes.c_void_p) != 8:
+        return None
+    head = object.__basicsize__  # PyObject_HEAD: the type pointer is its last word
+    off_type, off_len, off_state = head - 8, head, head + 16
+    if head % 8:
+        return None  # the kernel reads the header as 8-byte words
+    hdr_ascii = sys.getsizeof("") - 1  # sizeof(PyASCIIObject) + the terminating NUL
+    hdr_compact = sys.getsizeof("\xe9") - 2  # sizeof(PyCompactUnicodeObject) + 2 one-byte slots
+
+    class _Sub(str):
+        pass
+
+    samples = [
+        ("abc", "ascii"),
+        ("d\xe9j\xe0", "latin-1"),
+        ("\u0416x\u6771", "utf-16-le"),
+        ("a\U0001f642", "utf-32-le"),
+    ]
+    try:
+        for text, codec in samples:
+            kind = {"ascii": 1, "latin-1": 1, "utf-16-le": 2, "utf-32-le": 4}[codec]
+            address = id(text)
+            state = _read(address + off_state, 4)
+            is_ascii = codec == "ascii"
+            start = hdr_ascii if is_ascii else hdr_compact
+            if (
+                _read(address + off_type, 8) != id(str)
+                or _read(address + off_len, 8) != len(text)
+                or (state >> 2) & 7 != kind
+                or (state >> 5) & 1 != 1
+                or (state >> 6) & 1 != int(is_ascii)
+                or ctypes.string_at(address + start, len(text) * kind) != text.encode(codec)
+            ):
+                return None
+        sub = _Sub("abc")
+        if _read(id(sub) + off_type, 8) == id(str) or (_read(id(sub) + off_state, 4) >> 5) & 1:
+            return None
+    except (OSError, ValueError, OverflowError):
+        return None
+    return np.array([id(str), off_type, off_len, off_state, hdr_ascii, hdr_compact], dtype=np.int64)
 
 
 def _mix64(x):
@@ -282,12 +377,15 @@ def _emit_shingles(raw, nt, ngram, width, powers, tok, h32, a, b, row, hashes, o
 
 
 def sketch_utf8(
-    buf, ends, fold, klass, astral_cps, astral_fold, astral_class, char_mode, ngram, a, b, sigs, hashes, bounds
+    addrs, sizes, fold, klass, astral_cps, astral_fold, astral_class, char_mode, ngram, a, b, sigs, hashes, bounds
 ):
     """One pass over a batch of UTF-8 texts: signatures or 32-bit shingle hashes.
 
-    ``buf`` and ``ends`` are those of :class:`dedup.text.Utf8Batch`: document
-    ``d`` is the bytes before ``ends[d]`` (from the end of the previous one). Tokens, n-gram hashes and their upper 32
+    Document ``d`` is the ``sizes[d]`` bytes of UTF-8 at address ``addrs[d]``
+    (from :func:`locate_texts`, or inside a :class:`dedup.text.Utf8Batch`;
+    the caller keeps them alive); ``fold`` and ``klass`` are the BMP tables
+    and ``astral_*`` those of the batch's astral characters, as in
+    :class:`dedup.text.Utf8Batch`. Tokens, n-gram hashes and their upper 32
     bits are those of :func:`dedup.text.tokenize`, :func:`dedup.text.shingle`
     and :meth:`dedup.text.ShingleBatch.hashes32`.
 
@@ -306,7 +404,7 @@ def sketch_utf8(
     length; tokens longer than ``_PMAX`` characters, non-ASCII characters
     and character mode take the general loop.
     """
-    n_docs = ends.shape[0]
+    n_docs = sizes.shape[0]
     want_sigs = sigs.shape[0] > 0
     want_hashes = hashes.shape[0] > 0
     base = np.uint64(0x9E3779B97F4A7C15)
@@ -337,9 +435,10 @@ def sketch_utf8(
     row = np.empty(a.shape[0], dtype=np.uint32)
     out = 0  # next slot of hashes
     bounds[0] = 0
-    i = 0
     for d in range(n_docs):
-        end = ends[d]
+        end = sizes[d]
+        buf = _carray(_ptr_u8(addrs[d]), end)  # type: ignore[misc]
+        i = 0
         for q in range(row.shape[0]):
             row[q] = np.uint32(0xFFFFFFFF)
         nt = 0  # tokens in raw
@@ -455,8 +554,93 @@ def sketch_utf8(
         if want_sigs and total:
             for q in range(row.shape[0]):
                 sigs[d, q] = row[q]
-        i = end + 1  # past the "\\0" that ends the document
     return out
+
+
+def _utf8_units(data, kind, n, out, pos):
+    """UTF-8 of the ``n`` code units of ``kind`` bytes at address ``data`` into ``out[pos:]``.
+
+    Lone surrogates are encoded as by ``surrogatepass``. The code units are
+    put together from bytes: one compiled loop for the three kinds of
+    ``str`` (a loop per kind costs as much compile time again each).
+    Returns the position after them and how many characters were above the BMP.
+    """
+    units = _carray(_ptr_u8(data), n * kind)  # type: ignore[misc]
+    astral = 0
+    for x in range(n):
+        at = x * kind
+        c = np.int64(units[at])
+        if kind >= 2:
+            c |= np.int64(units[at + 1]) << 8
+            if kind == 4:
+                c |= (np.int64(units[at + 2]) << 16) | (np.int64(units[at + 3]) << 24)
+        if c < 0x80:
+            out[pos] = c
+            pos += 1
+            continue
+        # 2, 3 or 4 bytes: continuation bytes from the end, 6 bits each, then the lead byte.
+        more = 1 + (c >= 0x800) + (c >= 0x10000)
+        if c >= 0x10000:
+            astral += 1
+        for j in range(more, 0, -1):
+            out[pos + j] = 0x80 | (c & 0x3F)
+            c >>= 6
+        out[pos] = ((0xFF00 >> (more + 1)) & 0xFF) | c  # 110xxxxx, 1110xxxx or 11110xxx
+        pos += more + 1
+    return pos, astral
+
+
+def locate_texts(ids, layout, scratch, addrs, sizes):
+    """``addrs[d]``, ``sizes[d]``: where the UTF-8 bytes of the ``str`` at address ``ids[d]`` are, and how many.
+
+    ``layout`` is :func:`str_layout`. An ASCII string is its own UTF-8: its
+    characters are used where CPython keeps them, with no copy. Other
+    strings are encoded into ``scratch`` (the texts and ``scratch`` must
+    outlive the use of the addresses). Runs without the GIL, so threads
+    signing batches do not queue for it as they do behind ``str.encode``.
+
+    Returns ``(need, astral)``: ``need`` bytes of ``scratch`` are needed (when
+    ``scratch`` is smaller, nothing is written: call again with a larger one)
+    and ``astral`` characters above the BMP were met; ``(-1, 0)`` when an
+    object is not an exact, compact ``str`` (then encode in Python instead).
+    """
+    str_type = layout[0]
+    w_type = layout[1] // 8  # header words (str_layout checks the offsets are whole words)
+    w_len = layout[2] // 8
+    w_state = layout[3] // 8
+    hdr_ascii = layout[4]
+    hdr_compact = layout[5]
+    words = w_state + 1
+    need = 0
+    for d in range(ids.shape[0]):
+        head = _carray(_ptr_i64(ids[d]), words)  # type: ignore[misc]
+        if head[w_type] != str_type:
+            return -1, 0
+        state = head[w_state] & 0xFFFFFFFF
+        if (state >> 5) & 1 == 0:  # not compact (never for an exact str made by Python code)
+            return -1, 0
+        if (state >> 6) & 1 == 0:  # not ASCII: room for its UTF-8
+            kind = (state >> 2) & 7
+            need += head[w_len] * (2 if kind == 1 else 3 if kind == 2 else 4)
+    if need > scratch.shape[0]:
+        return need, 0
+    base = scratch.ctypes.data
+    pos = 0
+    astral = 0
+    for d in range(ids.shape[0]):
+        head = _carray(_ptr_i64(ids[d]), words)  # type: ignore[misc]
+        n = head[w_len]
+        state = head[w_state] & 0xFFFFFFFF
+        if (state >> 6) & 1:
+            addrs[d] = ids[d] + hdr_ascii
+            sizes[d] = n
+            continue
+        start = pos
+        pos, k = _utf8_units(ids[d] + hdr_compact, (state >> 2) & 7, n, scratch, pos)
+        astral += k
+        addrs[d] = base + start
+        sizes[d] = pos - start
+    return need, astral
 
 
 def pair_jaccard_into(hashes, bounds, left, right, out):

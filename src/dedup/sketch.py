@@ -17,7 +17,7 @@ import numpy as np
 
 from . import backend
 from .minhash import EMPTY, minhash, permutations
-from .text import ShingleMode, encode_utf8, shingle, tokenize
+from .text import ShingleMode, encode_utf8, shingle, tokenize, utf8_tables
 
 __all__ = ["pair_similarities", "shingle_hashes32", "sign_texts"]
 
@@ -36,31 +36,56 @@ def _sketch(
     returned (``a`` and ``b`` are then unused, but read-only arrays like the
     signing call's, so one compiled version serves both).
     """
-    enc = encode_utf8(texts)
+    held = list(texts)  # references: the texts stay alive while the kernels read them in place
+    located = _locate(kernels, held)
+    if located is None:
+        enc = encode_utf8(held)
+        starts = np.concatenate(([0], enc.ends[:-1] + 1)) if len(held) else enc.ends
+        addrs, sizes, keep = enc.data.ctypes.data + starts, enc.ends - starts, enc.data
+        tables: tuple[np.ndarray, ...] = (enc.fold, enc.klass, enc.astral_cps, enc.astral_fold, enc.astral_class)
+    else:
+        addrs, sizes, keep, tables = located
     if sigs is None:
         sigs = np.zeros((0, 1), dtype=np.uint32)
-        hashes = np.empty(len(enc.data) + 1, dtype=np.uint32)  # at most one shingle per byte
-        bounds = np.zeros(len(texts) + 1, dtype=np.int64)
+        hashes = np.empty(int(sizes.sum()) + 1, dtype=np.uint32)  # at most one shingle per byte
+        bounds = np.zeros(len(held) + 1, dtype=np.int64)
     else:
         hashes = np.zeros(0, dtype=np.uint32)
         bounds = np.zeros(1, dtype=np.int64)
     total = kernels.sketch_utf8(
-        enc.data,
-        enc.ends,
-        enc.fold,
-        enc.klass,
-        enc.astral_cps,
-        enc.astral_fold,
-        enc.astral_class,
-        mode == "char",
-        int(ngram),
-        a,
-        b,
-        sigs,
-        hashes,
-        bounds,
+        addrs.astype(np.int64, copy=False), sizes, *tables, mode == "char", int(ngram), a, b, sigs, hashes, bounds
     )
+    del keep, held  # only now: the kernel read the bytes where they are
     return hashes[:total], bounds
+
+
+def _locate(kernels, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, ...]] | None:
+    """Addresses and sizes of the UTF-8 bytes of ``texts`` (:func:`dedup._kernels.locate_texts`), found without the GIL.
+
+    Returns ``(addrs, sizes, scratch, tables)`` (``scratch`` holds the
+    non-ASCII texts' bytes and must outlive the addresses; ``tables`` as
+    :func:`dedup.text.utf8_tables`), or ``None`` when the texts must be
+    encoded by Python: an unknown ``str`` layout, or an item that is not
+    an exact ``str`` (a subclass, or no ``str`` at all: the encoding then
+    raises what it always raised).
+    """
+    layout = kernels.str_layout
+    if layout is None:
+        return None
+    ids = np.fromiter(map(id, texts), dtype=np.int64, count=len(texts))
+    addrs = np.empty(len(texts), dtype=np.int64)
+    sizes = np.empty(len(texts), dtype=np.int64)
+    scratch = _NO_BYTES
+    need, astral = kernels.locate_texts(ids, layout, scratch, addrs, sizes)
+    if need < 0:
+        return None
+    if need > len(scratch):
+        scratch = np.zeros(need, dtype=np.uint8)  # zeros: the unused end reads as no astral character
+        need, astral = kernels.locate_texts(ids, layout, scratch, addrs, sizes)
+    return addrs, sizes, scratch, utf8_tables(scratch if astral else _NO_BYTES)
+
+
+_NO_BYTES = np.zeros(0, dtype=np.uint8)
 
 
 def sign_texts(

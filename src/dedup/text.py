@@ -50,6 +50,7 @@ __all__ = [
     "normalize",
     "shingle",
     "tokenize",
+    "utf8_tables",
 ]
 
 ShingleMode = Literal["word", "char"]
@@ -211,23 +212,36 @@ def encode_utf8(texts: Sequence[str]) -> Utf8Batch:
     >>> batch.ends.tolist(), len(batch.data), batch.astral_cps.tolist()
     ([6, 7, 14], 15, [128578])
     """
-    astral = np.zeros(0, dtype=np.uint32)
     if all(map(str.isascii, texts)):  # O(1) per text in CPython: the string's own flag
         data = np.frombuffer(("\x00".join(texts) + "\x00").encode("ascii"), dtype=np.uint8)
         lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        tables = utf8_tables(data[:0])
     else:
         parts = [t.encode("utf-8", "surrogatepass") for t in texts]
         parts.append(b"")
         data = np.frombuffer(b"\x00".join(parts), dtype=np.uint8)
         lengths = np.fromiter(map(len, parts[:-1]), dtype=np.int64, count=len(texts))
-        lead = np.flatnonzero(data >= 0xF0)  # first bytes of 4-byte sequences: astral characters
-        if len(lead):
-            seq = data[lead[:, None] + np.arange(4)].astype(np.uint32)
-            astral = ((seq[:, 0] & 7) << 18) | ((seq[:, 1] & 63) << 12) | ((seq[:, 2] & 63) << 6) | (seq[:, 3] & 63)
+        tables = utf8_tables(data)
     ends = np.cumsum(lengths + 1) - 1
+    return Utf8Batch(data, ends, *tables)
+
+
+def utf8_tables(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The tables a byte-level kernel needs for UTF-8 ``data``: as the fields of :class:`Utf8Batch` after ``ends``.
+
+    The BMP fold and class tables, and the distinct characters above the
+    BMP found in ``data`` with their fold and class.
+
+    >>> [len(t) for t in utf8_tables(np.frombuffer("a 🙂 🙂".encode(), dtype=np.uint8))]
+    [65536, 65536, 1, 1, 1]
+    """
+    astral = np.zeros(0, dtype=np.uint32)
+    lead = np.flatnonzero(data >= 0xF0)  # first bytes of 4-byte sequences: astral characters
+    if len(lead):
+        seq = data[lead[:, None] + np.arange(4)].astype(np.uint32)
+        astral = ((seq[:, 0] & 7) << 18) | ((seq[:, 1] & 63) << 12) | ((seq[:, 2] & 63) << 6) | (seq[:, 3] & 63)
     fold, klass = _bmp_tables()
-    uniq, a_fold, a_class = _astral_tables(astral)
-    return Utf8Batch(data, ends, fold, klass, uniq, a_fold, a_class)
+    return (fold, klass, *_astral_tables(astral))
 
 
 @dataclass(frozen=True)
