@@ -19,7 +19,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from .clusters import clusters_from_pairs
-from .internal import BATCH_CHARS, batches, check_params, jaccard_sorted, ranges, shingle_sets
+from .internal import BATCH_CHARS, batches, check_params, jaccard_sorted, ranges, shingle_sets, text_lengths
 from .lsh import DEFAULT_WINDOW, LSHIndex, band_pair_codes, pairs_from_codes, resolve_bands, write_band_keys
 from .lsh import RECALL_MARGIN as RECALL_MARGIN  # re-exported: it used to live here
 from .minhash import jaccard_estimate
@@ -342,17 +342,16 @@ def _find_in_memory(
     ``progress`` is called from this thread, between tasks.
     """
     bands, rows = resolve_bands(threshold, num_perm, bands, rows)
-    tasks = list(ranges(texts))
+    lengths = text_lengths(texts)  # kept: the cost of verifying a pair is shared out by it
+    tasks = list(ranges(texts, lengths))
     n = len(texts)
     keys = np.empty((bands, n), dtype=np.uint64)  # one band's keys contiguous: sorted as they are
     empty = np.zeros(n, dtype=bool)
-    lengths = np.zeros(n, dtype=np.int64)
 
     def sign(indices: range) -> None:
         part = texts[indices.start : indices.stop]
         sig = sign_texts(part, ngram=ngram, num_perm=num_perm, seed=seed, mode=shingle_mode)
         write_band_keys(sig, bands, rows, keys, indices.start, empty)
-        lengths[indices.start : indices.stop] = np.fromiter(map(len, part), dtype=np.int64, count=len(part))
 
     def told(phase: str, total: int):
         return None if progress is None else lambda done: report(progress, phase, done, total)

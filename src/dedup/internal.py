@@ -39,6 +39,7 @@ __all__ = [
     "passage_shingles",
     "ranges",
     "shingle_sets",
+    "text_lengths",
 ]
 
 #: Characters per batch: large enough to amortise numpy calls, small enough for cache and RAM.
@@ -179,13 +180,46 @@ def batches(texts: Iterable[str], start: int = 0) -> Iterator[list[str]]:
         yield batch
 
 
-def ranges(texts: Sequence[str]) -> Iterator[range]:
+def text_lengths(texts: Sequence[str]) -> np.ndarray:
+    """The length of every text, as int64, in one C-level pass.
+
+    Parameters
+    ----------
+    texts : Sequence[str]
+        The texts.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``len(texts[i])`` for every ``i``.
+
+    Raises
+    ------
+    TypeError
+        When an item is not a ``str`` (naming its index).
+
+    >>> text_lengths(["ab", ""]).tolist()
+    [2, 0]
+    """
+    try:
+        # str.__len__ refuses anything but a str (and its subclasses).
+        return np.fromiter(map(str.__len__, texts), dtype=np.int64, count=len(texts))
+    except TypeError:
+        for i, text in enumerate(texts):  # find the culprit
+            if not isinstance(text, str):
+                raise TypeError(f"texts must contain str, got {type(text).__name__} at index {i}") from None
+        raise
+
+
+def ranges(texts: Sequence[str], lengths: np.ndarray | None = None) -> Iterator[range]:
     """Index ranges of ``texts`` cut by the same rule as :func:`batches`.
 
     Parameters
     ----------
     texts : Sequence[str]
         The texts.
+    lengths : numpy.ndarray, optional
+        Their :func:`text_lengths`, when the caller has them already.
 
     Yields
     ------
@@ -201,14 +235,8 @@ def ranges(texts: Sequence[str]) -> Iterator[range]:
     [[0, 1]]
     """
     n = len(texts)
-    try:
-        # One C-level pass: str.__len__ refuses anything but a str (and its subclasses).
-        lengths = np.fromiter(map(str.__len__, texts), dtype=np.int64, count=n)
-    except TypeError:
-        for i, text in enumerate(texts):  # find the culprit
-            if not isinstance(text, str):
-                raise TypeError(f"texts must contain str, got {type(text).__name__} at index {i}") from None
-        raise
+    if lengths is None:
+        lengths = text_lengths(texts)
     # One bisection per batch, not a Python step per text (this runs before any worker starts).
     ends = np.cumsum(lengths)
     lo = 0

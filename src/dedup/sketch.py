@@ -22,8 +22,15 @@ from .text import ShingleMode, encode_utf8, shingle, tokenize, utf8_tables
 __all__ = ["pair_similarities", "shingle_hashes32", "sign_texts"]
 
 
-def _kernels_for(texts: Sequence[str], work: int):
-    return backend.kernels(work) if len(texts) else None
+def _kernels_for(texts: Sequence[str], work_per_char: int = 1):
+    """The kernels for ``texts``, or ``None`` for the numpy path.
+
+    Once the kernels are loaded the texts are not measured (a pass over
+    them under the GIL, in every batch of every thread).
+    """
+    if not len(texts):
+        return None
+    return backend.kernels(0) or backend.kernels(sum(map(len, texts)) * work_per_char)
 
 
 def _sketch(
@@ -99,7 +106,7 @@ def sign_texts(
     >>> bool((sig[0] == sig[1]).all()), sig[2].tolist()
     (True, [4294967295, 4294967295, 4294967295, 4294967295])
     """
-    kernels = _kernels_for(texts, sum(map(len, texts)) * 4)
+    kernels = _kernels_for(texts, 4)
     if kernels is None:
         batch = shingle(tokenize(list(texts), mode=mode), ngram)
         return minhash(batch.hashes32(), batch.bounds, num_perm=num_perm, seed=seed)
@@ -120,7 +127,7 @@ def shingle_hashes32(
     >>> bounds.tolist(), bool((hashes[:2] == hashes[2:]).all())
     ([0, 2, 2, 4], True)
     """
-    kernels = _kernels_for(texts, sum(map(len, texts)))
+    kernels = _kernels_for(texts)
     if kernels is None:
         batch = shingle(tokenize(list(texts), mode=mode), ngram)
         return batch.hashes32(), batch.bounds
@@ -143,7 +150,7 @@ def pair_similarities(
     """
     left = np.asarray(left, dtype=np.int64)
     right = np.asarray(right, dtype=np.int64)
-    kernels = _kernels_for(texts, sum(map(len, texts)))
+    kernels = _kernels_for(texts)
     if kernels is not None:
         hashes, bounds = _sketch(kernels, texts, ngram, mode, *permutations(1), None)  # no copy: used at once
         return kernels.pair_jaccard(hashes, bounds, left, right)

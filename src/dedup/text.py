@@ -171,6 +171,9 @@ def _astral_tables(cps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return uniq, pairs[:, 0].copy(), pairs[:, 1].astype(np.uint8)
 
 
+_NO_ASTRAL = (np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.uint8))
+
+
 def _fold_and_classify(cps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     fold_table, class_table = _bmp_tables()
     astral = cps > 0xFFFF
@@ -235,12 +238,12 @@ def utf8_tables(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     >>> [len(t) for t in utf8_tables(np.frombuffer("a 🙂 🙂".encode(), dtype=np.uint8))]
     [65536, 65536, 1, 1, 1]
     """
-    astral = np.zeros(0, dtype=np.uint32)
-    lead = np.flatnonzero(data >= 0xF0)  # first bytes of 4-byte sequences: astral characters
-    if len(lead):
-        seq = data[lead[:, None] + np.arange(4)].astype(np.uint32)
-        astral = ((seq[:, 0] & 7) << 18) | ((seq[:, 1] & 63) << 12) | ((seq[:, 2] & 63) << 6) | (seq[:, 3] & 63)
     fold, klass = _bmp_tables()
+    lead = np.flatnonzero(data >= 0xF0) if len(data) else data  # first bytes of 4-byte sequences: astral characters
+    if not len(lead):
+        return (fold, klass, *_NO_ASTRAL)  # the common case, built once: every batch of every thread asks
+    seq = data[lead[:, None] + np.arange(4)].astype(np.uint32)
+    astral = ((seq[:, 0] & 7) << 18) | ((seq[:, 1] & 63) << 12) | ((seq[:, 2] & 63) << 6) | (seq[:, 3] & 63)
     return (fold, klass, *_astral_tables(astral))
 
 
