@@ -220,12 +220,18 @@ def test_texts_are_located_as_their_utf8_bytes(texts: list[str], room: int) -> N
     scratch = np.zeros(room, dtype=np.uint8)
     need, astral = kernels.locate_texts(ids, layout, scratch, addrs, sizes)
     assert need >= sum(len(t.encode("utf-8", "surrogatepass")) for t in texts if not t.isascii())
-    if need > room:  # too small: nothing written, the caller retries with `need` bytes
-        assert not addrs.any() and not sizes.any()
+    if need > room:  # too small: only the lengths written, the caller retries with `need` bytes
+        assert not addrs.any() and sizes.tolist() == [len(t) for t in texts]
         scratch = np.zeros(need, dtype=np.uint8)
         need, astral = kernels.locate_texts(ids, layout, scratch, addrs, sizes)
     for t, address, size in zip(texts, addrs.tolist(), sizes.tolist()):
         assert ctypes.string_at(address, size) == t.encode("utf-8", "surrogatepass")
+    assert np.array_equal(kernels.item_addresses(list(texts)), ids)
+    # Lengths alone: any scratch too small leaves each text's length in characters.
+    lengths = np.zeros(len(texts), dtype=np.int64)
+    assert kernels.locate_texts(ids, layout, scratch[:0], addrs, lengths)[0] >= 0
+    assert lengths.tolist() == [len(t) for t in texts]
+    assert compiled(sketch.text_lengths, texts).tolist() == [len(t) for t in texts]
     assert astral == sum(ord(c) > 0xFFFF for t in texts for c in t)
     # Anything but an exact str is left to Python (which raises what it always raised).
     for other in (type("S", (str,), {})("abc"), b"abc", 3):
@@ -244,3 +250,12 @@ def test_one_pass_sketch_reads_every_kind_of_str(texts: list[str], mode: str) ->
     ref_hashes, ref_bounds = numpy_reference(sketch.shingle_hashes32, texts, ngram=2, mode=mode)
     hashes, bounds = compiled(sketch.shingle_hashes32, texts, ngram=2, mode=mode)
     assert np.array_equal(hashes, ref_hashes) and np.array_equal(bounds, ref_bounds)
+
+
+def test_text_lengths_of_anything_a_list_can_hold() -> None:
+    subclass = type("S", (str,), {})
+    texts = ["ab", "", "h\u00e9", subclass("xyz"), "\U0001f642"]
+    for container in (list, tuple):
+        assert compiled(sketch.text_lengths, container(texts)).tolist() == [2, 0, 2, 3, 1]
+    with pytest.raises(TypeError, match="got int at index 1"):
+        compiled(sketch.text_lengths, ["ab", 3])

@@ -106,6 +106,7 @@ def _compile() -> SimpleNamespace:
         band_keys=module["band_keys"],
         locate_texts=module["locate_texts"],
         str_layout=str_layout(),
+        item_addresses=item_addresses,
     )
 
 
@@ -124,6 +125,41 @@ def _pointer_intrinsic(dtype):
         return pointer(types.int64), codegen
 
     return as_pointer
+
+
+def item_addresses(items: list) -> np.ndarray | None:
+    """``id(x)`` of every item of ``items``, copied from the list's own array of pointers; ``None`` if unsure.
+
+    Asking each item for its ``id`` costs a Python step per text, under the
+    GIL; the list (``PyListObject``) keeps the addresses side by side. The
+    layout is checked once on a sample list (:func:`_list_layout_ok`).
+    """
+    n = len(items)
+    if not n or not _list_layout_ok():
+        return None if n else np.zeros(0, dtype=np.int64)
+    first = ctypes.c_void_p.from_address(id(items) + object.__basicsize__ + 8).value or 0
+    return np.ctypeslib.as_array(ctypes.cast(first, ctypes.POINTER(ctypes.c_int64)), (n,)).copy()
+
+
+_list_checked: bool | None = None
+
+
+def _list_layout_ok() -> bool:
+    """Whether a list's length and item pointers are where :func:`item_addresses` reads them (checked once)."""
+    global _list_checked
+    if _list_checked is None:
+        sample = ["a", 2, None, "d" * 40]
+        head = object.__basicsize__
+        try:
+            _list_checked = (
+                sys.implementation.name == "cpython"
+                and ctypes.sizeof(ctypes.c_void_p) == 8
+                and _read(id(sample) + head, 8) == len(sample)
+                and all(_read(_read(id(sample) + head + 8, 8) + 8 * k, 8) == id(item) for k, item in enumerate(sample))
+            )
+        except (OSError, ValueError, OverflowError):
+            _list_checked = False
+    return _list_checked
 
 
 def _read(address: int, size: int) -> int:
@@ -600,8 +636,9 @@ def locate_texts(ids, layout, scratch, addrs, sizes):
     signing batches do not queue for it as they do behind ``str.encode``.
 
     Returns ``(need, astral)``: ``need`` bytes of ``scratch`` are needed (when
-    ``scratch`` is smaller, nothing is written: call again with a larger one)
-    and ``astral`` characters above the BMP were met; ``(-1, 0)`` when an
+    ``scratch`` is smaller, only ``sizes`` is written, with each text's length
+    in characters: call again with a larger one, or keep the lengths) and
+    ``astral`` characters above the BMP were met; ``(-1, 0)`` when an
     object is not an exact, compact ``str`` (then encode in Python instead).
     """
     str_type = layout[0]
@@ -619,6 +656,7 @@ def locate_texts(ids, layout, scratch, addrs, sizes):
         state = head[w_state] & 0xFFFFFFFF
         if (state >> 5) & 1 == 0:  # not compact (never for an exact str made by Python code)
             return -1, 0
+        sizes[d] = head[w_len]  # characters, for callers that only want the lengths
         if (state >> 6) & 1 == 0:  # not ASCII: room for its UTF-8
             kind = (state >> 2) & 7
             need += head[w_len] * (2 if kind == 1 else 3 if kind == 2 else 4)

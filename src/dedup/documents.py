@@ -19,13 +19,13 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from .clusters import clusters_from_pairs
-from .internal import BATCH_CHARS, batches, check_params, jaccard_sorted, ranges, shingle_sets, text_lengths
+from .internal import BATCH_CHARS, batches, check_params, jaccard_sorted, ranges, shingle_sets
 from .lsh import DEFAULT_WINDOW, LSHIndex, band_pair_codes, pairs_from_codes, resolve_bands, write_band_keys
 from .lsh import RECALL_MARGIN as RECALL_MARGIN  # re-exported: it used to live here
 from .minhash import jaccard_estimate
 from .parallel import Threads, can_share, ordered_map, shared_texts
 from .progress import Progress, report
-from .sketch import pair_similarities, sign_texts
+from .sketch import pair_similarities, sign_texts, text_lengths
 from .text import ShingleMode
 
 __all__ = [

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import backend
+from .internal import text_lengths as internal_text_lengths
 from .minhash import EMPTY, minhash, permutations
 from .text import ShingleMode, encode_utf8, shingle, tokenize, utf8_tables
 
-__all__ = ["pair_similarities", "shingle_hashes32", "sign_texts"]
+__all__ = ["pair_similarities", "shingle_hashes32", "sign_texts", "text_lengths"]
 
 
 def _kernels_for(texts: Sequence[str], work_per_char: int = 1):
@@ -79,7 +80,9 @@ def _locate(kernels, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarr
     layout = kernels.str_layout
     if layout is None:
         return None
-    ids = np.fromiter(map(id, texts), dtype=np.int64, count=len(texts))
+    ids = kernels.item_addresses(texts)
+    if ids is None:
+        ids = np.fromiter(map(id, texts), dtype=np.int64, count=len(texts))
     addrs = np.empty(len(texts), dtype=np.int64)
     sizes = np.empty(len(texts), dtype=np.int64)
     scratch = _NO_BYTES
@@ -93,6 +96,29 @@ def _locate(kernels, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 _NO_BYTES = np.zeros(0, dtype=np.uint8)
+
+
+def text_lengths(texts: Sequence[str]) -> np.ndarray:
+    """``len(texts[i])`` for every text, as int64, like :func:`dedup.internal.text_lengths`.
+
+    For a list or tuple of ``str`` once the compiled kernels are loaded, the
+    lengths are read from the strings by :func:`dedup._kernels.locate_texts`
+    in one compiled loop (a Python step per text otherwise: the serial part
+    of a run on threads); anything else goes through
+    :func:`dedup.internal.text_lengths`, which also names a non-``str`` item.
+
+    >>> text_lengths(["ab", "", "hé"]).tolist()
+    [2, 0, 2]
+    """
+    kernels = backend.kernels(0) if isinstance(texts, (list, tuple)) and len(texts) else None
+    if kernels is not None and kernels.str_layout is not None:
+        held = list(texts)  # references, while the kernel reads the strings
+        ids = kernels.item_addresses(held)
+        if ids is not None:
+            sizes = np.empty(len(held), dtype=np.int64)
+            if kernels.locate_texts(ids, kernels.str_layout, _NO_BYTES, np.empty_like(sizes), sizes)[0] >= 0:
+                return sizes
+    return internal_text_lengths(texts)
 
 
 def sign_texts(
