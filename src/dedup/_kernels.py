@@ -52,11 +52,15 @@ _IGNORE = 3
 _loaded: SimpleNamespace | None = None
 _work_seen = 0
 
-# numba's ``carray`` and the intrinsics that turn an address into a typed pointer:
-# set by :func:`_compile` (they need numba) before the kernels using them are compiled.
+# numba's ``carray`` and the intrinsics that turn an address into a typed pointer or read
+# what is stored there: set by :func:`_compile` (they need numba) before the kernels using them
+# are compiled.
 _carray = None
 _ptr_u8 = None
-_ptr_i64 = None
+_peek_u8 = None
+_peek_u16 = None
+_peek_u32 = None
+_peek_i64 = None
 
 
 def compiled(work: int) -> SimpleNamespace | None:
@@ -76,8 +80,9 @@ def _compile() -> SimpleNamespace:
 
     module = globals()
     module["_carray"] = numba.carray
-    for name, dtype in (("_ptr_u8", "uint8"), ("_ptr_i64", "int64")):
-        module[name] = _pointer_intrinsic(getattr(numba.types, dtype))
+    module["_ptr_u8"] = _pointer_intrinsic(numba.types.uint8)
+    for suffix, dtype in {"u8": "uint8", "u16": "uint16", "u32": "uint32", "i64": "int64"}.items():
+        module[f"_peek_{suffix}"] = _peek_intrinsic(getattr(numba.types, dtype))
     # Helpers first: the kernels that call them are compiled against the jitted versions.
     for name in (
         "_mix64",
@@ -108,6 +113,24 @@ def _compile() -> SimpleNamespace:
         str_layout=str_layout(),
         item_addresses=item_addresses,
     )
+
+
+def _peek_intrinsic(dtype):
+    """A numba intrinsic: the ``dtype`` value stored at an integer address, as an int64."""
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def peek(typingctx, address):
+        def codegen(context, builder, signature, args):
+            stored = context.get_value_type(dtype)
+            value = builder.load(builder.inttoptr(args[0], stored.as_pointer()))
+            return builder.zext(value, ir.IntType(64)) if stored.width < 64 else value
+
+        return types.int64(types.int64), codegen
+
+    return peek
 
 
 def _pointer_intrinsic(dtype):
@@ -181,8 +204,6 @@ def str_layout() -> np.ndarray | None:
         return None
     head = object.__basicsize__  # PyObject_HEAD: the type pointer is its last word
     off_type, off_len, off_state = head - 8, head, head + 16
-    if head % 8:
-        return None  # the kernel reads the header as 8-byte words
     hdr_ascii = sys.getsizeof("") - 1  # sizeof(PyASCIIObject) + the terminating NUL
     hdr_compact = sys.getsizeof("\xe9") - 2  # sizeof(PyCompactUnicodeObject) + 2 one-byte slots
 
@@ -596,20 +617,15 @@ def sketch_utf8(
 def _utf8_units(data, kind, n, out, pos):
     """UTF-8 of the ``n`` code units of ``kind`` bytes at address ``data`` into ``out[pos:]``.
 
-    Lone surrogates are encoded as by ``surrogatepass``. The code units are
-    put together from bytes: one compiled loop for the three kinds of
-    ``str`` (a loop per kind costs as much compile time again each).
+    Lone surrogates are encoded as by ``surrogatepass``. One compiled loop
+    for the three kinds of ``str`` (a loop per kind costs as much compile
+    time again each).
     Returns the position after them and how many characters were above the BMP.
     """
-    units = _carray(_ptr_u8(data), n * kind)  # type: ignore[misc]
     astral = 0
     for x in range(n):
-        at = x * kind
-        c = np.int64(units[at])
-        if kind >= 2:
-            c |= np.int64(units[at + 1]) << 8
-            if kind == 4:
-                c |= (np.int64(units[at + 2]) << 16) | (np.int64(units[at + 3]) << 24)
+        at = data + x * kind
+        c = _peek_u8(at) if kind == 1 else _peek_u16(at) if kind == 2 else _peek_u32(at)  # type: ignore[misc]
         if c < 0x80:
             out[pos] = c
             pos += 1
@@ -642,39 +658,38 @@ def locate_texts(ids, layout, scratch, addrs, sizes):
     object is not an exact, compact ``str`` (then encode in Python instead).
     """
     str_type = layout[0]
-    w_type = layout[1] // 8  # header words (str_layout checks the offsets are whole words)
-    w_len = layout[2] // 8
-    w_state = layout[3] // 8
+    off_type = layout[1]
+    off_len = layout[2]
+    off_state = layout[3]
     hdr_ascii = layout[4]
     hdr_compact = layout[5]
-    words = w_state + 1
     need = 0
     for d in range(ids.shape[0]):
-        head = _carray(_ptr_i64(ids[d]), words)  # type: ignore[misc]
-        if head[w_type] != str_type:
+        address = ids[d]
+        if _peek_i64(address + off_type) != str_type:  # type: ignore[misc]
             return -1, 0
-        state = head[w_state] & 0xFFFFFFFF
+        state = _peek_u32(address + off_state)  # type: ignore[misc]
         if (state >> 5) & 1 == 0:  # not compact (never for an exact str made by Python code)
             return -1, 0
-        sizes[d] = head[w_len]  # characters, for callers that only want the lengths
+        n = _peek_i64(address + off_len)  # type: ignore[misc]
+        sizes[d] = n  # characters, for callers that only want the lengths
         if (state >> 6) & 1 == 0:  # not ASCII: room for its UTF-8
             kind = (state >> 2) & 7
-            need += head[w_len] * (2 if kind == 1 else 3 if kind == 2 else 4)
+            need += n * (2 if kind == 1 else 3 if kind == 2 else 4)
     if need > scratch.shape[0]:
         return need, 0
     base = scratch.ctypes.data
     pos = 0
     astral = 0
     for d in range(ids.shape[0]):
-        head = _carray(_ptr_i64(ids[d]), words)  # type: ignore[misc]
-        n = head[w_len]
-        state = head[w_state] & 0xFFFFFFFF
+        address = ids[d]
+        n = sizes[d]
+        state = _peek_u32(address + off_state)  # type: ignore[misc]
         if (state >> 6) & 1:
-            addrs[d] = ids[d] + hdr_ascii
-            sizes[d] = n
+            addrs[d] = address + hdr_ascii
             continue
         start = pos
-        pos, k = _utf8_units(ids[d] + hdr_compact, (state >> 2) & 7, n, scratch, pos)
+        pos, k = _utf8_units(address + hdr_compact, (state >> 2) & 7, n, scratch, pos)
         astral += k
         addrs[d] = base + start
         sizes[d] = pos - start
