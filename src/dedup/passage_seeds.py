@@ -844,11 +844,11 @@ def _spill_into(
     widths: list[int] = []
     run_h = np.empty(run_shingles, dtype=np.uint64)
     run_p = np.empty(run_shingles, dtype=np.int64)
-    run_kernels = _passage_kernels.compiled(run_shingles)
     filled = 0
 
     def flush(h: np.ndarray, p: np.ndarray) -> None:
-        counts, base, rb = _pack_run(run_kernels, h, p, bucket_bits)
+        # The kernels for the run's actual size: a small input does not load them.
+        counts, base, rb = _pack_run(_passage_kernels.compiled(len(h)), h, p, bucket_bits)
         runs.append(h, counts)
         if len(h):
             bases.append(base)
