@@ -384,17 +384,16 @@ def test_seed_join_shuffles_the_shingles_once(spark, tmp_path):
 
 
 def test_a_hot_shingle_is_spread_over_several_tasks_in_the_first_shuffle(spark, tmp_path):
-    """Boilerplate repeated 10,000 times: found hot on a sample of the documents before the
-    shingles are shuffled, its occurrences land in several partitions of that one shuffle
-    (salted), not all in one task; the matches still equal the local ones."""
+    """Boilerplate repeated 10,000 times (10 times in each of 1,000 documents): found hot on a
+    sample of the documents before the shingles are shuffled, its occurrences land in several
+    partitions of that one shuffle (salted), not all in one task; the matches still equal the
+    local ones."""
     from pyspark.sql import functions as F
 
     rng = random.Random(11)
     vocab = _vocabulary(rng)
     boilerplate = "all rights reserved no part of this page may be copied without written permission"
-    docs = [
-        f"{' '.join(_words(rng, vocab, 12))}. {boilerplate}. {' '.join(_words(rng, vocab, 12))}" for _ in range(10_000)
-    ]
+    docs = [" ".join(f"{' '.join(_words(rng, vocab, 8))}. {boilerplate}." for _ in range(10)) for _ in range(1_000)]
     ids = [f"b{i}" for i in range(len(docs))]
     path = _write(tmp_path, "hot", docs, ids)
     hot_at = 4_000  # the sample: a quarter of the documents
@@ -421,12 +420,12 @@ def test_a_hot_shingle_is_spread_over_several_tasks_in_the_first_shuffle(spark, 
     per_hash: dict[int, list[int]] = {}
     for r in where:
         per_hash.setdefault(r["h"], []).append(r["count"])
-    spread = [counts for counts in per_hash.values() if sum(counts) >= len(docs)]
+    spread = [counts for counts in per_hash.values() if sum(counts) >= 10 * len(docs)]
     assert len(spread) >= 10
     for counts in spread:  # unsalted, all of a shingle's occurrences would be in one partition
         assert len(counts) >= 4 and max(counts) <= 0.4 * sum(counts), counts
     local = dedup.find_repeated_passages(docs, min_words=10)
-    assert len(local) >= len(docs) - 1
+    assert len(local) >= len(docs)
     expected = [
         (ids[m.original.doc], m.original.start, m.original.end, ids[m.repeat.doc], m.repeat.start, m.repeat.end,
          m.similarity)
