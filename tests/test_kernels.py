@@ -207,6 +207,21 @@ def test_str_layout_is_known_on_cpython() -> None:
         assert _kernels.str_layout() is not None
 
 
+def test_str_layout_is_found_after_a_shared_string_got_its_utf8_copy() -> None:
+    # Any C call of PyUnicode_AsUTF8 (a library reading a path, a JSON key...) gives a string a cached
+    # UTF-8 copy that sys.getsizeof counts: the layout must not be measured on such a shared string.
+    import ctypes
+    import sys
+
+    if sys.implementation.name != "cpython":
+        pytest.skip("CPython's str layout")
+    as_utf8 = ctypes.pythonapi.PyUnicode_AsUTF8
+    as_utf8.restype, as_utf8.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    for shared in ("\xe9", "", "a"):  # one-character and empty strings are cached singletons
+        assert as_utf8(shared) == shared.encode()
+    assert _kernels.str_layout() is not None
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.text(any_code_point, max_size=30), max_size=8), st.integers(0, 64))
 def test_texts_are_located_as_their_utf8_bytes(texts: list[str], room: int) -> None:

@@ -204,8 +204,10 @@ def str_layout() -> np.ndarray | None:
         return None
     head = object.__basicsize__  # PyObject_HEAD: the type pointer is its last word
     off_type, off_len, off_state = head - 8, head, head + 16
-    hdr_ascii = sys.getsizeof("") - 1  # sizeof(PyASCIIObject) + the terminating NUL
-    hdr_compact = sys.getsizeof("\xe9") - 2  # sizeof(PyCompactUnicodeObject) + 2 one-byte slots
+    # Sizes of strings made here: a shared one (such as the cached "\xe9") may carry a UTF-8 copy,
+    # made by any PyUnicode_AsUTF8 call, which getsizeof counts too.
+    hdr_ascii = sys.getsizeof(chr(0x61) * 2) - 3  # sizeof(PyASCIIObject) + 2 characters + the terminating NUL
+    hdr_compact = sys.getsizeof(chr(0xE9) * 2) - 3  # sizeof(PyCompactUnicodeObject) + 2 one-byte characters + NUL
 
     class _Sub(str):
         pass
