@@ -131,3 +131,24 @@ def test_against_with_work_dir_equals_against_in_memory(tmp_path: Path, shards, 
     assert {k: v for k, v in streamed["summary"].items() if k != "seconds"} == {
         k: v for k, v in in_memory["summary"].items() if k != "seconds"
     }
+
+
+def test_build_force_replaces_the_old_index_whole_despite_a_killed_build(tmp_path: Path, shards, capsys) -> None:
+    a, b, texts = shards
+    idx = tmp_path / "seen.idx"
+    assert run(capsys, "index", "build", str(a), "--jsonl", "--id-field", "id", "-o", str(idx), "-q")[0] == 0
+    # What a build killed midway leaves beside IDX: its DuckDB file and a runs directory with a stray run.
+    stale = tmp_path / "seen.idx.building"
+    stale.write_bytes(b"half a build")
+    (tmp_path / "seen.idx.building.runs").mkdir()
+    (tmp_path / "seen.idx.building.runs" / "00000000.keys").write_bytes(b"\0" * 64)
+    code, _, err = run(capsys, "index", "build", str(b), "--jsonl", "--id-field", "id", "-o", str(idx), "--force", "-q")
+    assert code == 0, err
+    code, out, _ = run(capsys, "index", "stats", str(idx), "-f", "json")
+    assert code == 0 and json.loads(out)["documents"] == len(texts) - len(texts) // 2  # b only: a's index is gone
+    assert not stale.exists() and not (tmp_path / "seen.idx.building.runs").exists()
+    # The new index answers for b's documents and knows nothing of a's.
+    code, out, err = run(capsys, "index", "add", str(idx), str(a), "--jsonl", "--id-field", "id", "-q")
+    assert code == 0, err
+    code, out, _ = run(capsys, "index", "stats", str(idx), "-f", "json")
+    assert json.loads(out)["documents"] == len(texts)

@@ -1924,6 +1924,8 @@ def _index_report(args: argparse.Namespace, found: list[dict[str, Any]], summary
 
 def cmd_index_build(args: argparse.Namespace) -> int:
     """``dedup index build``: a new index from the documents of the inputs."""
+    from .index import remove_index, replace_index
+
     start = time.perf_counter()
     out = Path(args.output)
     if out.is_dir():
@@ -1932,16 +1934,13 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         raise CliError(f"{out}: exists; use --force to replace it, or 'dedup index add' to grow it")
     corpus = load(args, _records_kind(args))
     tmp = out.with_name(out.name + ".building")
-    for leftover in (tmp, Path(str(tmp) + ".wal"), Path(str(tmp) + ".lock")):
-        leftover.unlink(missing_ok=True)
+    remove_index(tmp)  # what a killed build left
+    Path(str(tmp) + ".lock").unlink(missing_ok=True)
     params = {"threshold": args.threshold, "ngram": args.ngram, "num_perm": args.num_perm, "verify": args.verify}
-    # Built beside and renamed into place: IDX is whole or absent, never half-built.
+    # Built beside and moved into place: IDX is the old index, absent or the new one, never half-built.
     with _open_index(str(tmp), keep_open=True, **params) as index:
         found = _index_fill(args, index, corpus)
-    runs, tmp_runs = Path(str(out) + ".runs"), Path(str(tmp) + ".runs")  # the index's files beside it
-    shutil.rmtree(runs, ignore_errors=True)
-    os.replace(tmp_runs, runs)
-    os.replace(tmp, out)
+    replace_index(tmp, out)
     Path(str(tmp) + ".lock").unlink(missing_ok=True)
     summary = corpus.summary(time.perf_counter() - start, duplicates=len(found))
     _index_report(args, found, {"index": str(out), **summary})

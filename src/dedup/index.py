@@ -70,6 +70,9 @@ __all__ = [
     "IndexBusyError",
     "IndexError_",
     "IndexVersionError",
+    "remove_index",
+    "replace_index",
+    "runs_dir",
 ]
 
 #: On-disk format written by this version; an index with a larger number is refused, one with a smaller
@@ -459,7 +462,7 @@ class Index:
         self._lock_fd: int | None = None
         self.keep_open = keep_open and not read_only
         self._con: Any = None
-        self._runs_dir = self.path.with_name(self.path.name + ".runs")
+        self._runs_dir = runs_dir(self.path)
         self._snapshot = self._runs_dir / "snapshot.json"
         self._sigs = self._runs_dir / "signatures.u32"
         self._ids = _Column(self._runs_dir, "ids")
@@ -1156,6 +1159,39 @@ class Index:
 
 
 _PARAMS = ("threshold", "ngram", "num_perm", "seed", "bands", "rows", "shingle_mode", "verify")
+
+
+def runs_dir(path: str | os.PathLike[str]) -> Path:
+    """The directory ``<path>.runs`` that holds an index's runs, signatures and snapshot beside its DuckDB file.
+
+    >>> runs_dir("seen.idx").name
+    'seen.idx.runs'
+    """
+    path = Path(path)
+    return path.with_name(path.name + ".runs")
+
+
+def remove_index(path: str | os.PathLike[str]) -> None:
+    """Delete the index at ``path``: its DuckDB file (and write-ahead log) and :func:`runs_dir`.
+
+    The DuckDB file goes first: it names everything else, so a run killed midway leaves no file
+    that names what is gone. The lock file is left alone (another process may hold it).
+    """
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    Path(str(path) + ".wal").unlink(missing_ok=True)
+    shutil.rmtree(runs_dir(path), ignore_errors=True)
+
+
+def replace_index(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Move the closed index at ``source`` to ``target``, replacing any index there.
+
+    The old index is removed first (:func:`remove_index`) and the DuckDB file is moved last, so that
+    ``target`` is the old index, no index, or the new one whole, never an old file naming new runs.
+    """
+    remove_index(target)
+    os.replace(runs_dir(source), runs_dir(target))
+    os.replace(source, target)
 
 
 def _check_version(path: Path, version: object) -> None:
