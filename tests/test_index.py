@@ -119,7 +119,9 @@ def test_many_small_runs_give_the_same_matches_as_one_run(
             for keys in runs_dir.glob("*.keys"):
                 values = np.fromfile(keys, dtype="<i8")
                 assert (np.diff(values) >= 0).all()
-            assert len(list(runs_dir.glob("*.keys"))) == stats["runs"]  # merged runs' files are gone
+            assert len(list(runs_dir.glob("[0-9]*.keys"))) == stats["runs"]  # merged runs' files are gone
+            assert len(list(runs_dir.glob("i*.keys"))) == stats["id_runs"]  # the ids' runs, merged the same way
+            assert index.known([5, 70, "nope"]) == ["5", "70"]
     assert got[9] == got[len(texts)]
 
 
@@ -230,6 +232,43 @@ def test_not_an_index_and_newer_version(tmp_path: Path) -> None:
             Index(path)  # a writer reads the DuckDB file
 
 
+def test_a_format_3_index_is_upgraded_in_place_by_its_first_writer(tmp_path: Path, corpus: list[str]) -> None:
+    """Format 3 kept the ids in a DuckDB table: a writer hashes them into id runs; a reader says how to upgrade."""
+    path = tmp_path / "idx"
+    ids = [f"doc-{k}" for k in range(len(corpus))]
+    with Index(path, verify="exact") as index:
+        for lo in range(0, len(corpus), 50):
+            index.add(corpus[lo : lo + 50], ids=ids[lo : lo + 50])
+        index.remove(["doc-3"])
+        expected = index.query(corpus[:80], all_matches=True)
+    # Turn it back into what format 3 wrote: the ids in DuckDB's docs table, no id runs.
+    runs_dir = Path(str(path) + ".runs")
+    for f in [*runs_dir.glob("i*.keys"), *runs_dir.glob("i*.docs")]:
+        f.unlink()
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE docs(doc BIGINT NOT NULL, id VARCHAR NOT NULL)")
+        con.executemany("INSERT INTO docs VALUES (?, ?)", [(d, i) for d, i in enumerate(ids) if i != "doc-3"])
+        con.execute("UPDATE meta SET value = '3' WHERE name = 'format_version'")
+        con.execute("DELETE FROM meta WHERE name = 'id_runs'")
+    snapshot = runs_dir / "snapshot.json"
+    body = json.loads(snapshot.read_text())
+    del body["id_runs"]
+    snapshot.write_text(json.dumps({**body, "format_version": 3}))
+    with pytest.raises(IndexVersionError, match="open it once for writing"):
+        Index(path, read_only=True)
+    with Index(path) as index:
+        assert index.stats()["format_version"] == dedup.index.FORMAT_VERSION and index.stats()["id_runs"] >= 1
+        assert index.known(ids) == [i for i in ids if i != "doc-3"]
+        assert index.query(corpus[:80], all_matches=True) == expected
+        with pytest.raises(ValueError, match="already in the index"):
+            index.add(["any text at all"], ids=["doc-7"])
+        assert index.add(["the removed id comes back with a new text"], ids=["doc-3"]) == [None]
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert not con.execute("SELECT * FROM information_schema.tables WHERE table_name = 'docs'").fetchall()
+    with Index(path, read_only=True) as reader:
+        assert len(reader) == len(corpus) and "doc-3" in reader
+
+
 WRITER = """
 import sys, time
 from dedup import Index
@@ -293,11 +332,16 @@ def test_readers_in_another_process_query_while_a_writer_holds_the_index(tmp_pat
         with Index(path, read_only=True, timeout=0) as reader:  # timeout=0: any wait would fail
             assert reader.query(["b " + " ".join(f"w0x{m}" for m in range(15))]) == [Duplicate("0-1", 1.0)]
             assert reader.query([later]) == [None] and len(reader) == 3
+            # Ids are looked up in the id runs the snapshot names: no wait for the writer either.
+            assert reader.known(["0-1", "1-0", "0-2"]) == ["0-1", "0-2"] and "0-0" in reader and "1-0" not in reader
+            (sim,) = reader.similarity([("0-0", "0-1")])
+            assert 0.5 < sim < 1.0
             proc.stdin.write("\n")
             proc.stdin.flush()
             assert proc.stdout.readline().strip() == "added 1"
             assert reader.query([later]) == [Duplicate("1-0", 1.0)]  # the next commit is seen
             assert len(reader) == 6 and reader.stats()["batches"] == 2
+            assert reader.known(["1-0"]) == ["1-0"] and reader.similarity([("0-0", "0-0")]) == [1.0]
         assert cli.main(["index", "stats", str(path), "-f", "json"]) == 0
         assert json.loads(capsys.readouterr().out)["documents"] == 6
         proc.stdin.write("\n")
@@ -388,10 +432,19 @@ def test_kill_9_during_add_leaves_a_consistent_index(tmp_path: Path) -> None:
         batches = {
             b: (first, n) for b, first, n in con.execute("SELECT batch, first_doc, n_docs FROM batches").fetchall()
         }
-        docs = con.execute("SELECT doc, id FROM docs ORDER BY doc").fetchall()
         meta = {k: json.loads(v) for k, v in con.execute("SELECT name, value FROM meta").fetchall()}
     finally:
         con.close()
+    # The committed documents' ids, at their numbers in the ids column.
+    id_ends = np.fromfile(runs_dir / "ids.end", dtype="<i8")[: meta["next_doc"]].tolist()
+    id_bytes = (runs_dir / "ids.bin").read_bytes()
+    docs = [(d, id_bytes[a:b].decode()) for d, (a, b) in enumerate(zip([0, *id_ends], id_ends))]
+    id_docs = []
+    for run in meta["id_runs"]:  # the id runs a commit refers to: whole, sorted, one row per document
+        keys = np.fromfile(runs_dir / (run["name"] + ".keys"), dtype="<i8")
+        assert len(keys) == run["rows"] and (np.diff(keys) >= 0).all()
+        id_docs.append(np.fromfile(runs_dir / (run["name"] + ".docs"), dtype="<i8"))
+    assert sorted(np.concatenate(id_docs).tolist()) == list(range(meta["next_doc"]))
     assert snapshot["next_doc"] <= meta["next_doc"]
     band_docs = []
     assert len(meta["runs"]) > 1, "runs were not kept apart"
@@ -421,10 +474,14 @@ def test_kill_9_during_add_leaves_a_consistent_index(tmp_path: Path) -> None:
         expected = set(shingle_hashes32([texts[d]])[0].tolist())
         assert set(stored[start : ends[d] // 4].tolist()) == expected
     with Index(path) as index:  # and it still works
+        assert index.known([i for _, i in docs]) == [i for _, i in docs]
+        with pytest.raises(ValueError, match="already in the index"):
+            index.add(["a text with a used id"], ids=[docs[-1][1]])
         assert index.add(["a fresh text after all those crashes, long enough"], ids=["last"]) == [None]
     # Files of runs no commit refers to (a flush or merge cut short) are gone once a writer opened it.
     names = {f.name.split(".")[0] for pattern in ("*.keys", "*.docs") for f in runs_dir.glob(pattern)}
     with duckdb.connect(str(path), read_only=True) as con:
         (value,) = con.execute("SELECT value FROM meta WHERE name = 'runs'").fetchall()[0]
-    listed = {r["name"] for r in json.loads(value)}
+        (id_value,) = con.execute("SELECT value FROM meta WHERE name = 'id_runs'").fetchall()[0]
+    listed = {r["name"] for r in json.loads(value) + json.loads(id_value)}
     assert names == listed

@@ -1124,20 +1124,22 @@ def cmd_docs(args: argparse.Namespace) -> int:
         )
         sys.stdout.write(page)
     else:
-        report.write_docs(sys.stdout, args.format, records, summary, old if args.against else None)
-    duplicates = summary.get("duplicates", sum(len(c["members"]) - 1 for c in records))
-    found = f"{_plural(summary.get('clusters', len(records)), 'cluster')} ({_plural(duplicates, 'duplicate')})"
+        scored = True if args.work_dir else None  # a streamed report's members all carry their similarity
+        report.write_docs(sys.stdout, args.format, records, summary, old if args.against else None, scored=scored)
+    if "clusters" not in summary or "duplicates" not in summary:  # records is a list but for --work-dir
+        summary = {"clusters": len(records), "duplicates": sum(len(c["members"]) - 1 for c in records), **summary}
+    found = f"{_plural(summary['clusters'], 'cluster')} ({_plural(summary['duplicates'], 'duplicate')})"
     if args.against:
         found += f", {len(old)} of {args.against}"
     _finish(args, summary, found)
     if args.against and old and args.exit_code:
         return 1
-    return 1 if args.exit_code and summary.get("clusters", len(records)) else 0
+    return 1 if args.exit_code and summary["clusters"] else 0
 
 
 def _docs_streaming(
     args: argparse.Namespace, kind: str | None
-) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[Iterator[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
     """``dedup docs --work-dir DIR``: clusters (and ``--against`` hits) found by streaming through an index in DIR."""
     from .stream import find_duplicates_on_disk
 
@@ -1169,28 +1171,33 @@ def _docs_streaming(
             against.close()
     if run.n_docs == 0:
         raise CliError("no documents in the input")
-    members = sorted({d for c in run.clusters for d in c} | {d for d, _, _ in run.old})
-    member_records = dict(zip(members, run.records(members)))
+    # The members' records go to a file in DIR, read back cluster by cluster as the report is written:
+    # nothing here holds a record per member (a dump's clusters grow with it).
+    found = run.report_records()
     old = [
-        {"member": member_records[d], "index": args.against, "duplicate_of": old_id, "similarity": sim}
+        {"member": found[d], "index": args.against, "duplicate_of": old_id, "similarity": sim}
         for d, old_id, sim in run.old
     ]
-    records = [
-        {"members": [{**member_records[i], "similarity": run.similarity[i]} for i in c], "kept": member_records[k]}
-        for c, k in zip(run.clusters, run.kept)
-    ]
+
+    def clusters() -> Iterator[dict[str, Any]]:
+        with found:
+            for members, kept, sims in run.iter_clusters():
+                rows = [{**found[i], "similarity": sim} for i, sim in zip(members, sims)]
+                yield {"members": rows, "kept": found[kept]}
+
+    n_clusters = len(run.offsets) - 1
     summary = {
         "files": counts["files"],
         "bytes": counts["bytes"],
         "documents": run.n_docs,
-        "clusters": len(records),
-        "duplicates": sum(len(c) - 1 for c in run.clusters),
+        "clusters": n_clusters,
+        "duplicates": len(run.members) - n_clusters,
         **({"old_duplicates": len(old)} if args.against else {}),
         "skipped_files": counts["skipped_files"],
         "skipped_records": counts["skipped_records"],
         "seconds": round(time.perf_counter() - start, 3),
     }
-    return records, summary, old
+    return clusters(), summary, old
 
 
 def _check_output_dir(out: Path, force: bool) -> None:

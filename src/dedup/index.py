@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import itertools
 import json
 import math
@@ -75,11 +76,14 @@ __all__ = [
     "runs_dir",
 ]
 
-#: On-disk format written by this version; an index with a larger number is refused, one with a smaller
-#: number too (with a clear error: see :class:`IndexVersionError`). Version 2 added the sorted runs of band
-#: keys; version 3 moved the band rows of every batch to runs, the signatures, shingle hashes and ids to
-#: files addressed by document number, and added the readers' snapshot.
-FORMAT_VERSION = 3
+#: On-disk format written by this version; an index with a larger number is refused, one of version 3 is
+#: upgraded in place by the first writer that opens it, older ones are refused (with a clear error: see
+#: :class:`IndexVersionError`). Version 2 added the sorted runs of band keys; version 3 moved the band rows
+#: of every batch to runs, the signatures, shingle hashes and ids to files addressed by document number,
+#: and added the readers' snapshot; version 4 replaced DuckDB's table of ids by sorted runs of id hashes.
+FORMAT_VERSION = 4
+#: The oldest format a writer upgrades in place (see :meth:`Index._upgrade`).
+UPGRADABLE_VERSION = 3
 #: Rows of a run read at a time when two runs are merged.
 MERGE_CHUNK = 1 << 18
 #: Bytes of a run's keys searched between two releases of the pages read (see :func:`_lookup_run`).
@@ -371,6 +375,17 @@ class _Column:
             fd = f.fileno()
             return [os.pread(fd, int(e - b), int(b)) for b, e in zip(before.tolist(), ends.tolist())]
 
+    def read_range(self, first: int, count: int) -> list[bytes]:
+        """The rows of documents ``first .. first + count - 1`` (committed ones), in one read."""
+        if count <= 0:
+            return []
+        start = self.end_of(first)
+        ends = np.fromfile(self.ends, dtype="<i8", count=count, offset=8 * first) - start
+        with open(self.data, "rb") as f:
+            data = os.pread(f.fileno(), int(ends[-1]), start)
+        cuts = [0, *ends.tolist()]
+        return [data[a:b] for a, b in itertools.pairwise(cuts)]
+
     def truncate(self, n: int) -> None:
         """Drop what lies beyond the first ``n`` rows (left by a batch that did not commit)."""
         if self.ends.exists():
@@ -380,6 +395,14 @@ class _Column:
                 os.truncate(self.data, size)
 
 
+def _id_keys(ids: Sequence[str]) -> np.ndarray:
+    """A 64-bit hash of each id (BLAKE2b of its UTF-8 bytes): the key of the id runs (equal hashes are told
+    apart by the stored ids)."""
+    blake = hashlib.blake2b
+    digests = b"".join(blake(i.encode("utf-8", "surrogatepass"), digest_size=8).digest() for i in ids)
+    return np.frombuffer(digests, dtype="<i8").astype(np.int64)
+
+
 class _View(NamedTuple):
     """What a commit made visible: documents ``0..next_doc-1`` (but ``removed``), the runs, the batch count."""
 
@@ -387,15 +410,17 @@ class _View(NamedTuple):
     next_batch: int
     runs: list[dict[str, Any]]
     removed: np.ndarray
+    #: Sorted runs of (id hash, document): which document holds an id, found without DuckDB.
+    id_runs: list[dict[str, Any]]
 
 
 _SCHEMA = """
 CREATE TABLE meta(name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
-CREATE TABLE docs(doc BIGINT NOT NULL, id VARCHAR NOT NULL);
 CREATE TABLE batches(batch BIGINT NOT NULL, first_doc BIGINT NOT NULL, n_docs BIGINT NOT NULL, added DOUBLE NOT NULL);
 """
-#: Names of the files of sorted runs (``NNNNNNNN.keys``/``.docs``); the other files of ``<path>.runs/`` are not runs.
-_RUN_FILE = re.compile(r"^\d{8}\.(keys|docs)$")
+#: Names of the files of sorted runs (``NNNNNNNN.keys``/``.docs``, ``iNNNNNNNN.*`` for ids); the other files of
+#: ``<path>.runs/`` are not runs.
+_RUN_FILE = re.compile(r"^i?\d{8}\.(keys|docs)$")
 
 
 class Index:
@@ -493,13 +518,16 @@ class Index:
                 self.params = {k: snap["params"][k] for k in _PARAMS}
             else:
                 with self._connect() as con:
-                    self.params = {k: self._meta(con)[k] for k in _PARAMS}
+                    meta = self._meta(con, upgradable=not read_only)
+                    self.params = {k: meta[k] for k in _PARAMS}
             for name, value in given.items():
                 if value is not None and value != self.params[name]:
                     raise IndexError_(
                         f"{self.path}: the index was made with {name}={self.params[name]!r}, not {value!r}"
                     )
             if not read_only:
+                if snap is None and meta["format_version"] < FORMAT_VERSION:
+                    self._upgrade()
                 self._recover()
         except BaseException:
             self.close()
@@ -597,6 +625,45 @@ class Index:
         os.replace(tmp, self.path)
         _fsync_dir(self.path.parent)
 
+    def _upgrade(self) -> None:
+        """Upgrade a format-3 index in place: its ids (``ids.bin``) hashed into sorted id runs, one commit.
+
+        The runs are written first; the commit that names them also drops DuckDB's table of ids and sets
+        the format version, so a crash leaves a format-3 index (its stray runs deleted by the next writer,
+        which upgrades it again) or a format-4 one.
+        """
+        self._runs_dir.mkdir(exist_ok=True)
+        with self._connect(write=True) as con:
+            con.execute("BEGIN TRANSACTION")
+            made: list[str] = []
+            try:
+                meta = self._meta(con, upgradable=True)
+                view = self._view(con, upgradable=True)
+                id_runs: list[dict[str, Any]] = []
+                seq = int(meta.get("next_run", 0))
+                step = MERGE_CHUNK
+                for first in range(0, view.next_doc, step):
+                    count = min(step, view.next_doc - first)
+                    ids = [b.decode("utf-8", "surrogatepass") for b in self._ids.read_range(first, count)]
+                    docs = np.arange(first, first + count, dtype=np.int64)
+                    id_runs, new, gone, seq = self._add_run(id_runs, seq, _id_keys(ids), docs, prefix="i")
+                    made += new
+                    for r in gone:
+                        for suffix in (".keys", ".docs"):
+                            (self._runs_dir / (r["name"] + suffix)).unlink(missing_ok=True)
+                con.execute("DROP TABLE IF EXISTS docs")
+                updates = {"format_version": FORMAT_VERSION, "id_runs": id_runs, "next_run": seq}
+                con.executemany(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in updates.items()]
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                for name in made:
+                    for suffix in (".keys", ".docs"):
+                        (self._runs_dir / (name + suffix)).unlink(missing_ok=True)
+                raise
+
     def _recover(self) -> None:
         """A writer's first act: drop what no commit refers to (a crash's leftovers), publish the snapshot."""
         self._runs_dir.mkdir(exist_ok=True)
@@ -609,7 +676,7 @@ class Index:
         if self._removed_file.exists():
             os.truncate(self._removed_file, 8 * len(view.removed))
         self._publish(view)  # before the strays go: an older snapshot may still name some of them
-        keep = {r["name"] for r in view.runs}
+        keep = {r["name"] for r in [*view.runs, *view.id_runs]}
         for f in self._runs_dir.iterdir():
             stray_run = _RUN_FILE.match(f.name) and f.name.split(".")[0] not in keep
             if stray_run or (f.name.endswith(".tmp") and f.name.startswith("snapshot.")):
@@ -623,6 +690,7 @@ class Index:
             "next_doc": view.next_doc,
             "next_batch": view.next_batch,
             "runs": view.runs,
+            "id_runs": view.id_runs,
             "removed": len(view.removed),
         }
         tmp = self._snapshot.with_name(f"snapshot.{os.getpid()}.tmp")
@@ -640,10 +708,10 @@ class Index:
         _check_version(self.path, snap.get("format_version"))
         return snap
 
-    def _view(self, con: Any = None) -> _View:
+    def _view(self, con: Any = None, *, upgradable: bool = False) -> _View:
         """The committed state: from the DuckDB meta (``con``), else from the readers' snapshot."""
         if con is not None:
-            meta = self._meta(con)
+            meta = self._meta(con, upgradable=upgradable)
         else:
             snap = self._read_snapshot()
             if snap is None:
@@ -652,15 +720,16 @@ class Index:
             meta = snap
         count = int(meta.get("removed", 0))
         removed = np.fromfile(self._removed_file, dtype="<i8", count=count) if count else np.zeros(0, np.int64)
-        return _View(int(meta["next_doc"]), int(meta["next_batch"]), list(meta.get("runs", [])), removed)
+        runs, id_runs = list(meta.get("runs", [])), list(meta.get("id_runs", []))
+        return _View(int(meta["next_doc"]), int(meta["next_batch"]), runs, removed, id_runs)
 
-    def _meta(self, con: Any) -> dict[str, Any]:
+    def _meta(self, con: Any, *, upgradable: bool = False) -> dict[str, Any]:
         try:
             rows = con.execute("SELECT name, value FROM meta").fetchall()
         except self._duckdb.Error:
             raise IndexError_(f"{self.path}: not a dedup index (no meta table)") from None
         meta = {name: json.loads(value) for name, value in rows}
-        _check_version(self.path, meta.get("format_version"))
+        _check_version(self.path, meta.get("format_version"), upgradable=upgradable)
         return meta
 
     def close(self) -> None:
@@ -688,8 +757,49 @@ class Index:
         return view.next_doc - len(view.removed)
 
     def __contains__(self, doc_id: object) -> bool:
-        with self._connect() as con:
-            return bool(con.execute("SELECT 1 FROM docs WHERE id = ? LIMIT 1", [str(doc_id)]).fetchall())
+        return bool(self.known([doc_id]))
+
+    def _find_ids(self, view: _View, ids: list[str]) -> np.ndarray:
+        """The document holding each id in ``view`` (``-1`` for none): a binary search of the id runs.
+
+        A hash found is confirmed on the stored id (``ids.bin``), so equal hashes never mix two ids; a
+        removed document holds no id (its id may be added again, to a new document).
+        """
+        out = np.full(len(ids), -1, dtype=np.int64)
+        if not ids or not view.id_runs:
+            return out
+        keys = _id_keys(ids)
+        order = np.argsort(keys, kind="stable")
+        empty = np.zeros(0, dtype=np.int64)
+        parts: list[tuple[np.ndarray, ...]] = [(empty, empty, empty)]
+        parts += [_lookup_run(self._runs_dir, run, keys[order], order.astype(np.int64)) for run in view.id_runs]
+        rows = np.concatenate([part[0] for part in parts])
+        docs = np.concatenate([part[2] for part in parts])
+        if len(view.removed) and len(docs):
+            alive = ~np.isin(docs, view.removed)
+            rows, docs = rows[alive], docs[alive]
+        if not len(docs):
+            return out
+        stored = self._ids.read(docs)
+        same = np.fromiter(
+            (s == ids[r].encode("utf-8", "surrogatepass") for s, r in zip(stored, rows.tolist())),
+            dtype=bool,
+            count=len(docs),
+        )
+        np.maximum.at(out, rows[same], docs[same])
+        return out
+
+    def _read(self, find: Callable[[_View], Any]) -> Any:
+        """``find(view)`` on the committed state; a reader retries on the next snapshot when a run it read
+        was merged away meanwhile (by a writer in another process)."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return find(self._reader_view())
+            except FileNotFoundError:
+                if not self.read_only or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     def _reader_view(self) -> _View:
         """The state an operation reads: a writer's from its DuckDB file, a reader's from the snapshot."""
@@ -715,15 +825,19 @@ class Index:
         if not wanted:
             return []
         exact = self.params["verify"] == "exact"
-        with self._connect() as con:
-            con.register("asked", {"id": np.array(wanted, dtype=object)})
-            got = con.execute("SELECT d.id, d.doc FROM docs d JOIN asked a ON d.id = a.id").fetchall()
-            con.unregister("asked")
-        doc_of = dict(got)
-        docs = np.array(sorted(doc_of.values()), dtype=np.int64)
-        where = {int(d): k for k, d in enumerate(docs.tolist())}
-        sigs = _read_at(self._sigs, docs, self.params["num_perm"], "<u4")
-        sets = self._shingles.read(docs) if exact else []
+
+        def find(view: _View) -> tuple[np.ndarray, list[bytes], dict[str, int]]:
+            found = self._find_ids(view, wanted)
+            doc_of = {i: int(d) for i, d in zip(wanted, found.tolist()) if d >= 0}
+            docs = np.array(sorted(doc_of.values()), dtype=np.int64)
+            return (
+                _read_at(self._sigs, docs, self.params["num_perm"], "<u4"),
+                self._shingles.read(docs) if exact else [],
+                doc_of,
+            )
+
+        sigs, sets, doc_of = self._read(find)
+        where = {d: k for k, d in enumerate(sorted(doc_of.values()))}
         out = []
         for a, b in pairs:
             ka, kb = where[doc_of[str(a)]], where[doc_of[str(b)]]
@@ -750,11 +864,8 @@ class Index:
         id_list = [str(i) for i in ids]
         if not id_list:
             return []
-        with self._connect() as con:
-            con.register("asked", {"id": np.array(id_list, dtype=object)})
-            found = {r[0] for r in con.execute("SELECT d.id FROM docs d JOIN asked a ON d.id = a.id").fetchall()}
-            con.unregister("asked")
-        return [i for i in id_list if i in found]
+        found = self._read(lambda view: self._find_ids(view, id_list))
+        return [i for i, d in zip(id_list, found.tolist()) if d >= 0]
 
     def stats(self) -> dict[str, Any]:
         """What the index holds.
@@ -762,7 +873,7 @@ class Index:
         Returns
         -------
         dict
-            ``documents``, ``band_rows``, ``runs``, ``batches``, ``bytes`` on disk,
+            ``documents``, ``band_rows``, ``runs`` (and ``id_runs``), ``batches``, ``bytes`` on disk,
             ``bytes_per_document``, ``format_version``, ``path`` and the
             parameters.
         """
@@ -781,6 +892,7 @@ class Index:
             "documents": docs,
             "band_rows": sum(int(r["rows"]) for r in view.runs),
             "runs": len(view.runs),
+            "id_runs": len(view.id_runs),
             "batches": view.next_batch,
             "bytes": size,
             "bytes_per_document": round(size / docs, 1) if docs else None,
@@ -907,16 +1019,7 @@ class Index:
             return []
         keys = _mixed_keys(band_keys(sig, self.params["bands"], self.params["rows"]))
         live = ~(sig == EMPTY).all(axis=1)
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                found = self._similar(self._reader_view(), sig, sets, keys, live, inside=False)
-                break
-            except FileNotFoundError:
-                # A run of the snapshot read was merged away by the writer meanwhile: read the next one.
-                if not self.read_only or time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.01)
+        found = self._read(lambda view: self._similar(view, sig, sets, keys, live, inside=False))
         matches = [[m for m in row if isinstance(m, Duplicate)] for row in found]
         return matches if all_matches else [row[0] if row else None for row in matches]
 
@@ -976,11 +1079,9 @@ class Index:
             try:
                 meta = self._meta(con)
                 view = self._view(con)
-                con.register("new_ids", {"id": np.array(id_list, dtype=object)})
-                clash = con.execute("SELECT d.id FROM docs d JOIN new_ids n ON d.id = n.id LIMIT 1").fetchall()
-                con.unregister("new_ids")
-                if clash:
-                    raise ValueError(f"id {clash[0][0]!r} is already in the index")
+                clash = np.flatnonzero(self._find_ids(view, id_list) >= 0)
+                if len(clash):
+                    raise ValueError(f"id {id_list[int(clash[0])]!r} is already in the index")
                 result = self._similar(view, sig, sets, keys, live, inside=True)
                 first_doc = view.next_doc
                 docs = np.arange(first_doc, first_doc + len(sig), dtype=np.int64)
@@ -990,15 +1091,18 @@ class Index:
                 runs, made, gone, next_run = self._add_run(
                     view.runs, int(meta.get("next_run", 0)), keys[rows].ravel(), np.repeat(docs[rows], keys.shape[1])
                 )
-                con.register("new_docs", {"doc": docs, "id": np.array(id_list, dtype=object)})
-                con.execute("INSERT INTO docs SELECT doc, id FROM new_docs")
-                con.unregister("new_docs")
+                id_runs, made_ids, gone_ids, next_run = self._add_run(
+                    view.id_runs, next_run, _id_keys(id_list), docs, prefix="i"
+                )
+                made += made_ids
+                gone += gone_ids
                 batch = view.next_batch
                 con.execute("INSERT INTO batches VALUES (?, ?, ?, ?)", [batch, first_doc, len(sig), time.time()])
                 updates = {
                     "next_doc": first_doc + len(sig),
                     "next_batch": batch + 1,
                     "runs": runs,
+                    "id_runs": id_runs,
                     "next_run": next_run,
                 }
                 con.executemany(
@@ -1020,7 +1124,7 @@ class Index:
                 raise
         # Readers learn of the commit first; then the runs merged into a new one (no commit refers to them
         # any more) go. A crash between the two leaves them for the next writer to delete.
-        self._publish(_View(first_doc + len(sig), batch + 1, runs, view.removed))
+        self._publish(_View(first_doc + len(sig), batch + 1, runs, view.removed, id_runs))
         for r in gone:
             for suffix in (".keys", ".docs"):
                 (self._runs_dir / (r["name"] + suffix)).unlink(missing_ok=True)
@@ -1043,7 +1147,7 @@ class Index:
                 os.close(fd)
 
     def _add_run(
-        self, runs: list[dict[str, Any]], seq: int, keys: np.ndarray, docs: np.ndarray
+        self, runs: list[dict[str, Any]], seq: int, keys: np.ndarray, docs: np.ndarray, prefix: str = ""
     ) -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]], int]:
         """The batch's band rows as a new sorted run, merged with the newest runs while at most twice its size.
 
@@ -1056,14 +1160,14 @@ class Index:
             return runs, [], [], seq
         directory = self._runs_dir
         order = np.argsort(keys, kind="stable")  # docs ascend within the batch: (key, doc) order
-        new: dict[str, Any] = {"name": f"{seq:08d}", "rows": len(keys)}
+        new: dict[str, Any] = {"name": f"{prefix}{seq:08d}", "rows": len(keys)}
         made = [new["name"]]
         seq += 1
         _write_run(directory, new["name"], keys[order], docs[order])
         gone: list[dict[str, Any]] = []
         while runs and runs[-1]["rows"] <= 2 * new["rows"]:
             old = runs.pop()
-            merged = {"name": f"{seq:08d}", "rows": old["rows"] + new["rows"]}
+            merged = {"name": f"{prefix}{seq:08d}", "rows": old["rows"] + new["rows"]}
             seq += 1
             made.append(merged["name"])
             _merge_runs(directory, [old, new], merged["name"])
@@ -1099,10 +1203,8 @@ class Index:
             con.execute("BEGIN TRANSACTION")
             try:
                 view = self._view(con)
-                con.register("gone", {"id": np.array(id_list, dtype=object)})
-                gone = con.execute("SELECT d.doc FROM docs d JOIN gone g ON d.id = g.id").fetchnumpy()
-                con.unregister("gone")
-                docs = np.sort(np.asarray(gone["doc"], dtype=np.int64))
+                found = self._find_ids(view, id_list)
+                docs = np.sort(found[found >= 0])
                 removed = np.concatenate([view.removed, docs])
                 if len(docs):
                     self._runs_dir.mkdir(exist_ok=True)
@@ -1112,9 +1214,6 @@ class Index:
                         os.fsync(fd)
                     finally:
                         os.close(fd)
-                    con.register("gone_docs", {"doc": docs})
-                    con.execute("DELETE FROM docs WHERE doc IN (SELECT doc FROM gone_docs)")
-                    con.unregister("gone_docs")
                     con.execute("INSERT OR REPLACE INTO meta VALUES ('removed', ?)", [json.dumps(len(removed))])
                 con.execute("COMMIT")
             except BaseException:
@@ -1145,7 +1244,7 @@ class Index:
         with self._connect(write=True) as con:
             con.execute(f"ATTACH '{_sql_str(tmp)}' AS fresh")
             con.execute(_SCHEMA.replace("CREATE TABLE ", "CREATE TABLE fresh."))
-            for table, order in (("meta", "name"), ("docs", "doc"), ("batches", "batch")):
+            for table, order in (("meta", "name"), ("batches", "batch")):
                 con.execute(f"INSERT INTO fresh.{table} SELECT * FROM {table} ORDER BY {order}")
             con.execute("DETACH fresh")
         if self._con is not None:  # the kept connection is to the file being replaced
@@ -1194,8 +1293,8 @@ def replace_index(source: str | os.PathLike[str], target: str | os.PathLike[str]
     os.replace(source, target)
 
 
-def _check_version(path: Path, version: object) -> None:
-    """Refuse an index of another format version, with what to do about it."""
+def _check_version(path: Path, version: object, *, upgradable: bool = False) -> None:
+    """Refuse an index of another format version, with what to do about it (``upgradable``: a writer opening it)."""
     if not isinstance(version, int):
         raise IndexError_(f"{path}: not a dedup index (no format version)")
     if version > FORMAT_VERSION:
@@ -1203,10 +1302,18 @@ def _check_version(path: Path, version: object) -> None:
             f"{path}: index format version {version} is newer than this dedup supports "
             f"({FORMAT_VERSION}); upgrade dedup to read it"
         )
+    if UPGRADABLE_VERSION <= version < FORMAT_VERSION:
+        if upgradable:
+            return
+        raise IndexVersionError(
+            f"{path}: index format version {version} was written by an older dedup; open it once for writing "
+            f"(dedup index add, or dedup.Index(path)) to upgrade it in place to version {FORMAT_VERSION}"
+        )
     if version < FORMAT_VERSION:
         raise IndexVersionError(
             f"{path}: index format version {version} was written by an older dedup; this one reads version "
-            f"{FORMAT_VERSION} only: build the index again (dedup index build) from its sources"
+            f"{UPGRADABLE_VERSION} and {FORMAT_VERSION} only: build the index again (dedup index build) "
+            "from its sources"
         )
 
 

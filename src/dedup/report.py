@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 import numpy as np
@@ -33,6 +33,7 @@ __all__ = [
     "span_record",
     "write_docs",
     "write_json",
+    "write_json_streamed",
     "write_passages",
     "write_removals",
 ]
@@ -150,6 +151,34 @@ def write_json(out: TextIO, obj: Any, *, indent: int | None = 2) -> None:
     out.write("\n")
 
 
+def write_json_streamed(out: TextIO, body: dict[str, Any]) -> None:
+    """``write_json(out, body)``, byte for byte, with each list value written an item at a time.
+
+    A value may be any iterable (a generator of clusters read back from
+    disk): its items are rendered one by one and never held together.
+
+    >>> import io
+    >>> f = io.StringIO()
+    >>> write_json_streamed(f, {"a": (x for x in [1, {"b": 2}]), "c": []})
+    >>> f.getvalue() == json.dumps({"a": [1, {"b": 2}], "c": []}, indent=2) + "\\n"
+    True
+    """
+    out.write("{")
+    for k, (key, value) in enumerate(body.items()):
+        out.write(",\n  " if k else "\n  ")
+        out.write(json.dumps(key, ensure_ascii=False) + ": ")
+        if isinstance(value, (dict, str, int, float, bool)) or value is None:
+            out.write(json.dumps(value, ensure_ascii=False, indent=2).replace("\n", "\n  "))
+            continue
+        items = 0
+        for item in value:
+            out.write(",\n    " if items else "[\n    ")
+            out.write(json.dumps(item, ensure_ascii=False, indent=2).replace("\n", "\n    "))
+            items += 1
+        out.write("\n  ]" if items else "[]")
+    out.write("\n}\n" if body else "}\n")
+
+
 def _lines(span: dict[str, Any]) -> str:
     """``path:first-last``; ``path#record:first-last`` for a span in a JSONL line or Parquet row."""
     if "index" in span:  # a document stored in a persistent index (clean --against)
@@ -210,28 +239,33 @@ def write_passages(
 def write_docs(
     out: TextIO,
     fmt: str,
-    clusters: Sequence[dict[str, Any]],
+    clusters: Iterable[dict[str, Any]],
     summary: dict[str, Any],
-    against: Sequence[dict[str, Any]] | None = None,
+    against: Iterable[dict[str, Any]] | None = None,
+    *,
+    scored: bool | None = None,
 ) -> None:
     """Render document clusters (``{"members": [...], "kept": member}`` records).
 
     ``csv`` has one row per member: ``cluster, path, record, id, kept`` (and
-    ``similarity`` to the kept member when the members carry it).
+    ``similarity`` to the kept member when the members carry it; ``scored``
+    says so beforehand, else the clusters are looked through first).
     ``against`` (with ``--against IDX``): documents that duplicate one stored
     in an index, ``{"member", "index", "duplicate_of", "similarity"}``
     records; ``json`` puts them under ``"against"``, ``jsonl`` after the
-    clusters, one a line; ``csv`` cannot show them.
+    clusters, one a line; ``csv`` cannot show them. ``clusters`` and
+    ``against`` may be generators: they are written as they come (``json``
+    too), never held.
     """
 
     def is_kept(m: dict[str, Any], c: dict[str, Any]) -> bool:
         return all(m.get(k) == v for k, v in c["kept"].items())
 
     if fmt == "json":
-        body: dict[str, Any] = {"clusters": list(clusters)}
+        body: dict[str, Any] = {"clusters": clusters}
         if against is not None:
-            body["against"] = list(against)
-        write_json(out, {**body, "summary": summary})
+            body["against"] = against
+        write_json_streamed(out, {**body, "summary": summary})
     elif fmt == "jsonl":
         for c in clusters:
             write_json(out, c, indent=None)
@@ -239,7 +273,9 @@ def write_docs(
             write_json(out, a, indent=None)
     elif fmt == "csv":
         w = _csv_writer(out)
-        scored = any("similarity" in m for c in clusters for m in c["members"])
+        if scored is None:
+            clusters = list(clusters)
+            scored = any("similarity" in m for c in clusters for m in c["members"])
         w.writerow(["cluster", "path", "record", "id", "kept"] + (["similarity"] if scored else []))
         for k, c in enumerate(clusters, 1):
             for m in c["members"]:

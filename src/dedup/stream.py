@@ -29,6 +29,7 @@ import itertools
 import json
 import lzma
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .clusters import KeepPolicy, choose_kept, clusters_from_pairs
+from .clusters import KeepPolicy, connected_components
 from .formats import (
     STDIN,
     Document,
@@ -54,7 +55,7 @@ from .formats import (
 from .index import Index
 from .internal import one_line
 
-__all__ = ["DiskRun", "find_duplicates_on_disk", "iter_documents"]
+__all__ = ["DiskRun", "RecordFile", "find_duplicates_on_disk", "iter_documents"]
 
 #: A batch of the stream: at most this many characters of text, or ``BATCH_DOCS`` documents.
 BATCH_CHARS = 16 << 20
@@ -143,35 +144,144 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 @dataclass
 class DiskRun:
-    """The result of :func:`find_duplicates_on_disk`.
+    """The result of :func:`find_duplicates_on_disk`, held in numpy arrays (about 32 bytes per cluster member).
 
-    ``clusters`` and ``kept`` are as :func:`dedup.find_duplicates` and
-    :func:`dedup.choose_kept` give them (document numbers in stream order);
-    :meth:`records` reads back the caller's records of chosen documents.
+    Cluster ``c`` is ``members[offsets[c]:offsets[c + 1]]`` (document numbers in
+    stream order, sorted; clusters ordered by their first member, as
+    :func:`dedup.find_duplicates` gives them), its kept member is
+    ``kept_docs[c]`` and each member's similarity to it is
+    ``member_similarity`` (1.0 for the kept one). :attr:`clusters`,
+    :attr:`kept` and :attr:`similarity` give the same as Python lists and a
+    dict; :meth:`record_file` reads back the caller's records of chosen
+    documents into a file, so that a report can be written cluster by
+    cluster without holding them.
     """
 
     work_dir: Path
     n_docs: int
-    clusters: list[list[int]]
-    kept: list[int]
+    members: np.ndarray
+    offsets: np.ndarray
+    kept_docs: np.ndarray
+    member_similarity: np.ndarray
     resumed_docs: int
-    #: Each cluster member's similarity to its cluster's kept member (1.0 for the kept one).
-    similarity: dict[int, float]
     #: With ``against``: ``(doc, old id, similarity)`` of each document that duplicates one of that index.
     old: list[tuple[int, str, float]] = field(default_factory=list)
 
+    @property
+    def clusters(self) -> list[list[int]]:
+        """The clusters as lists of document numbers (as :func:`dedup.find_duplicates`)."""
+        m = self.members.tolist()
+        return [m[a:b] for a, b in itertools.pairwise(self.offsets.tolist())]
+
+    @property
+    def kept(self) -> list[int]:
+        """The kept member of each cluster (as :func:`dedup.choose_kept`)."""
+        return [int(k) for k in self.kept_docs.tolist()]
+
+    @property
+    def similarity(self) -> dict[int, float]:
+        """Each cluster member's similarity to its cluster's kept member (1.0 for the kept one)."""
+        return dict(zip(self.members.tolist(), self.member_similarity.tolist()))
+
     def records(self, docs: Iterable[int]) -> list[Any]:
         """The records given with documents ``docs`` (in that order), read back from the work directory."""
-        wanted = list(docs)
-        need = set(wanted)
-        found: dict[int, Any] = {}
-        for path in sorted((self.work_dir / "batches").glob("*.json")):
-            batch = json.loads(path.read_text(encoding="utf-8"))
-            first = batch["first"]
-            hits = [d for d in range(first, first + len(batch["records"])) if d in need]
-            for d in hits:
-                found[d] = batch["records"][d - first]
-        return [found[d] for d in wanted]
+        wanted = np.asarray(list(docs), dtype=np.int64)
+        with self.record_file(wanted) as found:
+            return [found[int(d)] for d in wanted.tolist()]
+
+    def iter_clusters(self) -> Iterator[tuple[list[int], int, list[float]]]:
+        """``(members, kept member, members' similarities)`` of each cluster, in order."""
+        for c, (a, b) in enumerate(itertools.pairwise(self.offsets.tolist())):
+            yield self.members[a:b].tolist(), int(self.kept_docs[c]), self.member_similarity[a:b].tolist()
+
+    def report_records(self) -> RecordFile:
+        """The records of every document a report names (cluster members, and :attr:`old`'s documents)."""
+        old = np.fromiter((d for d, _, _ in self.old), dtype=np.int64, count=len(self.old))
+        return self.record_file(np.concatenate([self.members, old]))
+
+    def record_file(self, docs: np.ndarray) -> RecordFile:
+        """The records of documents ``docs``, read back from the work directory into a file (see :class:`RecordFile`).
+
+        One pass over the batches' files, each read once; memory holds one
+        batch and 16 bytes per document asked for.
+        """
+        wanted = np.unique(np.asarray(docs, dtype=np.int64))
+        return RecordFile(wanted, _batch_values(self.work_dir, wanted, "records"), self.work_dir)
+
+
+class RecordFile:
+    """Records of chosen documents, one JSON line each in a temporary file, read back by document number.
+
+    Parameters
+    ----------
+    docs : numpy.ndarray
+        The documents, sorted and distinct.
+    records : Iterable
+        Their records, in the same order.
+    work_dir : pathlib.Path
+        Where the temporary file goes (it is removed when closed).
+    """
+
+    def __init__(self, docs: np.ndarray, records: Iterable[Any], work_dir: Path) -> None:
+        self._docs = docs
+        self._file = tempfile.TemporaryFile(dir=work_dir)  # noqa: SIM115  (closed by close())
+        ends = np.zeros(len(docs) + 1, dtype=np.int64)
+        at = 0
+        with open(self._file.fileno(), "wb", buffering=1 << 20, closefd=False) as out:
+            for k, rec in enumerate(records):
+                line = json.dumps(rec, ensure_ascii=False).encode("utf-8", "surrogatepass")
+                out.write(line)
+                at += len(line)
+                ends[k + 1] = at
+        self._ends = ends
+
+    def __getitem__(self, doc: int) -> Any:
+        k = int(np.searchsorted(self._docs, doc))
+        if k >= len(self._docs) or self._docs[k] != doc:
+            raise KeyError(doc)
+        start = int(self._ends[k])
+        data = os.pread(self._file.fileno(), int(self._ends[k + 1]) - start, start)
+        return json.loads(data.decode("utf-8", "surrogatepass"))
+
+    def close(self) -> None:
+        """Remove the file."""
+        self._file.close()
+
+    def __enter__(self) -> RecordFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _batch_values(work: Path, docs: np.ndarray, key: str) -> Iterator[Any]:
+    """``batch[key][d - first]`` of every document ``d`` of ``docs`` (sorted), reading the batches' files in order."""
+    if not len(docs):
+        return
+    for path in sorted((work / "batches").glob("*.json")):
+        batch = json.loads(path.read_text(encoding="utf-8"))
+        first = batch["first"]
+        values = batch[key]
+        lo, hi = np.searchsorted(docs, [first, first + len(values)]).tolist()
+        for d in docs[lo:hi].tolist():
+            yield values[d - first]
+        del batch, values
+
+
+def _clusters(n: int, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(members, offsets)`` of the clusters of ``edges``, as :func:`dedup.clusters_from_pairs` orders them.
+
+    The components are found among the documents the edges name only, so
+    nothing here grows with ``n`` (the documents of the stream).
+    """
+    nodes, inverse = np.unique(edges, return_inverse=True)
+    labels = connected_components(len(nodes), inverse.reshape(-1, 2))
+    # Labels are each component's smallest node, and nodes ascend: a stable sort by label gives the
+    # clusters by first member, members ascending, as clusters_from_pairs.
+    order = np.argsort(labels, kind="stable")
+    cuts = np.flatnonzero(np.diff(labels[order])) + 1
+    offsets = np.concatenate([[0], cuts, [len(nodes)]]).astype(np.int64) if len(nodes) else np.zeros(1, np.int64)
+    return nodes[order].astype(np.int64), offsets
 
 
 def find_duplicates_on_disk(
@@ -245,14 +355,15 @@ def find_duplicates_on_disk(
         for path in (work / "batches").glob("*.json*"):
             if not path.name.endswith(".json") or int(path.name.split(".")[0]) >= done_batches:
                 path.unlink()
-        lengths: list[np.ndarray] = []
+        # Memory holds what is found (24 bytes a verified pair), nothing per document of the stream:
+        # the documents' lengths and records stay in the batches' files until the end asks for members'.
         pairs: list[np.ndarray] = []
         old: list[tuple[int, str, float]] = []
         for b in range(done_batches):
             batch = json.loads((work / "batches" / f"{b:08d}.json").read_text(encoding="utf-8"))
-            lengths.append(np.asarray(batch["lengths"], dtype=np.int64))
             pairs.append(np.asarray(batch["pairs"], dtype=np.float64).reshape(-1, 3))
             old += [(int(d), str(i), float(s)) for d, i, s in batch.get("old", [])]
+            del batch
         n = done_docs
         number = done_batches
         for batch_records, texts in _stream_batches(records, done_docs, batch_chars, batch_docs):
@@ -267,25 +378,35 @@ def find_duplicates_on_disk(
             path = work / "batches" / f"{number:08d}.json"
             record = functools.partial(_record_batch, path, first, batch_lengths, batch_records, batch_old)
             found = index.add(texts, ids, all_matches=True, before_commit=record)
-            lengths.append(np.asarray(batch_lengths, dtype=np.int64))
             found_pairs = [[int(m.id), first + k, m.similarity] for k, row in enumerate(found) for m in row]
             pairs.append(np.array(found_pairs, dtype=np.float64).reshape(-1, 3))
             old += batch_old
             n += len(texts)
             number += 1
+            del texts, batch_records, found
             if progress is not None:
                 progress(n)
         all_pairs = np.concatenate(pairs) if pairs else np.zeros((0, 3))
+        del pairs
         edges = all_pairs[:, :2].astype(np.int64)
-        clusters = clusters_from_pairs(n, edges)
-        all_lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
-        kept = choose_kept(clusters, keep, lengths=all_lengths)
+        members, offsets = _clusters(n, edges)
+        sizes = np.diff(offsets)
+        firsts = offsets[:-1]
+        if keep == "first":
+            kept = members[firsts]
+        elif keep == "longest":
+            ascending = np.sort(members)
+            lengths = np.fromiter(_batch_values(work, ascending, "lengths"), dtype=np.int64, count=len(members))
+            lengths = lengths[np.searchsorted(ascending, members)]
+            cluster = np.repeat(np.arange(len(sizes)), sizes)
+            # Per cluster: the longest member, the earliest on ties (members are sorted: doc order).
+            kept = members[np.lexsort((members, -lengths, cluster))[firsts]]
+        else:
+            raise ValueError(f"keep must be 'first' or 'longest', got {keep!r}")
         # Each member's similarity to the kept one, as dedup.which_to_keep gives it: the verified
         # pair's when there is one, else measured on the stored shingle sets (members joined by a chain).
         # Looked up in numpy (a sorted array of pair codes): a dict of every pair would cost ~200 B a pair.
-        sizes = np.fromiter((len(c) for c in clusters), dtype=np.int64, count=len(clusters))
-        members = np.fromiter(itertools.chain.from_iterable(clusters), dtype=np.int64, count=int(sizes.sum()))
-        keeper = np.repeat(np.asarray(kept, dtype=np.int64), sizes)
+        keeper = np.repeat(kept, sizes)
         codes = edges[:, 0] * n + edges[:, 1]
         by_code = np.argsort(codes, kind="stable")
         codes = codes[by_code]
@@ -296,8 +417,10 @@ def find_duplicates_on_disk(
         missing = np.flatnonzero(~hit & (members != keeper))
         asked = [(str(members[m]), str(keeper[m])) for m in missing.tolist()]
         sims[missing] = index.similarity(asked)
-        similarity = {i: round(s, 4) for i, s in zip(members.tolist(), sims.tolist())}  # as round() gave them
-    return DiskRun(work, n, clusters, kept, done_docs, similarity, old)
+        del all_pairs, edges, codes, by_code, wanted, at, hit, keeper
+    # Rounded as round() rounds (numpy's round differs on ties of the binary value).
+    rounded = np.fromiter((round(s, 4) for s in sims.tolist()), dtype=np.float64, count=len(sims))
+    return DiskRun(work, n, members, offsets, kept.astype(np.int64), rounded, done_docs, old)
 
 
 def _record_batch(

@@ -2,9 +2,9 @@
 
 :func:`clean_on_disk` reads the inputs once, record by record (as
 :func:`dedup.formats.load` reads them), and spools each text to a file in a
-work directory (:class:`dedup.text_source.SpooledTexts`) together with a
-small JSON line of what the manifest will need about it (file, record, id,
-length, last line). Then:
+work directory together with a small JSON line of what the manifest will
+need about it (file, record, id, length, last line); where each spooled item
+ends goes to a file too. Then:
 
 1. **Documents** (``docs=True``): the texts stream through
    :func:`dedup.stream.find_duplicates_on_disk` (an index on disk, resumable
@@ -21,8 +21,9 @@ length, last line). Then:
    ``removed.jsonl`` (the dropped records) are written line by line as the
    files are; the manifest is put in place last.
 
-Memory holds one batch of texts, about 40 bytes per document (offsets into
-the spools, cluster labels) and what is found (the removals). Every output
+Memory holds one batch of texts and what is found (the clusters' members,
+the documents dropped, the passages removed), nothing per document read: the
+spools' offsets are read back from their files. Every output
 is written atomically, so a run killed at any point leaves each output file
 complete or absent; run again with the same work directory it skips the
 document batches already done and writes the same outputs as an
@@ -52,7 +53,7 @@ from .passages import Removal, Span, find_repeated_passages, plan_removals, remo
 from .progress import Progress
 from .report import LineIndex, manifest_record, member_record, span_record
 from .stream import find_duplicates_on_disk
-from .text_source import SpooledTexts, TextSource
+from .text_source import TextSource
 
 __all__ = ["CleanError", "CleanRun", "clean_on_disk"]
 
@@ -90,60 +91,152 @@ class CleanRun:
 
 
 class _Spool:
-    """Lines of bytes appended to a file, read back by number (8 bytes of memory per line)."""
+    """Byte strings appended to a file, read back by number; where each ends goes to a second file.
+
+    Nothing per item stays in memory (the ends are written a block at a time and read back from their
+    file), so a dump's millions of documents cost the process nothing here.
+    """
+
+    #: Ends buffered before they are written to their file.
+    BLOCK = 1 << 16
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._ends_path = path.with_name(path.name + ".ends")
         self._file = open(path, "w+b")  # noqa: SIM115  (closed by close())
-        self._ends = np.zeros(1 << 10, dtype=np.int64)
+        self._ends = open(self._ends_path, "w+b")  # noqa: SIM115  (closed by close())
+        self._pending: list[int] = []
+        self._size = 0
         self._n = 0
 
     def append(self, data: bytes) -> None:
         self._file.write(data)
-        if self._n + 1 >= len(self._ends):
-            self._ends = np.concatenate([self._ends, np.zeros_like(self._ends)])
-        self._ends[self._n + 1] = self._ends[self._n] + len(data)
+        self._size += len(data)
+        self._pending.append(self._size)
         self._n += 1
+        if len(self._pending) >= self.BLOCK:
+            self._write_ends()
+
+    def _write_ends(self) -> None:
+        self._ends.write(np.asarray(self._pending, dtype="<i8").tobytes())
+        self._pending.clear()
 
     def __len__(self) -> int:
         return self._n
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes appended so far."""
+        return self._size
+
+    def _span(self, k: int) -> tuple[int, int]:
+        if k == 0:
+            return 0, int(np.frombuffer(os.pread(self._ends.fileno(), 8, 0), dtype="<i8")[0])
+        start, end = np.frombuffer(os.pread(self._ends.fileno(), 16, 8 * (k - 1)), dtype="<i8").tolist()
+        return start, end
+
     def __getitem__(self, k: int) -> bytes:
-        start = int(self._ends[k])
-        return os.pread(self._file.fileno(), int(self._ends[k + 1]) - start, start)
+        start, end = self._span(k)
+        return os.pread(self._file.fileno(), end - start, start)
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Every item, in order (one sequential read of both files)."""
+        with open(self.path, "rb", buffering=1 << 22) as data, open(self._ends_path, "rb") as ends:
+            start = 0
+            while block := ends.read(8 * self.BLOCK):
+                for end in np.frombuffer(block, dtype="<i8").tolist():
+                    yield data.read(end - start)
+                    start = end
 
     def flush(self) -> None:
+        self._write_ends()
         self._file.flush()
+        self._ends.flush()
 
     def close(self) -> None:
         self._file.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
+        self._ends.close()
+        for path in (self.path, self._ends_path):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+class _Texts(TextSource):
+    """The texts of the inputs, spooled (UTF-8, ``surrogatepass``) to a :class:`_Spool` as they are read first."""
+
+    def __init__(self, texts: Iterator[str], path: Path) -> None:
+        self._source: Iterator[str] | None = texts
+        self._spool = _Spool(path)
+        self._complete = False
+
+    def __iter__(self) -> Iterator[str]:
+        if self._source is None:
+            if not self._complete:
+                raise RuntimeError("the texts are still being read by an earlier iteration")
+            for data in self._spool:
+                yield data.decode("utf-8", "surrogatepass")
+            return
+        source, self._source = self._source, None
+        for text in source:
+            self._spool.append(text.encode("utf-8", "surrogatepass"))
+            yield text
+        self._spool.flush()
+        self._complete = True
+
+    def __len__(self) -> int:
+        return len(self._spool)
+
+    def __getitem__(self, index: int) -> str:
+        return self._spool[int(index)].decode("utf-8", "surrogatepass")
+
+    @property
+    def nbytes(self) -> int:
+        """UTF-8 bytes spooled so far."""
+        return self._spool.nbytes
+
+    def close(self) -> None:
+        """Remove the spool's files."""
+        self._spool.close()
+
+    def __enter__(self) -> _Texts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class _Kept(TextSource):
-    """The spooled texts of the documents not dropped, renumbered ``0..len-1`` (what the passage finder sees)."""
+    """The spooled texts of the documents not dropped, renumbered ``0..len-1`` (what the passage finder sees).
 
-    def __init__(self, texts: SpooledTexts, keep: np.ndarray) -> None:
+    Kept text ``i`` is document ``i + j``, ``j`` the number of dropped documents before it: found by a
+    binary search of the dropped documents, so nothing per document is held.
+    """
+
+    def __init__(self, texts: _Texts, dropped: np.ndarray) -> None:
         self._texts = texts
-        self._keep = keep
-        self._which = np.flatnonzero(keep)
+        self._dropped = dropped
+        # Dropped document k has dropped[k] - k kept documents before it.
+        self._kept_before = dropped - np.arange(len(dropped), dtype=np.int64)
         self.size_hint = texts.nbytes
 
     def __iter__(self) -> Iterator[str]:
-        for k, text in zip(self._keep.tolist(), self._texts):
-            if k:
-                yield text
+        skip = iter(self._dropped.tolist())
+        next_skip = next(skip, -1)
+        for d, text in enumerate(self._texts):
+            if d == next_skip:
+                next_skip = next(skip, -1)
+                continue
+            yield text
 
     def __len__(self) -> int:
-        return len(self._which)
+        return len(self._texts) - len(self._dropped)
 
     def __getitem__(self, index: int) -> str:
-        return self._texts[int(self._which[index])]
+        return self._texts[self.doc(index)]
 
     def doc(self, index: int) -> int:
         """The document number (among all documents) of kept text ``index``."""
-        return int(self._which[index])
+        return int(index) + int(np.searchsorted(self._kept_before, index, side="right"))
 
 
 class _Docs:
@@ -152,7 +245,7 @@ class _Docs:
     #: Texts (and line indexes) kept while the manifest of nearby documents is written.
     KEEP = 64
 
-    def __init__(self, meta: _Spool, texts: SpooledTexts, sources: Sequence[dio.Source]) -> None:
+    def __init__(self, meta: _Spool, texts: _Texts, sources: Sequence[dio.Source]) -> None:
         self.meta, self.texts, self.sources = meta, texts, sources
         self._lines: dict[int, LineIndex] = {}
 
@@ -195,7 +288,7 @@ class _Changes(Mapping[Any, Any]):
     """
 
     def __init__(
-        self, docs: dict[Any, int], dropped: Mapping[int, Any], cuts: Mapping[int, list[Span]], texts: SpooledTexts
+        self, docs: dict[Any, int], dropped: Mapping[int, Any], cuts: Mapping[int, list[Span]], texts: _Texts
     ) -> None:
         self._docs, self._dropped, self._cuts, self._texts = docs, dropped, cuts, texts
 
@@ -224,29 +317,38 @@ class _Dropped(Mapping[int, tuple[int | None, Any, float]]):
     """
 
     def __init__(self, found: Any, index_name: str) -> None:
-        docs: list[int] = []
-        kept: list[int] = []
-        sims: list[float] = []
-        for cluster, k in zip(found.clusters, found.kept):
-            for i in cluster:
-                if i != k:
-                    docs.append(i)
-                    kept.append(k)
-                    sims.append(found.similarity[i])
-        seen = set(docs)
+        keeper = np.repeat(found.kept_docs, np.diff(found.offsets))
+        dup = found.members != keeper
+        docs = [found.members[dup]]
+        kept = [keeper[dup]]
+        sims = [found.member_similarity[dup]]
         self._old: dict[int, Any] = {}
-        for i, old_id, sim in found.old:
-            if i not in seen:
-                seen.add(i)
-                docs.append(i)
-                kept.append(-1)
-                sims.append(sim)
-                self._old[i] = {"index": index_name, "id": old_id}
-        del seen
-        order = np.argsort(np.asarray(docs, dtype=np.int64), kind="stable")
-        self._docs = np.asarray(docs, dtype=np.int64)[order]
-        self._kept = np.asarray(kept, dtype=np.int64)[order]
-        self._sims = np.asarray(sims, dtype=np.float64)[order]
+        if found.old:  # documents of an --against index: those not already dropped as a cluster member
+            old_docs = np.fromiter((d for d, _, _ in found.old), dtype=np.int64, count=len(found.old))
+            new = np.flatnonzero(~np.isin(old_docs, docs[0]))
+            docs.append(old_docs[new])
+            kept.append(np.full(len(new), -1, dtype=np.int64))
+            sims.append(np.fromiter((found.old[k][2] for k in new.tolist()), dtype=np.float64, count=len(new)))
+            self._old = {found.old[k][0]: {"index": index_name, "id": found.old[k][1]} for k in new.tolist()}
+        all_docs = np.concatenate(docs).astype(np.int64)
+        order = np.argsort(all_docs, kind="stable")
+        self._docs = all_docs[order]
+        self._kept = np.concatenate(kept).astype(np.int64)[order]
+        self._sims = np.concatenate(sims).astype(np.float64)[order]
+
+    @classmethod
+    def none(cls) -> _Dropped:
+        """No document dropped (``clean`` without ``--docs``)."""
+        dropped = cls.__new__(cls)
+        dropped._old = {}
+        dropped._docs = dropped._kept = np.zeros(0, dtype=np.int64)
+        dropped._sims = np.zeros(0, dtype=np.float64)
+        return dropped
+
+    @property
+    def docs(self) -> np.ndarray:
+        """The dropped documents, ascending."""
+        return self._docs
 
     def _at(self, d: object) -> int:
         if not isinstance(d, (int, np.integer)) or not len(self._docs):
@@ -487,9 +589,9 @@ def clean_on_disk(
         text_field=text_field, id_field=id_field, consumed=consumed,
     )  # fmt: skip
     try:
-        with SpooledTexts(read, texts_dir) as texts:
+        with _Texts(read, texts_dir / "texts.spool") as texts:
             # 1. Duplicate documents, through the index (resumable); the texts are spooled on the way.
-            dropped: Mapping[int, tuple[int | None, Any, float]] = {}  # doc -> (kept doc | None, old id, similarity)
+            dropped = _Dropped.none()  # doc -> (kept doc | None, old id, similarity)
             if docs:
                 run_key: dict[str, Any] = {"paths": [os.path.abspath(p) for p in paths], "kind": input_format}
                 run_key.update(recursive=recursive, glob=glob, text_field=text_field, id_field=id_field)
@@ -517,9 +619,7 @@ def clean_on_disk(
 
             # 2. Repeated passages among the documents kept, their seeds spilled to the work directory.
             t, c = time.perf_counter(), time.process_time()
-            keep_mask = np.ones(len(texts), dtype=bool)
-            keep_mask[list(dropped)] = False
-            kept = _Kept(texts, keep_mask)
+            kept = _Kept(texts, dropped.docs)
             spill = texts_dir / "passages"
             spill.mkdir()
             matches = find_repeated_passages(
@@ -564,7 +664,7 @@ def _write(
     info: _Docs,
     formats: Mapping[str, dio.Format],
     codecs: Mapping[str, str],
-    dropped: Mapping[int, tuple[int | None, Any, float]],
+    dropped: _Dropped,
     by_doc: Mapping[int, list[Removal]],
     cuts: Mapping[int, list[Span]],
     kept: _Kept,
@@ -582,7 +682,8 @@ def _write(
     cpu_start: float,
 ) -> None:
     """Step 3 of :func:`clean_on_disk`: every cleaned copy, ``removed.jsonl``, then the manifest, as streams."""
-    listed = sorted({*dropped, *by_doc})  # documents with manifest lines, in order
+    # Documents with manifest lines, in order.
+    listed = np.union1d(dropped.docs, np.fromiter(by_doc, dtype=np.int64, count=len(by_doc))).tolist()
     t, c = time.perf_counter(), time.process_time()
     with outputs.open_atomic(manifest_path) as manifest_file:
         with outputs.open_atomic(out / "removed.jsonl") if docs else contextlib.nullcontext() as removed_file:
