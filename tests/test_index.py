@@ -160,24 +160,44 @@ def test_reopened_index_remembers_and_keeps_parameters(tmp_path: Path) -> None:
         Index(path, num_perm=128)
 
 
-def test_remove_and_compact(tmp_path: Path, corpus: list[str]) -> None:
+def test_remove_and_compact(tmp_path: Path, corpus: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "idx"
     texts = corpus[:60]
-    with Index(path) as index:
-        index.add(texts, ids=[f"d{k}" for k in range(60)])
-        assert index.remove(["d3", "d4", "nope"]) == 2
-        assert len(index) == 58 and "d3" not in index
+    ids = [f"d{k}" for k in range(60)]
+    with Index(path, verify="exact") as index:
+        index.add(texts[:30], ids=ids[:30])
+        index.add(texts[30:], ids=ids[30:])
+        assert index.remove(["d3", "d4", "d40", "nope"]) == 3
+        assert len(index) == 57 and "d3" not in index
         # A removed document is no longer found.
-        assert index.query([texts[3]]) == [index.query([texts[3]])[0]]
         hit = index.query([texts[3]])[0]
-        assert hit is None or hit.id not in ("d3", "d4")
+        assert hit is None or hit.id not in ("d3", "d4", "d40")
+        expected = index.query(corpus[:120], all_matches=True)
+        # A compaction that fails midway changes nothing.
+        with monkeypatch.context() as m:
+            m.setattr(Index, "_copy_run_without", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+            with pytest.raises(OSError, match="disk full"):
+                index.compact()
+        assert len(index) == 57 and index.query(corpus[:120], all_matches=True) == expected
+        runs_dir = Path(str(path) + ".runs")
+        runs_bytes = sum(f.stat().st_size for f in runs_dir.iterdir())
         sizes = index.compact()
-        assert set(sizes) == {"bytes_before", "bytes_after"}
-        assert len(index) == 58
+        assert set(sizes) == {"bytes_before", "bytes_after", "documents_removed"} and sizes["documents_removed"] == 3
+        assert sum(f.stat().st_size for f in runs_dir.iterdir()) < runs_bytes * 0.97  # 3 of 60 documents fewer
+        assert len(index) == 57 and index.known(ids) == [i for i in ids if i not in ("d3", "d4", "d40")]
+        assert index.query(corpus[:120], all_matches=True) == expected  # the same answers, renumbered files
         assert index.query([texts[10]]) == [Duplicate("d10", 1.0)]
         stats = index.stats()
-    assert stats["documents"] == 58 and stats["format_version"] == dedup.index.FORMAT_VERSION
-    assert stats["band_rows"] == 60 * stats["bands"]  # removed documents keep their band rows (dropped when found)
+        # The removed documents' rows are gone from the runs and the files (of generation 1; the old ones deleted).
+        assert stats["band_rows"] == 57 * stats["bands"] and index.compact()["documents_removed"] == 0
+        assert (runs_dir / "signatures.g1.u32").stat().st_size == 57 * 4 * stats["num_perm"]
+        assert not (runs_dir / "signatures.u32").exists() and not (runs_dir / "ids.bin").exists()
+        assert index.add(["d3 comes back as a new text, long enough to shingle"], ids=["d3"]) == [None]
+    with Index(path, read_only=True) as reader:
+        assert len(reader) == 58 and reader.query([texts[45]]) == [Duplicate("d45", 1.0)] and "d3" in reader
+    with Index(path) as index:
+        assert index.known(["d3", "d4", "d59"]) == ["d3", "d59"]
+    assert stats["documents"] == 57 and stats["format_version"] == dedup.index.FORMAT_VERSION
 
 
 def test_empty_and_wordless_documents(tmp_path: Path) -> None:

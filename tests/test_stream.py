@@ -118,3 +118,43 @@ def test_cli_docs_work_dir_equals_docs_in_memory(tmp_path: Path, dump, capsys) -
     }
     assert cli.main(argv) == 0  # a finished work directory answers again, the same
     assert json.loads(capsys.readouterr().out)["clusters"] == in_memory["clusters"]
+
+
+def _stderr_on_a_terminal(args: list[str], cwd: Path) -> str:
+    """What ``dedup ARGS`` writes to its standard error when that is a (pseudo-)terminal 120 columns wide."""
+    import contextlib
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dedup", *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=slave, env=env,
+    )  # fmt: skip
+    os.close(slave)
+    got = []
+    with contextlib.suppress(OSError):  # EIO once the command has closed its end
+        while data := os.read(master, 1 << 16):
+            got.append(data)
+    os.close(master)
+    assert proc.wait(timeout=300) == 0
+    return b"".join(got).decode("utf-8", "replace")
+
+
+def test_docs_work_dir_shows_a_progress_bar_on_a_terminal_only(tmp_path: Path, dump) -> None:
+    """``docs --work-dir`` draws a bar of the input read on a terminal; none with -q or off a terminal."""
+    path, _ = dump
+    (tmp_path / "d.jsonl.gz").write_bytes(gzip.compress(path.read_bytes()))
+    err = _stderr_on_a_terminal(["docs", "d.jsonl.gz", "--work-dir", "w1"], tmp_path)
+    assert "reading:" in err, err
+    assert _stderr_on_a_terminal(["docs", "d.jsonl.gz", "--work-dir", "w2", "-q"], tmp_path) == ""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    run = subprocess.run(
+        [sys.executable, "-m", "dedup", "docs", "d.jsonl.gz", "--work-dir", "w3"],
+        cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0 and len(run.stderr.splitlines()) == 1, run.stderr  # the summary line only

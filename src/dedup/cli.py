@@ -896,7 +896,9 @@ class _StreamedDocs(Sequence[Document]):
         return Document(self.paths[self._which[d]], "", self._records[d], self._ids[d])
 
 
-def _streamed_documents(args: argparse.Namespace, kind: str | None, counts: dict[str, int]) -> Iterator[Document]:
+def _streamed_documents(
+    args: argparse.Namespace, kind: str | None, counts: dict[str, int], consumed: Callable[[int], Any] | None = None
+) -> Iterator[Document]:
     """The inputs' documents one at a time (``stream.iter_documents``), bad inputs reported and counted in
     ``counts`` (files, bytes, skipped files and records) as the in-memory loader counts them."""
     from .stream import iter_documents
@@ -907,6 +909,7 @@ def _streamed_documents(args: argparse.Namespace, kind: str | None, counts: dict
         kind=kind,
         recursive=args.recursive,
         glob=args.glob,
+        consumed=consumed,
         **_read_options(args),
     )
     for item in items:
@@ -1146,24 +1149,26 @@ def _docs_streaming(
     start = time.perf_counter()
     counts = {"files": 0, "bytes": 0, "skipped_files": 0, "skipped_records": 0}
 
-    def documents() -> Iterator[tuple[dict[str, Any], str]]:
-        for item in _streamed_documents(args, kind, counts):
+    def documents(bar: Any) -> Iterator[tuple[dict[str, Any], str]]:
+        for item in _streamed_documents(args, kind, counts, consumed=bar.update):
             yield _member(item), item.text
 
     run_key = {"paths": [os.path.abspath(p) for p in args.paths], "kind": kind, "recursive": args.recursive}
     run_key.update(glob=args.glob, text_field=args.text_field, id_field=args.id_field, encoding=args.encoding)
     against = _open_against(args) if args.against else None
+    sizes = sum(_size(p) for p in args.paths if os.path.isfile(p))
     try:
-        run = find_duplicates_on_disk(
-            documents(),
-            args.work_dir,
-            threshold=args.threshold,
-            ngram=args.ngram,
-            num_perm=args.num_perm,
-            keep=args.keep,
-            run_key=run_key,
-            against=against,
-        )
+        with _progress(args, sizes, "reading") as bar:
+            run = find_duplicates_on_disk(
+                documents(bar),
+                args.work_dir,
+                threshold=args.threshold,
+                ngram=args.ngram,
+                num_perm=args.num_perm,
+                keep=args.keep,
+                run_key=run_key,
+                against=against,
+            )
     except ValueError as e:
         raise CliError(str(e)) from None
     finally:

@@ -260,11 +260,13 @@ def find_sources(
     return sources, problems
 
 
-def iter_lines(path: str, compression: str | None) -> Iterator[bytes]:
+def iter_lines(path: str, compression: str | None, *, consumed: Callable[[int], None] | None = None) -> Iterator[bytes]:
     """The lines of a file (or standard input) as bytes, decompressed on the fly.
 
     Unlike :func:`read_bytes`, the whole file is never held at once: the
     streaming readers (:mod:`dedup.stream`) use it for JSON Lines.
+    ``consumed`` is told the bytes read from the file (compressed bytes for
+    a compressed one) every 1024 lines and at the end, for a progress bar.
     """
     with contextlib.ExitStack() as stack:
         raw: Any = sys.stdin.buffer if path == STDIN else stack.enter_context(open(path, "rb"))
@@ -280,7 +282,17 @@ def iter_lines(path: str, compression: str | None) -> Iterator[bytes]:
             f = stack.enter_context(io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw)))
         else:
             f = raw
-        yield from f
+        if consumed is None or path == STDIN:
+            yield from f
+            return
+        told = 0
+        for k, line in enumerate(f, 1):
+            yield line
+            if not k & 1023:
+                now = raw.tell()
+                consumed(now - told)
+                told = now
+        consumed(raw.tell() - told)
 
 
 #: Bytes read, and decompressed, at a time from a shard by :func:`iter_chunks`.

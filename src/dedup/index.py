@@ -421,6 +421,8 @@ CREATE TABLE batches(batch BIGINT NOT NULL, first_doc BIGINT NOT NULL, n_docs BI
 #: Names of the files of sorted runs (``NNNNNNNN.keys``/``.docs``, ``iNNNNNNNN.*`` for ids); the other files of
 #: ``<path>.runs/`` are not runs.
 _RUN_FILE = re.compile(r"^i?\d{8}\.(keys|docs)$")
+#: Files addressed by document number, of generation ``gN`` (none: generation 0; see :meth:`Index.compact`).
+_DOC_FILE = re.compile(r"^(signatures|ids|shingles|removed)(?:\.g(\d+))?\.(u32|bin|end|i64)$")
 
 
 class Index:
@@ -489,10 +491,7 @@ class Index:
         self._con: Any = None
         self._runs_dir = runs_dir(self.path)
         self._snapshot = self._runs_dir / "snapshot.json"
-        self._sigs = self._runs_dir / "signatures.u32"
-        self._ids = _Column(self._runs_dir, "ids")
-        self._shingles = _Column(self._runs_dir, "shingles")
-        self._removed_file = self._runs_dir / "removed.i64"
+        self._use_generation(0)
         given = {
             "threshold": threshold,
             "ngram": ngram,
@@ -534,6 +533,15 @@ class Index:
             raise
 
     # ------------------------------------------------------------ opening
+
+    def _use_generation(self, generation: int) -> None:
+        """Name the files addressed by document number of ``generation`` (each :meth:`compact` starts one)."""
+        self._generation = generation
+        tag = f".g{generation}" if generation else ""
+        self._sigs = self._runs_dir / f"signatures{tag}.u32"
+        self._ids = _Column(self._runs_dir, f"ids{tag}")
+        self._shingles = _Column(self._runs_dir, f"shingles{tag}")
+        self._removed_file = self._runs_dir / f"removed{tag}.i64"
 
     def _lock(self) -> None:
         """The writer lock: an exclusive flock on ``<path>.lock`` (released by the OS if we die)."""
@@ -678,6 +686,10 @@ class Index:
         self._publish(view)  # before the strays go: an older snapshot may still name some of them
         keep = {r["name"] for r in [*view.runs, *view.id_runs]}
         for f in self._runs_dir.iterdir():
+            by_number = _DOC_FILE.match(f.name)
+            if by_number and int(by_number.group(2) or 0) != self._generation:  # a compaction's other side
+                f.unlink(missing_ok=True)
+                continue
             stray_run = _RUN_FILE.match(f.name) and f.name.split(".")[0] not in keep
             if stray_run or (f.name.endswith(".tmp") and f.name.startswith("snapshot.")):
                 f.unlink(missing_ok=True)
@@ -692,6 +704,7 @@ class Index:
             "runs": view.runs,
             "id_runs": view.id_runs,
             "removed": len(view.removed),
+            "generation": self._generation,
         }
         tmp = self._snapshot.with_name(f"snapshot.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(body), encoding="utf-8")
@@ -718,6 +731,7 @@ class Index:
                 with self._connect() as c:
                     return self._view(c)
             meta = snap
+        self._use_generation(int(meta.get("generation", 0)))
         count = int(meta.get("removed", 0))
         removed = np.fromfile(self._removed_file, dtype="<i8", count=count) if count else np.zeros(0, np.int64)
         runs, id_runs = list(meta.get("runs", [])), list(meta.get("id_runs", []))
@@ -1223,21 +1237,31 @@ class Index:
         return len(docs)
 
     def compact(self) -> dict[str, int]:
-        """Rewrite the DuckDB file without the space of removed documents.
+        """Rewrite the index without its removed documents (one transaction).
 
-        The new file is written beside the old one and renamed over it, so a
-        crash leaves one or the other, whole. The runs and the signature file
-        keep the rows of removed documents (they are addressed by document
-        number).
+        The documents left are numbered again, in order: their signatures,
+        ids and shingle hashes are copied to files of a new generation
+        (``signatures.gN.u32``...), and every run to a new run without the
+        rows of removed documents (a chunk at a time: memory stays bounded).
+        One commit switches to them; the old files are deleted after it, so
+        a crash leaves the index as it was before or after. The DuckDB file
+        is then rewritten beside the old one and renamed over it. Readers
+        that were reading the old files retry on the new snapshot.
 
         Returns
         -------
         dict
-            ``bytes_before`` and ``bytes_after``.
+            ``bytes_before``, ``bytes_after`` and ``documents_removed``
+            (removed documents whose rows were dropped).
         """
         if self.read_only:
             raise IndexError_(f"{self.path}: opened read-only")
         before = self.stats()["bytes"]
+        dropped = 0
+        with self._connect(write=True) as con:
+            view = self._view(con)
+            if len(view.removed):
+                dropped = self._drop_removed(con, view)
         tmp = self.path.with_name(self.path.name + ".compacting")
         for leftover in (tmp, Path(str(tmp) + ".wal")):
             leftover.unlink(missing_ok=True)
@@ -1254,7 +1278,122 @@ class Index:
         os.replace(tmp, self.path)
         Path(str(self.path) + ".wal").unlink(missing_ok=True)
         _fsync_dir(self.path.parent)
-        return {"bytes_before": before, "bytes_after": self.stats()["bytes"]}
+        return {"bytes_before": before, "bytes_after": self.stats()["bytes"], "documents_removed": dropped}
+
+    def _drop_removed(self, con: Any, view: _View) -> int:
+        """Copy the live documents' files and runs to a new generation, renumbered; commit; delete the old."""
+        removed = np.unique(view.removed)
+        old_files = [self._sigs, self._ids.data, self._ids.ends, self._shingles.data, self._shingles.ends]
+        old_files.append(self._removed_file)
+        generation = self._generation + 1
+        step = MERGE_CHUNK
+        row_bytes = 4 * self.params["num_perm"]
+
+        def renumber(docs: np.ndarray) -> np.ndarray:  # a document's new number: the live ones before it
+            return docs - np.searchsorted(removed, docs, side="left")
+
+        con.execute("BEGIN TRANSACTION")
+        made: list[str] = []
+        try:
+            meta = self._meta(con)
+            old_sigs, old_ids, old_shingles = self._sigs, self._ids, self._shingles
+            self._use_generation(generation)
+            new_sigs, new_ids, new_shingles = self._sigs, self._ids, self._shingles
+            for f in (new_sigs, new_ids.data, new_ids.ends, new_shingles.data, new_shingles.ends):
+                f.unlink(missing_ok=True)  # a crashed compaction's leftovers
+            live_total = 0
+            fds: list[int] = [os.open(new_sigs, os.O_WRONLY | os.O_CREAT, 0o644)]
+            try:
+                for first in range(0, view.next_doc, step):
+                    count = min(step, view.next_doc - first)
+                    docs = np.arange(first, first + count, dtype=np.int64)
+                    live = ~np.isin(docs, removed)
+                    keep = np.flatnonzero(live).tolist()
+                    sigs = np.fromfile(old_sigs, dtype="<u4", count=count * row_bytes // 4, offset=first * row_bytes)
+                    _pwrite_all(fds[0], sigs.reshape(count, -1)[live].tobytes(), live_total * row_bytes)
+                    for old_col, new_col in ((old_ids, new_ids), (old_shingles, new_shingles)):
+                        if old_col.ends.exists():
+                            rows = old_col.read_range(first, count)
+                            for fd in new_col.write(live_total, [rows[k] for k in keep]):
+                                os.fsync(fd)
+                                os.close(fd)
+                    live_total += len(keep)
+                os.fsync(fds[0])
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            seq = int(meta.get("next_run", 0))
+            new_runs: dict[str, list[dict[str, Any]]] = {"runs": [], "id_runs": []}
+            for kind, runs in (("runs", view.runs), ("id_runs", view.id_runs)):
+                for run in runs:
+                    name = f"{'i' if kind == 'id_runs' else ''}{seq:08d}"
+                    seq += 1
+                    made.append(name)
+                    copied = self._copy_run_without(run, name, removed, renumber)
+                    if copied:
+                        new_runs[kind].append({"name": name, "rows": copied})
+            _fsync_dir(self._runs_dir)
+            batches = con.execute("SELECT batch, first_doc, n_docs FROM batches").fetchall()
+            moved = [
+                (int(renumber(np.array([f]))[0]), int(n - np.isin(np.arange(f, f + n), removed).sum()), b)
+                for b, f, n in batches
+            ]
+            con.executemany("UPDATE batches SET first_doc = ?, n_docs = ? WHERE batch = ?", moved)
+            updates = {
+                "next_doc": live_total,
+                "removed": 0,
+                "generation": generation,
+                "next_run": seq,
+                **new_runs,
+            }
+            con.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in updates.items()]
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            for path in (self._sigs, self._ids.data, self._ids.ends, self._shingles.data, self._shingles.ends):
+                path.unlink(missing_ok=True)  # the new generation's files: no commit names them
+            self._use_generation(generation - 1)
+            for name in made:
+                for suffix in (".keys", ".docs"):
+                    (self._runs_dir / (name + suffix)).unlink(missing_ok=True)
+            raise
+        empty = np.zeros(0, dtype=np.int64)
+        self._publish(_View(live_total, view.next_batch, new_runs["runs"], empty, new_runs["id_runs"]))
+        for old in (*view.runs, *view.id_runs):
+            for suffix in (".keys", ".docs"):
+                (self._runs_dir / (old["name"] + suffix)).unlink(missing_ok=True)
+        for path in old_files:
+            path.unlink(missing_ok=True)
+        return len(removed)
+
+    def _copy_run_without(
+        self, run: dict[str, Any], name: str, removed: np.ndarray, renumber: Callable[[np.ndarray], np.ndarray]
+    ) -> int:
+        """Run ``run`` copied to run ``name`` without removed documents' rows, renumbered (order kept); its rows."""
+        source = self._runs_dir / run["name"]
+        total = 0
+        with (
+            open(self._runs_dir / (name + ".keys"), "wb") as out_keys,
+            open(self._runs_dir / (name + ".docs"), "wb") as out_docs,
+        ):
+            for start in range(0, int(run["rows"]), MERGE_CHUNK):
+                count = min(MERGE_CHUNK, int(run["rows"]) - start)
+                keys = _read_rows(Path(str(source) + ".keys"), start, count)
+                docs = _read_rows(Path(str(source) + ".docs"), start, count)
+                live = ~np.isin(docs, removed)
+                # Renumbering keeps the documents' order, so (key, doc) order holds.
+                out_keys.write(keys[live].astype("<i8").tobytes())
+                out_docs.write(renumber(docs[live]).astype("<i8").tobytes())
+                total += int(live.sum())
+            for f in (out_keys, out_docs):
+                f.flush()
+                os.fsync(f.fileno())
+        if not total:
+            for suffix in (".keys", ".docs"):
+                (self._runs_dir / (name + suffix)).unlink(missing_ok=True)
+        return total
 
 
 _PARAMS = ("threshold", "ngram", "num_perm", "seed", "bands", "rows", "shingle_mode", "verify")

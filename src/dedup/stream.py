@@ -51,6 +51,7 @@ from .formats import (
     read_bytes,
     read_text,
     row_document,
+    source_size,
 )
 from .index import Index
 from .internal import one_line
@@ -75,13 +76,15 @@ def iter_documents(
     errors: str = "strict",
     text_field: str = "text",
     id_field: str | None = None,
+    consumed: Callable[[int], None] | None = None,
 ) -> Iterator[Document | InputError]:
     """The documents of ``paths``, one at a time, and an :class:`InputError` for each bad input or record.
 
     ``kind`` is ``None`` (each file's format from its name, as
     :func:`dedup.formats.detect_format`), ``"text"`` (each file is a
     document), ``"jsonl"`` (each line, read line by line and decompressed on
-    the fly) or ``"parquet"`` (each row, by row groups).
+    the fly) or ``"parquet"`` (each row, by row groups). ``consumed`` is
+    told the bytes of input read as they are (for a progress bar).
     """
     sources, problems = find_sources(paths, recursive=recursive, glob=glob)
     yield from problems
@@ -91,14 +94,18 @@ def iter_documents(
             if fmt.kind == "text":
                 text, _ = read_text(src, encoding, errors, fmt.compression)
                 yield Document(src.path, text, source=src)
+                if consumed is not None:
+                    consumed(source_size(src))
             elif fmt.kind == "parquet":
                 data = read_bytes(src, fmt.compression) if fmt.compression or src.path == STDIN else None
                 for item in iter_parquet(src.path, text_field, id_field, data=data):
                     if isinstance(item, Document):
                         item.source = src
                     yield item
+                if consumed is not None:
+                    consumed(source_size(src))
             else:
-                for lineno, raw in enumerate(iter_lines(src.path, fmt.compression), 1):
+                for lineno, raw in enumerate(iter_lines(src.path, fmt.compression, consumed=consumed), 1):
                     if not raw.strip():
                         continue
                     try:
