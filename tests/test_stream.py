@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import subprocess
@@ -10,8 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dedup import choose_kept, cli, find_duplicates, synth
+from dedup import choose_kept, cli, find_duplicates, report, synth
 from dedup.formats import Document, InputError
 from dedup.stream import find_duplicates_on_disk, iter_documents
 
@@ -158,3 +161,21 @@ def test_docs_work_dir_shows_a_progress_bar_on_a_terminal_only(tmp_path: Path, d
         cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     assert run.returncode == 0 and len(run.stderr.splitlines()) == 1, run.stderr  # the summary line only
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), st.one_of(_JSON, st.lists(_JSON, max_size=4)), max_size=4))
+def test_the_streamed_json_report_is_byte_for_byte_json_dump(body: dict) -> None:
+    """``write_json_streamed`` (lists written an item at a time, from generators) == ``json.dump(indent=2)``."""
+    expected = io.StringIO()
+    report.write_json(expected, body)
+    got = io.StringIO()
+    report.write_json_streamed(got, {k: (x for x in v) if isinstance(v, list) else v for k, v in body.items()})
+    assert got.getvalue() == expected.getvalue()
