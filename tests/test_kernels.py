@@ -11,6 +11,7 @@ import dedup
 from dedup import _kernels, backend, sketch
 from dedup import minhash as minhash_module
 from dedup import text as text_module
+from dedup.internal import text_lengths_reference
 
 pytestmark = pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
 
@@ -247,6 +248,7 @@ def test_texts_are_located_as_their_utf8_bytes(texts: list[str], room: int) -> N
     assert kernels.locate_texts(ids, layout, scratch[:0], addrs, lengths)[0] >= 0
     assert lengths.tolist() == [len(t) for t in texts]
     assert compiled(sketch.text_lengths, texts).tolist() == [len(t) for t in texts]
+    assert np.array_equal(compiled(sketch.text_lengths, texts), text_lengths_reference(texts))
     assert astral == sum(ord(c) > 0xFFFF for t in texts for c in t)
     # Anything but an exact str is left to Python (which raises what it always raised).
     for other in (type("S", (str,), {})("abc"), b"abc", 3):

@@ -349,6 +349,77 @@ def test_long_documents_read_in_pieces_give_the_same_matches(monkeypatch) -> Non
     assert spans and all(one[0][s.start].isalnum() and one[0][s.end - 1].isalnum() for s in spans)
 
 
+def _stream(texts: list[str], kernels, piece_chars: int) -> tuple[np.ndarray, ...]:
+    """Shingle hashes, their positions, token bounds and token places of a seed stream."""
+    counts, places = passage_seeds._Counts(), passage_seeds._Growing()
+    if kernels is None:
+        stream = passage_seeds._shingle_stream(texts, 4, 1, counts, places)
+    else:
+        batches = passage_seeds.batches(texts, piece_chars)
+        stream = passage_seeds._fused_stream(kernels, batches, 4, counts, places)
+    hashes, positions = [np.zeros(0, np.uint64)], [np.zeros(0, np.int64)]
+    for h, first, per_doc in stream:
+        hashes.append(h.copy())
+        if per_doc is None:
+            positions.append(np.arange(first, first + len(h)))
+        else:
+            bounds = np.concatenate(([0], np.cumsum(per_doc)))
+            positions.append(passage_seeds._full_positions(bounds, 4) + first)
+    return np.concatenate(hashes), np.concatenate(positions), counts.bounds(), places.array()
+
+
+#: Characters of every kind the tokeniser treats apart: ASCII words and separators, "\0",
+#: accented and folded letters, a combining mark, CJK, emoji, an astral letter, a zero-width
+#: space, a lone surrogate, a token longer than the kernel's table of powers.
+_KINDS = [*"ab cd\n.,-'\x00", "\u00e9", "\u00df", "\u0301", "\u4e2d", "\U0001f642", "\U0001d400", "\u200b"]
+_KINDS += ["\u0130", "\u00a9", "\ud800", "x" * 300]
+
+
+@needs_numba
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from(_KINDS), max_size=120).map("".join), min_size=1, max_size=6),
+    st.sampled_from([8, 30, 1 << 18]),
+    st.sampled_from([3, 64]),
+)
+def test_one_pass_seed_hashes_equal_the_tokeniser_and_shingles(kernels, texts, piece_chars, every) -> None:
+    # Hashes, positions, tokens per document and token places of the compiled one-pass reading
+    # (whole documents and pieces carrying their last tokens) equal tokenize + shingle's.
+    saved = passage_seeds.PLACE_EVERY
+    passage_seeds.PLACE_EVERY = every
+    try:
+        with dedup.use_backend("numpy"):
+            expected = _stream(texts, None, piece_chars)
+        for got, want in zip(_stream(texts, kernels, piece_chars), expected, strict=True):
+            assert np.array_equal(got, want)
+    finally:
+        passage_seeds.PLACE_EVERY = saved
+
+
+def test_spill_files_shrink_as_their_groups_are_read(tmp_path) -> None:
+    # A group read with punch=True gives its blocks back to the file system (where holes can
+    # be punched); the other groups still read back intact, and so do the token places.
+    grouped = passage_seeds._GroupedFile(tmp_path / "runs", np.dtype(np.uint64), 2)
+    data = [np.arange(k * 100_000, (k + 1) * 100_000, dtype=np.uint64) for k in range(4)]
+    for a, b in zip(data[::2], data[1::2]):
+        grouped.append(np.concatenate((a, b)), np.array([len(a), len(b)]))
+    grouped.finish()
+    before = os.stat(grouped.path).st_blocks
+    assert np.array_equal(grouped.read(0, punch=True), np.concatenate(data[::2]))
+    if passage_seeds._FALLOCATE[0] is not None:  # supported here: about half the file is gone
+        assert os.stat(grouped.path).st_blocks < 0.6 * before
+    assert np.array_equal(grouped.read(1), np.concatenate(data[1::2]))
+    places = passage_seeds._PlacesFile(tmp_path / "places")
+    values = np.arange(0, 30_000, 3, dtype=np.int64)
+    for part in np.array_split(values, 7):
+        places.extend(part)
+    starts = places.array()
+    index = np.array([9_999, 0, 5, 5, 4_000, 1_234], dtype=np.int64)
+    assert len(starts) == len(values) and np.array_equal(starts[index], values[index])
+    with pytest.raises(IndexError):
+        starts[np.array([len(values)])]
+
+
 def test_pieces_cut_before_spaces() -> None:
     text = "alpha beta\ngamma delta epsilon " * 20
     units = [u for batch in passage_seeds.pieces([text], piece_chars=16) for u in batch]

@@ -5,6 +5,11 @@ jits them with numba once the work of the process makes that worth it (the
 same rule as :mod:`dedup._kernels`). The tests check each kernel against the
 numpy / Python reference it replaces (``tests/test_passage_kernels.py``).
 
+* :func:`shingle_utf8` — one pass over a batch of UTF-8 texts: the full-width
+  shingle hashes of :func:`dedup.text.tokenize` + :func:`dedup.text.shingle`,
+  the tokens per document and where every ``every``-th token starts, without
+  the tokeniser's per-token arrays (a long text's pieces carry their last tokens
+  from one call to the next).
 * :func:`pack_keys` — write the token position into the low bits of each
   shingle hash, in place (the sort key of the seeds).
 * :func:`links_from_sorted` — one pass over the sorted keys: every later
@@ -45,6 +50,9 @@ NO_SHINGLE = -(1 << 31)
 _loaded: SimpleNamespace | None = None
 
 _NAMES = (
+    "_mix",
+    "_flush_tokens",
+    "shingle_utf8",
     "_group_end",
     "_similarity",
     "_flush_chain",
@@ -87,6 +95,219 @@ def python() -> SimpleNamespace:
     return SimpleNamespace(
         **{name: getattr(globals()[name], "py_func", globals()[name]) for name in _NAMES if not name.startswith("_")}
     )
+
+
+#: Tokens :func:`shingle_utf8` buffers before hashing their shingles.
+TOKEN_CHUNK = 4096
+#: Powers of the token hash's base kept in a table: tokens up to this long take the loop without a branch.
+_PMAX = 256
+_WORD = 1  # dedup.text's classes
+_SINGLE = 2
+_IGNORE = 3
+
+
+def _mix(x):
+    """splitmix64's finaliser (the token and shingle hashes of :mod:`dedup.text`)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _flush_tokens(raw, st, nt, carried, ngram, powers, tok, token_no, every, char_base, keys, nk, places, n_places):
+    """Hash the tokens ``raw[carried:nt]`` (their raw sums), record the places among them
+    (token ``token_no`` is the first), then hash every full window of ``ngram`` tokens of
+    ``raw[:nt]`` that ends at one of them into ``keys[nk:]``. Returns ``(nk, n_places)``."""
+    for t in range(carried, nt):
+        tok[t] = _mix(raw[t])
+    for t in range(carried + (-token_no) % every, nt, every):  # one modulo per chunk, not per token
+        places[n_places] = st[t] + char_base
+        n_places += 1
+    count = nt - ngram + 1
+    for t in range(count):
+        acc = np.uint64(0)
+        for j in range(ngram):
+            acc += tok[t + j] * powers[j]
+        keys[nk + t] = _mix(acc ^ np.uint64(ngram))
+    return nk + max(count, 0), n_places
+
+
+def shingle_utf8(
+    data, ends, fold, klass, astral_cps, astral_fold, astral_class, ngram, every, tail, n_tail, before, char_base,
+    keys, places, counts,
+):  # fmt: skip
+    """Full-width shingle hashes, token counts and token places of a batch of UTF-8 texts.
+
+    Text ``d`` is ``data[ends[d - 1] + 1 : ends[d]]`` (from 0 for the first), the
+    tables those of :class:`dedup.text.Utf8Batch`. Writes to ``keys`` the hashes of
+    :func:`dedup.text.shingle` (``ngram`` tokens wide only) of the tokens of
+    :func:`dedup.text.tokenize` in text order, to ``counts[d]`` the tokens of text
+    ``d`` and to ``places`` the character offset where every ``every``-th token
+    starts. The first text may continue a longer one: ``tail[:n_tail]`` are the
+    hashes of its last tokens before (their windows are completed), ``before`` its
+    tokens before (which tokens are places) and ``char_base`` where this piece
+    starts in it. ``keys`` needs a slot per byte, ``places`` one per
+    ``every`` bytes plus one per text. Returns ``(keys written, places written,
+    n)``, the last ``n <= ngram - 1`` token hashes of the last text left in ``tail``.
+
+    The characters are read as in :func:`dedup._kernels.sketch_utf8`: runs of
+    ASCII bytes in a loop without a branch on the class, the rest decoded.
+    """
+    base = np.uint64(0x9E3779B97F4A7C15)
+    mult = np.uint64(0xC2B2AE3D27D4EB4F)
+    zero = np.uint64(0)
+    one = np.uint64(1)
+    powers = np.empty(ngram, dtype=np.uint64)  # powers[j] = mult ** (ngram - 1 - j)
+    p = one
+    for j in range(ngram - 1, -1, -1):
+        powers[j] = p
+        p *= mult
+    pw = np.empty(_PMAX, dtype=np.uint64)
+    p = one
+    for j in range(_PMAX):
+        pw[j] = p
+        p *= base
+    wmask = np.empty(128, dtype=np.uint64)
+    f1 = np.empty(128, dtype=np.uint64)
+    for j in range(128):
+        word = klass[j] == _WORD
+        wmask[j] = ~zero if word else zero
+        f1[j] = np.uint64(fold[j]) + one if word else zero
+    cap = TOKEN_CHUNK + ngram
+    raw = np.empty(cap + 1, dtype=np.uint64)
+    st = np.empty(cap + 1, dtype=np.int64)
+    tok = np.empty(cap + 1, dtype=np.uint64)
+    nk = 0
+    n_places = 0
+    n_docs = ends.shape[0]
+    for d in range(n_docs):
+        i = ends[d - 1] + 1 if d > 0 else 0
+        end = ends[d]
+        start_byte = i
+        extra = 0  # bytes of the text so far beyond one per character
+        nt = 0
+        carried = 0
+        token_no = 0  # the text's tokens before raw[carried]
+        cb = 0
+        if d == 0:
+            for q in range(n_tail):
+                tok[q] = tail[q]
+            nt = n_tail
+            carried = n_tail
+            token_no = before
+            cb = char_base
+        acc = zero
+        power = one
+        length = zero
+        tstart = np.int64(0)  # character where the current token starts
+        while True:
+            while i < end and nt < cap - 1:
+                c = data[i]
+                if c < 0x80 and length < _PMAX:
+                    u = np.uint64(i)
+                    last = np.uint64(min(end, i + (cap - 1 - nt)))
+                    at = np.uint64(nt)
+                    shift = np.uint64(start_byte + extra)
+                    while u < last:
+                        c = data[u]
+                        if c >= np.uint8(0x80) or length >= np.uint64(_PMAX):
+                            break
+                        w = wmask[c]
+                        tstart = np.int64(u - shift) if length == zero else tstart
+                        acc += f1[c] * pw[length]
+                        raw[at] = acc + length
+                        st[at] = tstart
+                        grown = (length + one) & w
+                        at += np.uint64(length > grown)
+                        acc &= w
+                        length = grown
+                        u += one
+                    i = np.int64(u)  # numba: the int64 it was
+                    nt = np.int64(at)  # type: ignore[assignment]
+                    continue
+                c = np.int64(c)
+                char = i - start_byte - extra
+                if c < 0x80:
+                    cp = c
+                    width = 1
+                elif c < 0xE0:
+                    cp = ((c & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)
+                    width = 2
+                elif c < 0xF0:
+                    cp = ((c & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F)
+                    width = 3
+                else:
+                    cp = (
+                        ((c & 0x07) << 18)
+                        | ((np.int64(data[i + 1]) & 0x3F) << 12)
+                        | ((np.int64(data[i + 2]) & 0x3F) << 6)
+                        | (np.int64(data[i + 3]) & 0x3F)
+                    )
+                    width = 4
+                i += width
+                extra += width - 1
+                if cp < 0x10000:
+                    k = klass[cp]
+                    f = fold[cp]
+                else:
+                    lo = 0
+                    hi = astral_cps.shape[0]
+                    while lo < hi:
+                        mid = (lo + hi) >> 1
+                        if astral_cps[mid] < cp:
+                            lo = mid + 1
+                        else:
+                            hi = mid
+                    k = astral_class[lo]
+                    f = astral_fold[lo]
+                if k == _IGNORE:
+                    continue
+                if k == _WORD:
+                    if length == zero:
+                        tstart = char  # type: ignore[assignment]
+                    if length < _PMAX:
+                        power = pw[length]
+                    elif length == _PMAX:
+                        power = pw[_PMAX - 1] * base
+                    acc += (np.uint64(f) + one) * power
+                    power *= base
+                    length += one
+                    continue
+                if length > zero:
+                    raw[nt] = acc + length
+                    st[nt] = tstart
+                    nt += 1
+                    acc = zero
+                    power = one
+                    length = zero
+                if k == _SINGLE:
+                    raw[nt] = np.uint64(f) + one + one
+                    st[nt] = char
+                    nt += 1
+            done = i >= end
+            if done and length > zero:
+                raw[nt] = acc + length
+                st[nt] = tstart
+                nt += 1
+            nk, n_places = _flush_tokens(
+                raw, st, nt, carried, ngram, powers, tok, token_no, every, cb, keys, nk, places, n_places
+            )
+            token_no += nt - carried
+            keep = min(nt, ngram - 1)
+            for q in range(keep):
+                tok[q] = tok[nt - keep + q]
+                raw[q] = zero
+            if done:
+                counts[d] = token_no - (before if d == 0 else 0)
+                if d == n_docs - 1:
+                    for q in range(keep):
+                        tail[q] = tok[q]
+                    return nk, n_places, keep
+                break
+            nt = keep
+            carried = keep
+    return nk, n_places, 0
 
 
 def pack_keys(keys, token_bounds, ngram, bits):

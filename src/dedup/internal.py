@@ -10,11 +10,13 @@ each other's private (``_name``) helpers. What lives here:
 - shingle sets and their exact Jaccard similarity (the verification step of
   the document engines);
 - the full-width shingles of a batch (the seeds of the passage engines);
+- handing the heap's free pages back to the system between phases;
 - the size parser (``"100MB"``, ``"2MiB"``) used by the CLI and :mod:`dedup.synth`.
 """
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import numbers
 import re
@@ -39,7 +41,8 @@ __all__ = [
     "passage_shingles",
     "ranges",
     "shingle_sets",
-    "text_lengths",
+    "text_lengths_reference",
+    "trim_heap",
 ]
 
 #: Characters per batch: large enough to amortise numpy calls, small enough for cache and RAM.
@@ -180,8 +183,9 @@ def batches(texts: Iterable[str], start: int = 0) -> Iterator[list[str]]:
         yield batch
 
 
-def text_lengths(texts: Sequence[str]) -> np.ndarray:
-    """The length of every text, as int64, in one C-level pass.
+def text_lengths_reference(texts: Sequence[str]) -> np.ndarray:
+    """The length of every text, as int64, in one C-level pass (the reference and fallback of
+    :func:`dedup.sketch.text_lengths`, which reads them with a compiled kernel).
 
     Parameters
     ----------
@@ -198,7 +202,7 @@ def text_lengths(texts: Sequence[str]) -> np.ndarray:
     TypeError
         When an item is not a ``str`` (naming its index).
 
-    >>> text_lengths(["ab", ""]).tolist()
+    >>> text_lengths_reference(["ab", ""]).tolist()
     [2, 0]
     """
     try:
@@ -219,7 +223,7 @@ def ranges(texts: Sequence[str], lengths: np.ndarray | None = None) -> Iterator[
     texts : Sequence[str]
         The texts.
     lengths : numpy.ndarray, optional
-        Their :func:`text_lengths`, when the caller has them already.
+        Their :func:`text_lengths_reference`, when the caller has them already.
 
     Yields
     ------
@@ -236,7 +240,7 @@ def ranges(texts: Sequence[str], lengths: np.ndarray | None = None) -> Iterator[
     """
     n = len(texts)
     if lengths is None:
-        lengths = text_lengths(texts)
+        lengths = text_lengths_reference(texts)
     # One bisection per batch, not a Python step per text (this runs before any worker starts).
     ends = np.cumsum(lengths)
     lo = 0
@@ -335,6 +339,23 @@ def passage_shingles(batch: list[str], ngram: int) -> tuple[np.ndarray, np.ndarr
 
 
 # ---------------------------------------------------------------- messages
+
+
+def trim_heap() -> None:
+    """Hand the heap's free pages back to the system (glibc ``malloc_trim``; nothing where
+    there is none): the arrays of a phase under glibc's mmap threshold, freed, would otherwise
+    stay resident next to what the later phases allocate."""
+    if not _LIBC:
+        try:
+            _LIBC.append(ctypes.CDLL("libc.so.6").malloc_trim)
+        except (OSError, AttributeError):
+            _LIBC.append(None)
+    if _LIBC[0] is not None:
+        _LIBC[0](0)
+
+
+#: glibc's ``malloc_trim`` once looked up (``None`` where there is none).
+_LIBC: list = []
 
 
 def one_line(message: object) -> str:

@@ -7,6 +7,12 @@ occurrence with the first one keeps the work linear however often a shingle
 repeats. Seeds come out in ``repeat`` order, in chunks of a bounded number of
 tokens, so that the chaining downstream is one streaming pass.
 
+Reading (with ``jobs=1`` and the compiled kernels): one compiled pass over each
+batch's UTF-8 (:func:`dedup._passage_kernels.shingle_utf8`) gives the hashes of
+:func:`dedup.text.tokenize` + :func:`dedup.text.shingle` straight into the keys,
+with the tokens per document and the token places; no per-token arrays of
+offsets. Other paths (several jobs, no numba) tokenise and shingle batch by batch.
+
 **In memory** (:func:`find_seeds` without ``spill``): one ``uint64`` per
 shingle packs the top bits of its hash above its token position. One radix
 pass groups the keys by the top bits of their hash into buckets of about 32k
@@ -26,9 +32,12 @@ one run file, 8 bytes a shingle (the hash above the position relative to the
 run's first). Each bucket, gathered from every run, is linked in memory on its
 own (the same cache-sized buckets and tables) and its links are appended to one
 links file grouped by chunk of token positions; each chunk, gathered from every
-bucket, is then read back in position order. Memory follows the size of one bucket and
-one chunk, not the input; the links, hence the seeds and the matches, are
-exactly those of the in-memory path.
+bucket, is then read back in position order. Each group's blocks are punched out of
+its file once read, so the run file shrinks as the links file grows, and the links
+file as the multiplicities are written. The token places go to a file too, read
+back by index. Memory follows the size of one bucket and one chunk (at most a
+:data:`SMALL_PARTS`-th of a small input), not the input; the links, hence the
+seeds and the matches, are exactly those of the in-memory path.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ import mmap
 import os
 import shutil
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -49,9 +58,9 @@ from typing import BinaryIO, NamedTuple
 import numpy as np
 
 from . import _passage_kernels
-from .internal import BATCH_DOCS
+from .internal import BATCH_DOCS, trim_heap
 from .parallel import can_share, ordered_map, shared_texts
-from .text import TokenBatch, shingle, tokenize
+from .text import TokenBatch, encode_utf8, shingle, tokenize
 
 __all__ = [
     "NO_SHINGLE",
@@ -100,6 +109,12 @@ UNKNOWN_SIZE_BUCKETS = 1 << 8
 
 #: Spill mode: tokens per chunk of links (read back whole, 12 bytes a token in memory).
 FILE_CHUNK_TOKENS = 1 << 22
+
+#: Spill mode: a smaller input is held at most a this-th at a time (runs, buckets, chunks)...
+SMALL_PARTS = 16
+
+#: ... but in parts of at least this many shingles or tokens.
+MIN_PART_SHINGLES = 1 << 16
 
 _U64 = np.uint64
 
@@ -230,21 +245,77 @@ class _Growing:
         return self.data[: self.n].copy()
 
 
+class _PlacesFile:
+    """Token places appended to a file (spill mode: they grow with the input, 8 bytes per
+    :data:`PLACE_EVERY` tokens), read back by index with :class:`FileArray`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.n = 0
+        self._out: BinaryIO | None = open(path, "wb")  # noqa: SIM115 (closed by array)
+
+    def extend(self, values: np.ndarray) -> None:
+        assert self._out is not None
+        self._out.write(np.ascontiguousarray(values, dtype=np.int64).data)
+        self.n += len(values)
+
+    def array(self) -> FileArray:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        return FileArray(self.path, np.dtype(np.int64), self.n)
+
+
+class FileArray:
+    """A read-only array in a file, read only where indexed (``a[index]`` for an integer array;
+    indexes close together are read in one piece)."""
+
+    #: Indexes closer than this share one read.
+    GAP = 512
+
+    def __init__(self, path: Path, dtype: np.dtype, n: int) -> None:
+        self.path, self.dtype, self._n = path, np.dtype(dtype), n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, index: np.ndarray) -> np.ndarray:
+        index = np.asarray(index, dtype=np.int64)
+        out = np.empty(len(index), dtype=self.dtype)
+        if not len(index):
+            return out
+        order = np.argsort(index, kind="stable")
+        wanted = index[order]
+        if wanted[0] < 0 or wanted[-1] >= self._n:
+            raise IndexError(f"index out of range for a file array of {self._n}")
+        cuts = np.flatnonzero(np.diff(wanted) > self.GAP) + 1
+        size = self.dtype.itemsize
+        with open(self.path, "rb") as f:
+            for a, b in itertools.pairwise([0, *cuts.tolist(), len(wanted)]):
+                lo, hi = int(wanted[a]), int(wanted[b - 1]) + 1
+                block = np.frombuffer(os.pread(f.fileno(), (hi - lo) * size, lo * size), dtype=self.dtype)
+                if len(block) != hi - lo:
+                    raise OSError(f"{self.path}: spill file shorter than written")
+                out[order[a:b]] = block[wanted[a:b] - lo]
+        return out
+
+
 @dataclass(frozen=True)
 class TokenPlaces:
     """Where every :data:`PLACE_EVERY`-th token of each document starts (a character offset),
     recorded while the seeds are found: the offsets of any token are then found by tokenising
     only the window of text from the place before it to the place after it.
 
-    ``starts[first[d] + j]`` is where token ``j * every`` of document ``d`` starts.
+    ``starts[first[d] + j]`` is where token ``j * every`` of document ``d`` starts (in
+    memory, or a :class:`FileArray` in spill mode).
     """
 
-    starts: np.ndarray
+    starts: np.ndarray | FileArray
     first: np.ndarray
     every: int
 
     @staticmethod
-    def from_counts(starts: np.ndarray, token_bounds: np.ndarray, every: int) -> TokenPlaces:
+    def from_counts(starts: np.ndarray | FileArray, token_bounds: np.ndarray, every: int) -> TokenPlaces:
         per_doc = -(-np.diff(token_bounds) // every)  # ceil
         first = np.zeros(len(per_doc) + 1, dtype=np.int64)
         np.cumsum(per_doc, out=first[1:])
@@ -279,13 +350,19 @@ class _Counts:
 
 
 def _shingle_stream(
-    texts: Iterable[str], ngram: int, jobs: int, doc_tokens: _Counts, places: _Growing
+    texts: Iterable[str],
+    ngram: int,
+    jobs: int,
+    doc_tokens: _Counts,
+    places: _Growing | _PlacesFile,
+    room: Callable[[int], np.ndarray | None] | None = None,
 ) -> Iterator[tuple[np.ndarray, int, np.ndarray | None]]:
     """Full-width shingle hashes in document order, batch by batch, with the global token
     position of the batch's first token and the token counts of its documents (``None`` for
     the piece of a long document: its shingles start at consecutive tokens); fills
     ``doc_tokens`` (tokens per document) and ``places`` (see :class:`TokenPlaces`).
-    ``texts`` is read once, in order."""
+    ``texts`` is read once, in order. ``room(n)``, if given, may return an array of at least
+    ``n`` slots where a batch's hashes can be written (then they are yielded as a view of it)."""
     shared = isinstance(texts, (list, tuple)) and jobs > 1 and can_share()
     # Of the batches handed out and not yet consumed (ordered_map keeps task order): units,
     # whether a piece, whether its document's last piece.
@@ -293,6 +370,10 @@ def _shingle_stream(
 
     size = _chars(texts)
     piece_chars = PIECE_CHARS if size is None else max(MIN_PIECE_CHARS, min(PIECE_CHARS, size >> 7))
+    kernels = _passage_kernels.compiled(size if size is not None else 1 << 40) if jobs == 1 else None
+    if kernels is not None:
+        yield from _fused_stream(kernels, batches(texts, piece_chars), ngram, doc_tokens, places, room)
+        return
 
     def tasks() -> Iterator[Task]:
         for b in batches(texts, piece_chars):
@@ -323,6 +404,52 @@ def _shingle_stream(
             yield shingle(TokenBatch(window, np.array([0, n], dtype=np.int64)), ngram).hashes, offset - len(tail), None
         offset += int(counts[0])
         tail = window[:0] if last else window[max(0, n - ngram + 1) :]
+
+
+def _fused_stream(
+    kernels: SimpleNamespace,
+    work: Iterator[Batch],
+    ngram: int,
+    doc_tokens: _Counts,
+    places: _Growing | _PlacesFile,
+    room: Callable[[int], np.ndarray | None] | None = None,
+) -> Iterator[tuple[np.ndarray, int, np.ndarray | None]]:
+    """What :func:`_shingle_stream` yields, from one compiled pass per batch over its UTF-8
+    (:func:`dedup._passage_kernels.shingle_utf8`): no per-token arrays of offsets, hashes and
+    shingles, so the batch's working set is its bytes and its shingles. The pieces of a long
+    document are read in order, each carrying the last tokens of the one before. The hashes
+    yielded are a view of ``room``'s array or of a buffer the next batch overwrites."""
+    scratch = np.empty(0, dtype=np.uint64)
+    found = np.empty(0, dtype=np.int64)
+    tail = np.zeros(max(1, ngram - 1), dtype=np.uint64)
+    n_tail = before = 0  # tokens carried from the pieces before / in them
+    offset = 0  # global position of the next token
+    for batch in work:
+        utf8 = encode_utf8(batch.texts)
+        keys = room(len(utf8.data)) if room is not None else None  # a slot per byte: tokens are fewer
+        if keys is None:
+            if len(scratch) < len(utf8.data):
+                scratch = np.empty(len(utf8.data), dtype=np.uint64)
+            keys = scratch
+        if len(found) < len(utf8.data) // PLACE_EVERY + 1 + len(batch.units):
+            found = np.empty(len(utf8.data) // PLACE_EVERY + 1 + len(batch.units), dtype=np.int64)
+        counts = np.zeros(len(batch.units), dtype=np.int64)
+        if not batch.piece or batch.units[0][1] == 0:  # a document's start
+            n_tail = before = 0
+        carried = n_tail
+        n_keys, n_places, n_tail = kernels.shingle_utf8(
+            utf8.data, utf8.ends, utf8.fold, utf8.klass, utf8.astral_cps, utf8.astral_fold, utf8.astral_class,
+            ngram, PLACE_EVERY, tail, carried, before, batch.units[0][1], keys, found, counts,
+        )  # fmt: skip
+        del utf8
+        places.extend(found[:n_places])
+        doc_tokens.add(batch.units[0][0], counts)
+        if batch.piece:
+            yield keys[:n_keys], offset - carried, None
+            before += int(counts[0])
+        else:
+            yield keys[:n_keys], offset, counts
+        offset += int(counts.sum())
 
 
 @dataclass
@@ -506,6 +633,10 @@ def _chars(texts: Iterable[str]) -> int | None:
     return int(hint) if hint is not None else None
 
 
+#: Keys from which their map asks for huge pages (64 MB).
+HUGE_PAGE_KEYS = 1 << 23
+
+
 def _anonymous(n: int) -> np.ndarray:
     """``n`` uint64 in an anonymous memory map: pages are committed when first written, and
     the tail can be given back to the system (:func:`_give_back`) while the head is in use."""
@@ -515,8 +646,9 @@ def _anonymous(n: int) -> np.ndarray:
     # Private, not mmap's default shared map of /dev/zero: only private anonymous memory gets
     # huge pages (a shared map faults in 4 KB pages, and random access at 1 GB misses the TLB).
     mm = mmap.mmap(-1, max(8, 8 * n), flags=private | anonymous)
-    with contextlib.suppress(AttributeError, OSError):
-        mm.madvise(mmap.MADV_HUGEPAGE)  # as numpy does for its own large arrays
+    if n >= HUGE_PAGE_KEYS:  # a smaller map would carry up to a 2 MB page of slack for little gain
+        with contextlib.suppress(AttributeError, OSError):
+            mm.madvise(mmap.MADV_HUGEPAGE)  # as numpy does for its own large arrays
     return np.frombuffer(mm, dtype=np.uint64)
 
 
@@ -537,22 +669,6 @@ def _give_back(array: np.ndarray, keep_bytes: int) -> None:
             mm.madvise(mmap.MADV_DONTNEED, start, len(mm) - start)
 
 
-def _trim_heap() -> None:
-    """Hand the heap's free pages back to the system (glibc ``malloc_trim``): the tokeniser's
-    freed batches would otherwise stay resident next to what the later phases allocate."""
-    if not _LIBC:
-        try:
-            _LIBC.append(ctypes.CDLL("libc.so.6").malloc_trim)
-        except (OSError, AttributeError):
-            _LIBC.append(None)
-    if _LIBC[0] is not None:
-        _LIBC[0](0)
-
-
-#: glibc's ``malloc_trim`` once looked up (``None`` where there is none).
-_LIBC: list = []
-
-
 def _read_all(texts: Iterable[str], ngram: int, jobs: int, places: _Growing) -> tuple[np.ndarray, np.ndarray]:
     """Full-width shingle hashes of every document (in one array) and the token bounds."""
     doc_tokens = _Counts()
@@ -560,13 +676,21 @@ def _read_all(texts: Iterable[str], ngram: int, jobs: int, places: _Growing) -> 
     # pages of the allocation are never committed, and CJK-heavy input grows it.
     keys = _anonymous((_chars(texts) or 1 << 22) // 3 + 1024)
     n_keys = 0
-    for hashes, _, _ in _shingle_stream(texts, ngram, jobs, doc_tokens, places):
+
+    def room(n: int) -> np.ndarray | None:  # the shingles written straight into the keys if they fit
+        return keys[n_keys:] if n_keys + n <= len(keys) else None
+
+    for hashes, _, _ in _shingle_stream(texts, ngram, jobs, doc_tokens, places, room):
+        if len(hashes) and np.may_share_memory(hashes, keys):
+            n_keys += len(hashes)  # written in place
+            continue
         if n_keys + len(hashes) > len(keys):
             grown = _anonymous(max(2 * len(keys), n_keys + len(hashes)))
             grown[:n_keys] = keys[:n_keys]
             keys = grown
         keys[n_keys : n_keys + len(hashes)] = hashes
         n_keys += len(hashes)
+    trim_heap()  # the reading's freed buffers are not kept resident under the linking
     return keys[:n_keys], doc_tokens.bounds()
 
 
@@ -603,8 +727,10 @@ def _link(
     size = 16
     while size < 2 * largest and size < 2 * table_max:
         size *= 2
-    table = (np.empty(size, np.uint64), np.empty(size, np.int64), np.empty(size, np.int64))
-    slot = np.empty(min(largest, table_max), np.int64)
+    # First positions and counts in 32 bits while positions fit: 12 bytes a slot, not 24.
+    wide = np.int32 if bits < 31 else np.int64
+    table = (np.empty(size, np.uint64), np.empty(size, wide), np.empty(size, wide))
+    slot = np.empty(min(largest, table_max), wide)
     if isinstance(out, tuple):
         kernels.records_from_buckets(keys, bounds, bits, *out, *table, slot)
     elif out is keys:
@@ -680,7 +806,7 @@ def _in_memory(texts: Iterable[str], ngram: int, jobs: int, chunk_tokens: int) -
                 pos, link, _ = _link_numpy(keys, bits)
                 links[pos] = link
     del keys
-    _trim_heap()
+    trim_heap()
     seeds = SeedStream(token_bounds, LinkMultiplicity(links), _pairs(links, _chunks(total, chunk_tokens)))
     seeds.places = TokenPlaces.from_counts(places.array(), token_bounds, PLACE_EVERY)
     return seeds
@@ -776,8 +902,10 @@ class _GroupedFile:
             self._offsets = np.asarray(self._starts, dtype=np.int64)[:, None] + before * self.dtype.itemsize
         self._counts, self._starts = [], []
 
-    def read(self, g: int) -> np.ndarray:
-        """The records of group ``g``, write after write."""
+    def read(self, g: int, punch: bool = False) -> np.ndarray:
+        """The records of group ``g``, write after write; with ``punch``, their blocks of the
+        file are handed back to the file system (each group is read once: the file shrinks
+        as the next one grows)."""
         counts = self.counts[:, g] if len(self.counts) else np.zeros(0, dtype=np.int64)
         out = np.empty(int(counts.sum()), dtype=self.dtype)
         if not len(out):
@@ -785,19 +913,48 @@ class _GroupedFile:
         view = out.view(np.uint8).data
         size = self.dtype.itemsize
         at = 0
-        fd = os.open(self.path, os.O_RDONLY)
+        fd = os.open(self.path, os.O_RDWR if punch else os.O_RDONLY)
         try:
             for w in np.flatnonzero(counts).tolist():
                 want = int(counts[w]) * size
                 offset = int(self._offsets[w, g])
+                start = offset
                 while want:
                     got = os.preadv(fd, [view[at : at + want]], offset)
                     if got <= 0:
                         raise OSError(f"{self.path}: spill file shorter than written")
                     at, want, offset = at + got, want - got, offset + got
+                if punch:
+                    _punch_hole(fd, start, offset - start)
         finally:
             os.close(fd)
         return out
+
+
+def _punch_hole(fd: int, offset: int, length: int) -> None:
+    """Hand the whole blocks of ``fd``'s bytes ``offset:offset + length`` back to the file system
+    (Linux ``fallocate(PUNCH_HOLE | KEEP_SIZE)``; nothing where it is not supported)."""
+    lo = -(-offset // _BLOCK) * _BLOCK
+    hi = (offset + length) // _BLOCK * _BLOCK
+    if hi <= lo or _FALLOCATE[0] is None:
+        return
+    if _FALLOCATE[0] is False:
+        try:
+            fallocate = ctypes.CDLL(None, use_errno=True).fallocate
+            fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+            _FALLOCATE[0] = fallocate
+        except (OSError, AttributeError):
+            _FALLOCATE[0] = None
+            return
+    if _FALLOCATE[0](fd, _PUNCH_HOLE | _KEEP_SIZE, lo, hi - lo) != 0:
+        _FALLOCATE[0] = None  # not supported by this file system: the file keeps its blocks
+
+
+#: libc's ``fallocate`` once looked up (``False``: not yet, ``None``: none or unsupported).
+_FALLOCATE: list = [False]
+_PUNCH_HOLE, _KEEP_SIZE = 0x02, 0x01
+#: File system block: only whole blocks are punched out.
+_BLOCK = 4096
 
 
 def _grouped(
@@ -830,15 +987,24 @@ def _spill_into(
     chunk_tokens: int,
 ) -> SeedStream:
     total_chars = _chars(texts)
-    # Buckets of about BUCKET_SHINGLES shingles each (about one shingle per 5 characters);
-    # input of unknown size gets UNKNOWN_SIZE_BUCKETS.
-    want = max(1, total_chars // 5 // BUCKET_SHINGLES) if total_chars is not None else UNKNOWN_SIZE_BUCKETS
+    # Buckets of about BUCKET_SHINGLES shingles each (about one shingle per 5 characters), at
+    # least SMALL_PARTS of a smaller input, and runs of at most a SMALL_PARTS-th of it too: what
+    # is held at a time follows the input's size below that, not a fixed 100 MB. Input of
+    # unknown size gets UNKNOWN_SIZE_BUCKETS.
+    if total_chars is not None:
+        shingles = max(1, total_chars // 5)
+        per_bucket = min(BUCKET_SHINGLES, max(MIN_PART_SHINGLES, shingles // SMALL_PARTS))
+        want = max(1, shingles // per_bucket)
+        run_shingles = min(run_shingles, max(MIN_PART_SHINGLES, shingles // SMALL_PARTS))
+    else:
+        want = UNKNOWN_SIZE_BUCKETS
     bucket_bits = min(12, max(0, (want - 1).bit_length()))
     n_buckets = 1 << bucket_bits
 
     doc_tokens = _Counts()
-    places = _Growing()
-    # Every run is written to one file, grouped by bucket: 8 bytes per shingle (see _pack_run).
+    places = _PlacesFile(Path(f"{prefix}.places"))
+    # Every run is written to one file, grouped by bucket: 8 bytes per shingle (see _pack_run);
+    # each bucket's part is punched out of the file once read.
     runs = _GroupedFile(Path(f"{prefix}.runs"), np.dtype(np.uint64), n_buckets)
     bases: list[int] = []
     widths: list[int] = []
@@ -877,7 +1043,7 @@ def _spill_into(
     token_bounds = doc_tokens.bounds()
     total = int(token_bounds[-1])
     bits = max(1, total.bit_length())
-    file_chunk = max(chunk_tokens, FILE_CHUNK_TOKENS)
+    file_chunk = max(chunk_tokens, min(FILE_CHUNK_TOKENS, total // SMALL_PARTS))
     link_record = _link_record(total)
     cuts = _chunks(total, file_chunk)
     n_chunks = len(cuts) - 1
@@ -887,7 +1053,7 @@ def _spill_into(
 
     # Every shingle of a group shares the top bits of its hash, so it is in one bucket.
     for b in range(n_buckets):
-        keys = runs.read(b)
+        keys = runs.read(b, punch=True)
         if not len(keys):
             continue
         _unpack_runs(keys, runs.counts[:, b], run_bases, run_widths, bits)
@@ -911,7 +1077,7 @@ def _spill_into(
         for c, (lo, hi) in enumerate(zip(cuts[:-1].tolist(), cuts[1:].tolist())):
             links: np.ndarray = np.full(hi - lo, NO_SHINGLE, dtype=np.int64)
             mult = np.zeros(hi - lo, dtype=np.int32)
-            rec = linked.read(c)
+            rec = linked.read(c, punch=True)
             kernels = _passage_kernels.compiled(len(rec))
             if kernels is not None:
                 kernels.scatter_records(rec["t"], rec["v"], rec["c"], lo, links, mult)

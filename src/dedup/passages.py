@@ -41,7 +41,7 @@ from typing import NamedTuple, Protocol, overload
 import numpy as np
 
 from . import _passage_kernels
-from .internal import check_passage_params
+from .internal import check_passage_params, trim_heap
 from .passage_seeds import TokenPlaces, batches, find_seeds, range_index, seed_arrays, spill_needed
 from .progress import Progress, report
 from .text import tokenize
@@ -69,9 +69,9 @@ _DIAGONAL_BIN = 8
 _CHAIN_GAP = 12
 #: Largest gap (tokens) bridged when merging chains into one match: a dropped paragraph or two.
 _MERGE_GAP = 400
-#: Candidates located (trimmed, turned into character offsets) at a time: about 5 KB each
+#: Candidates located (trimmed, turned into character offsets) at a time: about 10 KB each
 #: while they are worked on, so a group stays small next to the seeds of a 10 MB input.
-_LOCATE_GROUP = 1 << 10
+_LOCATE_GROUP = 1 << 8
 #: Characters of text windows tokenised at a time when locating (the tokeniser holds about
 #: 40 bytes per character).
 _WINDOW_CHARS = 1 << 16
@@ -565,7 +565,7 @@ def _trim(
     doc_end = token_bounds[c.doc_r + 1]
     sizes = c.r_end - c.r_lo
     before = np.cumsum(sizes) - sizes
-    cuts = np.flatnonzero(np.diff(before >> 18)) + 1  # groups of about 256k tokens: bounded memory
+    cuts = np.flatnonzero(np.diff(before >> 16)) + 1  # groups of about 64k tokens (50 bytes each): bounded memory
     for a, b in itertools.pairwise([0, *cuts.tolist(), n]):
         lo_g, hi_g = c.r_lo[a:b], c.r_end[a:b]
         ranges = getattr(multiplicity, "ranges", None)
@@ -676,6 +676,7 @@ def _matches_from_chains(
     candidates = _candidates(_merge(chains, ngram, threshold), ngram, min_words, threshold)
     chosen = _choose(candidates, token_bounds)
     chosen = chosen.take(np.lexsort((chosen.r_lo, chosen.doc_r)))
+    trim_heap()  # what chaining and merging freed is not kept resident under the locating
     # In groups: the located edges take about 1 KB per candidate while they are worked on.
     found: list[Match] = []
     for at in range(0, len(chosen.doc_r), _LOCATE_GROUP):

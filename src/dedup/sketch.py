@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import backend
-from .internal import text_lengths as internal_text_lengths
+from .internal import text_lengths_reference
 from .minhash import EMPTY, minhash, permutations
 from .text import ShingleMode, encode_utf8, shingle, tokenize, utf8_tables
 
@@ -99,13 +99,13 @@ _NO_BYTES = np.zeros(0, dtype=np.uint8)
 
 
 def text_lengths(texts: Sequence[str]) -> np.ndarray:
-    """``len(texts[i])`` for every text, as int64, like :func:`dedup.internal.text_lengths`.
+    """``len(texts[i])`` for every text, as int64, like :func:`dedup.internal.text_lengths_reference`.
 
     For a list or tuple of ``str`` once the compiled kernels are loaded, the
     lengths are read from the strings by :func:`dedup._kernels.locate_texts`
     in one compiled loop (a Python step per text otherwise: the serial part
     of a run on threads); anything else goes through
-    :func:`dedup.internal.text_lengths`, which also names a non-``str`` item.
+    :func:`dedup.internal.text_lengths_reference`, which also names a non-``str`` item.
 
     >>> text_lengths(["ab", "", "hé"]).tolist()
     [2, 0, 2]
@@ -118,7 +118,7 @@ def text_lengths(texts: Sequence[str]) -> np.ndarray:
             sizes = np.empty(len(held), dtype=np.int64)
             if kernels.locate_texts(ids, kernels.str_layout, _NO_BYTES, np.empty_like(sizes), sizes)[0] >= 0:
                 return sizes
-    return internal_text_lengths(texts)
+    return text_lengths_reference(texts)
 
 
 def sign_texts(
