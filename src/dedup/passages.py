@@ -460,17 +460,19 @@ def _token_places_in_windows(
     text, text_doc = "", -1
     k = 0
     n = len(w_index)
+    doc_of, lo_of, hi_of = w_doc.tolist(), w_lo.tolist(), w_hi.tolist()  # Python ints: no numpy scalar per window
     while k < n:
         strs: list[str] = []
         size = 0
         first_k = k
         while k < n and (size < _WINDOW_CHARS or not strs):
-            d = int(w_doc[k])
+            d = doc_of[k]
             if d != text_doc:
                 text, text_doc = docs[d], d  # one document held at a time
-            hi = int(w_hi[k])
-            strs.append(text[int(w_lo[k]) : hi if hi >= 0 else len(text)])
-            size += len(strs[-1])
+            hi = hi_of[k]
+            window = text[lo_of[k] : hi if hi >= 0 else len(text)]
+            strs.append(window)
+            size += len(window)
             k += 1
         tokens = tokenize(strs, offsets=True)
         assert tokens.starts is not None and tokens.ends is not None
@@ -480,7 +482,7 @@ def _token_places_in_windows(
         newlines = np.flatnonzero(np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32) == 10)
         del joined
         at = np.zeros(k - first_k, dtype=np.int64)  # where each window starts in the joined text
-        np.cumsum([len(x) + 1 for x in strs[:-1]], out=at[1:])
+        np.cumsum(np.fromiter(map(len, strs[:-1]), dtype=np.int64, count=k - first_k - 1) + 1, out=at[1:])
         a, b = int(w_first[first_k]), int(w_first[k]) if k < n else len(wanted)
         win = np.repeat(np.arange(k - first_k), np.diff(np.append(w_first[first_k:k], b)))  # window of each wanted
         token = tokens.bounds[win] + local[a:b] % every
