@@ -356,56 +356,86 @@ def test_distributed_seeds_equal_the_local_seeds(spark, tmp_path, hot):
     assert set(np.flatnonzero(want_mult > 1).tolist()) == set(glob_r.tolist())
 
 
-def _exchanges(df) -> list[str]:
-    """The shuffles of ``df``'s executed plan (those inside cached relations included)."""
-    plan = df._jdf.queryExecution().executedPlan().toString()
-    return [line[line.index("Exchange") :] for line in plan.splitlines() if "Exchange hashpartitioning" in line]
+def _exchanges(df) -> dict[str, str]:
+    """The hash shuffles of ``df``'s executed plan (those inside cached relations included), each
+    with the two operators below it (what it shuffles the output of)."""
+    lines = df._jdf.queryExecution().executedPlan().toString().splitlines()
+    return {
+        line[line.index("Exchange") :]: " / ".join(
+            re.sub(r"^[\s:+\-]*(\*\(\d+\)\s*)?", "", below) for below in lines[i + 1 : i + 3]
+        )
+        for i, line in enumerate(lines)
+        if "Exchange hashpartitioning" in line
+    }
 
 
-def test_seed_join_shuffles_the_shingles_once(spark, tmp_path):
+def test_seed_plans_shuffle_the_shingles_once(spark, tmp_path):
     """Co-partitioned: the shingles are shuffled on their hash once; grouping them and joining each
-    with its group need no second shuffle (and no filter on the driver). The old plan had two;
-    both give the same seeds."""
+    with its group need no second shuffle (and no filter on the driver). The old plan had two.
+    With hot shingles (all repeated ones, ``hot_shingles=2``) the shingles are still shuffled once,
+    on (hash, salt); the only other shuffles move aggregated rows (the per-salt parts of the hot
+    shingles, combined) and the combined group rows copied to each salt. All give the same seeds."""
     docs = _passage_corpus()
     indexed = spark_session.indexed(spark.read.parquet(_write(tmp_path, "s", docs)), "id", "text", "pos")
     before = spark.conf.get("spark.sql.autoBroadcastJoinThreshold")
     spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")  # a sort-merge join, as on a big corpus
     try:
         plans, seeds = {}, {}
-        for cop in (True, False):
-            occ = spark_passages.seed_occurrences(indexed, 5, copartition=cop)
-            seeds[cop] = sorted(map(tuple, occ.collect()))
-            plans[cop] = {line for line in _exchanges(occ) if "hashpartitioning(h#" in line}
+        for variant, kw in {"one": {}, "two": {"copartition": False}, "hot": {"hot_shingles": 2}}.items():
+            stats: dict = {}
+            occ = spark_passages.seed_occurrences(indexed, 5, stats=stats, **kw)
+            seeds[variant] = sorted(map(tuple, occ.collect()))
+            plans[variant] = {ex: child for ex, child in _exchanges(occ).items() if "hashpartitioning(h#" in ex}
+            assert stats["hot_shingles"] > 0 if variant == "hot" else stats["hot_shingles"] == 0
     finally:
         spark.conf.set("spark.sql.autoBroadcastJoinThreshold", before)
-    assert len(plans[True]) == 1 and "REPARTITION_BY_NUM" in plans[True].pop()
-    assert len(plans[False]) == 2  # the grouping's shuffle and the join's
-    assert seeds[True] == seeds[False] and len(seeds[True]) > 100
+    assert len(plans["one"]) == 1 and "REPARTITION_BY_NUM" in next(iter(plans["one"]))
+    assert len(plans["two"]) == 2  # the grouping's shuffle and the join's
+    hot = plans["hot"]
+    of_shingles = [ex for ex, child in hot.items() if child.startswith("MapInArrow")]
+    assert len(of_shingles) == 1, hot
+    assert re.match(r"Exchange hashpartitioning\(h#\d+L, s#\d+, \d+\), REPARTITION_BY_NUM", of_shingles[0])
+    others = [child for ex, child in hot.items() if ex != of_shingles[0]]
+    assert len(others) == 2, hot
+    # The per-salt parts, partially aggregated, combined on the hash; the combined groups copied to each salt.
+    assert sum(bool(re.match(r"\w*Aggregate\(key=\[h#\d+L\], functions=\[partial_sum", c)) for c in others) == 1, hot
+    assert sum("Generate explode" in c for c in others) == 1, hot
+    assert seeds["one"] == seeds["two"] == seeds["hot"] and len(seeds["one"]) > 100
 
 
-def test_a_hot_shingle_is_spread_over_several_tasks_in_the_first_shuffle(spark, tmp_path):
-    """Boilerplate repeated 10,000 times (10 times in each of 1,000 documents): found hot on a
-    sample of the documents before the shingles are shuffled, its occurrences land in several
-    partitions of that one shuffle (salted), not all in one task; the matches still equal the
-    local ones."""
+def test_hot_shingles_are_found_exactly_and_spread_in_the_first_shuffle(spark, tmp_path):
+    """Boilerplate repeated many times inside a few documents (a sample of documents misjudges it):
+    the hot shingles are counted exactly (a line occurring ``hot_at + 1`` times is hot, one
+    occurring ``hot_at`` times is not), each hot shingle's occurrences land in several partitions
+    of the shingles' one shuffle (salted), not all in one task; the matches equal the local ones."""
     from pyspark.sql import functions as F
+
+    from dedup.internal import passage_shingles
 
     rng = random.Random(11)
     vocab = _vocabulary(rng)
-    boilerplate = "all rights reserved no part of this page may be copied without written permission"
-    docs = [" ".join(f"{' '.join(_words(rng, vocab, 8))}. {boilerplate}." for _ in range(10)) for _ in range(1_000)]
+    hot_at = 600
+    over = "all rights reserved no part of this page may be copied without written permission"
+    at = "subscribe today for unlimited access to every story on our award winning website"
+
+    def page(line: str, copies: int) -> str:
+        return " ".join(f"{' '.join(_words(rng, vocab, 8))}. {line}." for _ in range(copies))
+
+    docs = [page(over, 300), page(at, 300), page(over, 300), page(at, 300), page(over, 1)]
+    docs += [" ".join(_words(rng, vocab, 60)) for _ in range(200)]
     ids = [f"b{i}" for i in range(len(docs))]
+    hashes = passage_shingles(docs, 5)[0].view(np.int64)
+    values, counts = np.unique(hashes, return_counts=True)
+    want_hot = set(values[counts > hot_at].tolist())
+    assert len(want_hot) >= 10 and counts.max() == hot_at + 1 and (counts == hot_at).sum() >= 9
     path = _write(tmp_path, "hot", docs, ids)
-    hot_at = 4_000  # the sample: a quarter of the documents
     before = spark.conf.get("spark.sql.shuffle.partitions")
     spark.conf.set("spark.sql.shuffle.partitions", "8")
     try:
         ix = spark_session.indexed(spark.read.parquet(path), "id", "text", "pos")
-        shingles = ix.select(spark_session.IDX, spark_session.TEXT).mapInArrow(
-            spark_passages._shingles_fn(5), spark_passages._SHINGLES
-        )
-        parted, hot, rate = spark_passages._partitioned_shingles(ix, shingles, 5, hot_at)
-        where = parted.where(F.col("h").isin(hot)).groupBy("h", F.spark_partition_id().alias("p")).count().collect()
+        parted, hot = spark_passages._partitioned_shingles(ix, 5, hot_at)
+        watched = [int(h) for h in values[counts >= hot_at]]
+        where = parted.where(F.col("h").isin(watched)).groupBy("h", F.spark_partition_id().alias("p")).count().collect()
         stats: dict = {}
         found = spark_mod.find_repeated_passages(
             spark.read.parquet(path), "id", "text", min_words=10, order_by="pos", hot_shingles=hot_at, stats=stats
@@ -415,17 +445,16 @@ def test_a_hot_shingle_is_spread_over_several_tasks_in_the_first_shuffle(spark, 
         ix.unpersist()
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", before)
-    assert rate == 0.25 and stats["hot_sample_rate"] == rate
-    assert len(hot) >= 10 and stats["hot_shingles"] == len(hot)  # the boilerplate's 10 shingles at least
+    assert set(hot.tolist()) == want_hot and stats["hot_shingles"] == len(want_hot)
     per_hash: dict[int, list[int]] = {}
     for r in where:
         per_hash.setdefault(r["h"], []).append(r["count"])
-    spread = [counts for counts in per_hash.values() if sum(counts) >= 10 * len(docs)]
-    assert len(spread) >= 10
-    for counts in spread:  # unsalted, all of a shingle's occurrences would be in one partition
-        assert len(counts) >= 4 and max(counts) <= 0.4 * sum(counts), counts
+    for h in want_hot:  # unsalted, all of a shingle's occurrences would be in one partition
+        assert len(per_hash[h]) >= 4 and max(per_hash[h]) <= 0.4 * (hot_at + 1), per_hash[h]
+    at_threshold = set(values[counts == hot_at].tolist())
+    assert all(per_hash[h] == [hot_at] for h in at_threshold)  # not hot: one partition, as before
     local = dedup.find_repeated_passages(docs, min_words=10)
-    assert len(local) >= len(docs)
+    assert len(local) >= 1_000
     expected = [
         (ids[m.original.doc], m.original.start, m.original.end, ids[m.repeat.doc], m.repeat.start, m.repeat.end,
          m.similarity)

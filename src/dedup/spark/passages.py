@@ -9,9 +9,9 @@ The stages (see ``docs/spark.md`` for what each costs):
    their full 64-bit hash once; each partition then groups its own hashes
    (count, first occurrence: smallest document, then position, as locally)
    and joins its repeated ones with their groups, with no second shuffle
-   and nothing on the driver (*co-partitioned*). A shingle likely to occur
-   more than ``hot_shingles`` times (boilerplate; found on a sample of the
-   documents before the shuffle) is *salted in that shuffle*: its
+   and nothing on the driver (*co-partitioned*). A shingle occurring more
+   than ``hot_shingles`` times (boilerplate; counted exactly by a partially
+   aggregated count before the shuffle) is *salted in that shuffle*: its
    occurrences are spread over ``HOT_SALT`` tasks, each aggregates its part,
    the small per-salt parts are combined and the group row is joined back
    with each part. Results do not change.
@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from pyspark import StorageLevel
+from pyspark.broadcast import Broadcast
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -51,11 +52,10 @@ from .session import IDX, TEXT, indexed, rank_column, timed
 __all__ = [
     "DEFAULT_HOT_SHINGLES",
     "HOT_SALT",
-    "HOT_SAMPLE_HITS",
     "MATCH_SCHEMA",
-    "MAX_HOT_KEYS",
     "Multiplicity",
     "find_repeated_passages",
+    "hot_hashes",
     "passage_matches",
     "repeated_passages",
     "seed_occurrences",
@@ -65,23 +65,19 @@ __all__ = [
 DEFAULT_HOT_SHINGLES = 100_000
 #: Tasks the occurrences of one hot shingle are spread over.
 HOT_SALT = 64
-#: At most this many hot shingles are salted (the hottest); their hashes are the only
-#: list the driver holds, so it stays bounded whatever the corpus.
-MAX_HOT_KEYS = 10_000
-#: Hot shingles are found on a sample of the documents sized so that a shingle at the
-#: threshold is expected about this many times in it (all documents when the threshold is lower).
-HOT_SAMPLE_HITS = 1_000
-_SAMPLE_BUCKETS = 1 << 20
 _SHINGLES = "idx long, pos int, h long, n int"
+_SALTED = _SHINGLES + ", s int"
 
 #: Columns of the matches of :func:`passage_matches` (``oi``/``ri``: ``IDX`` of the documents).
 MATCH_SCHEMA = "oi long, o_start long, o_end long, ri long, r_start long, r_end long, similarity double"
 _LOCATED = "oi long, o_start long, o_end long, located boolean, ri long, r_start long, r_end long, similarity double"
 
 
-def _shingles_fn(ngram: int):
+def _shingles_fn(ngram: int, hot: Broadcast | None = None):
     """Per batch: one ``(idx, pos, h, n)`` row per full-width shingle: its document, first token
-    in the document, 64-bit hash (as a signed long), and the document's token count."""
+    in the document, 64-bit hash (as a signed long), and the document's token count. With
+    ``hot`` (the broadcast sorted hashes of the hot shingles), also ``s``: a salt in
+    ``[0, HOT_SALT)`` for an occurrence of a hot shingle, -1 for the others."""
 
     def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -94,15 +90,22 @@ def _shingles_fn(ngram: int):
             token_bounds = np.zeros(len(texts) + 1, dtype=np.int64)
             np.cumsum(counts, out=token_bounds[1:])
             doc = np.searchsorted(token_bounds, first, side="right") - 1
-            yield pa.RecordBatch.from_arrays(
-                [
-                    pa.array(idx[doc], pa.int64()),
-                    pa.array((first - token_bounds[doc]).astype(np.int32), pa.int32()),
-                    pa.array(hashes.view(np.int64), pa.int64()),
-                    pa.array(counts[doc].astype(np.int32), pa.int32()),
-                ],
-                names=["idx", "pos", "h", "n"],
-            )
+            pos = (first - token_bounds[doc]).astype(np.int32)
+            h = hashes.view(np.int64)
+            columns = [
+                pa.array(idx[doc], pa.int64()),
+                pa.array(pos, pa.int32()),
+                pa.array(h, pa.int64()),
+                pa.array(counts[doc].astype(np.int32), pa.int32()),
+            ]
+            names = ["idx", "pos", "h", "n"]
+            if hot is not None:
+                table = hot.value
+                at = np.minimum(np.searchsorted(table, h), max(len(table) - 1, 0))
+                is_hot = table[at] == h if len(table) else np.zeros(len(h), dtype=bool)
+                columns.append(pa.array(np.where(is_hot, _salt(idx[doc], pos), -1).astype(np.int32), pa.int32()))
+                names.append("s")
+            yield pa.RecordBatch.from_arrays(columns, names=names)
 
     return fn
 
@@ -250,40 +253,69 @@ def _originals_fn(matches: pa.Table, texts: pa.Table) -> pa.Table:
     )
 
 
-def _hot_hashes(docs: DataFrame, ngram: int, hot_shingles: int) -> tuple[list[int], float]:
-    """The hashes of the shingles likely to occur more than ``hot_shingles`` times (the hottest
-    :data:`MAX_HOT_KEYS`), found *before* the shingles are shuffled, and the sampling rate.
+def _counts_fn(ngram: int):
+    """Per batch: one ``(h, c)`` row per distinct full-width shingle hash and its count in the
+    batch (a numpy pre-aggregation before Spark's own partial aggregation)."""
 
-    The shingles of a deterministic sample of the documents (a share ``rate`` =
-    ``HOT_SAMPLE_HITS / hot_shingles`` of them, all when that is >= 1) are counted; a
-    shingle is hot when its count in the sample exceeds ``hot_shingles * rate / 2`` (half
-    the expected count at the threshold, so sampling noise does not miss one), or, without
-    sampling, ``hot_shingles``. Which shingles are salted never changes a result.
+    def fn(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            hashes, _, _ = passage_shingles(batch.column(1).to_pylist(), ngram)
+            h, c = np.unique(hashes.view(np.int64), return_counts=True)
+            yield pa.RecordBatch.from_arrays([pa.array(h, pa.int64()), pa.array(c, pa.int64())], names=["h", "c"])
+
+    return fn
+
+
+def hot_hashes(docs: DataFrame, ngram: int, hot_shingles: int) -> np.ndarray:
+    """The hashes of the shingles occurring more than ``hot_shingles`` times, exactly, as a sorted
+    ``int64`` array (the shingle hash as a signed long).
+
+    A distributed count before the shingles are shuffled: each batch of
+    documents counts its own hashes (``np.unique``), Spark combines them in
+    each task (a partial aggregate: one ``(hash, count)`` row per distinct
+    hash and task), shuffles the counts on the hash and keeps those above
+    ``hot_shingles``. Only those reach the driver: at most ``T / (hot_shingles
+    + 1)`` hashes for ``T`` shingles in all (8 bytes each), so the driver's
+    memory does not follow the corpus but the corpus divided by the
+    threshold. Exact, so no hot shingle is missed whatever its spread over
+    documents (a sample of documents misjudges a shingle repeated many times
+    in a few of them). ``docs`` is an :func:`~dedup.spark.session.indexed` DataFrame.
     """
-    rate = min(1.0, HOT_SAMPLE_HITS / hot_shingles)
-    sample = docs.select(IDX, TEXT)
-    if rate < 1.0:
-        sample = sample.where(F.pmod(F.xxhash64(IDX), F.lit(_SAMPLE_BUCKETS)) < int(rate * _SAMPLE_BUCKETS))
-    cut = hot_shingles if rate >= 1.0 else hot_shingles * rate / 2
-    counts = sample.mapInArrow(_shingles_fn(ngram), _SHINGLES).groupBy("h").agg(F.count(F.lit(1)).alias("c"))
-    hot = counts.where(F.col("c") > cut).orderBy(F.desc("c"), "h").limit(MAX_HOT_KEYS).select("h").collect()
-    return [r[0] for r in hot], rate
+    per_batch = docs.select(IDX, TEXT).mapInArrow(_counts_fn(ngram), "h long, c long")
+    counts = per_batch.groupBy("h").agg(F.sum("c").alias("c"))
+    hot = [r[0] for r in counts.where(F.col("c") > hot_shingles).select("h").collect()]
+    return np.sort(np.array(hot, dtype=np.int64))
 
 
-def _partitioned_shingles(
-    docs: DataFrame, shingles: DataFrame, ngram: int, hot_shingles: int
-) -> tuple[DataFrame, list[int], float]:
+def _salt(idx: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """A salt in ``[0, HOT_SALT)`` per occurrence, from its document and position (a
+    multiplicative hash: deterministic, so a recomputed task salts the same way)."""
+    with np.errstate(over="ignore"):
+        mixed = idx.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + pos.astype(np.uint64) * np.uint64(
+            0xC2B2AE3D27D4EB4F
+        )
+        mixed ^= mixed >> np.uint64(29)
+        mixed *= np.uint64(0xBF58476D1CE4E5B9)
+    return ((mixed >> np.uint64(32)) % np.uint64(HOT_SALT)).astype(np.int32)
+
+
+def _partitioned_shingles(docs: DataFrame, ngram: int, hot_shingles: int) -> tuple[DataFrame, np.ndarray]:
     """The one shuffle of the shingles: hash-partitioned on ``h`` (and persisted); with hot
-    shingles (:func:`_hot_hashes`), on ``(h, s)``, ``s`` a salt in ``[0, HOT_SALT)`` for the
-    hot ones and 0 for the others. Also returns the hot hashes and the sampling rate."""
-    hot, rate = _hot_hashes(docs, ngram, hot_shingles)
-    keys = ["h"]
-    if hot:
-        salt = F.pmod(F.xxhash64("idx", "pos"), F.lit(HOT_SALT))
-        shingles = shingles.withColumn("s", F.when(F.col("h").isin(hot), salt).otherwise(F.lit(0)).cast("int"))
-        keys.append("s")
+    shingles (:func:`hot_hashes`), on ``(h, s)``, ``s`` a salt in ``[0, HOT_SALT)`` for the hot
+    ones and -1 for the others (the hot hashes are broadcast to the shingling tasks, which
+    salt their occurrences). Also returns the hot hashes."""
+    hot = hot_hashes(docs, ngram, hot_shingles)
+    source = docs.select(IDX, TEXT)
+    if len(hot):
+        shingles = source.mapInArrow(_shingles_fn(ngram, docs.sparkSession.sparkContext.broadcast(hot)), _SALTED)
+        keys = ["h", "s"]
+    else:
+        shingles = source.mapInArrow(_shingles_fn(ngram), _SHINGLES)
+        keys = ["h"]
     n_parts = int(docs.sparkSession.conf.get("spark.sql.shuffle.partitions") or 200)
-    return shingles.repartition(n_parts, *keys).persist(StorageLevel.MEMORY_AND_DISK), hot, rate
+    return shingles.repartition(n_parts, *keys).persist(StorageLevel.MEMORY_AND_DISK), hot
 
 
 def seed_occurrences(
@@ -305,9 +337,9 @@ def seed_occurrences(
     With ``copartition`` (the default) the shingles are shuffled once, on
     their hash; the grouping and the join of each shingle with its group then
     run in the same partitions (no second shuffle of the shingles, nothing
-    on the driver but the hot hashes). Shingles likely to occur more than
-    ``hot_shingles`` times (found on a sample before the shuffle,
-    :func:`_hot_hashes`) are *salted in that shuffle*: their occurrences
+    on the driver but the hot hashes). Shingles occurring more than
+    ``hot_shingles`` times (counted exactly before the shuffle,
+    :func:`hot_hashes`) are *salted in that shuffle*: their occurrences
     are partitioned on (hash, salt) over :data:`HOT_SALT` salts, each salt's
     part is aggregated where it lands, the per-salt counts and first
     occurrences (at most ``HOT_SALT`` small rows per hot shingle) are combined
@@ -320,17 +352,17 @@ def seed_occurrences(
     counts) are salted for the join.
     """
     t = time.perf_counter()
-    shingles = docs.select(IDX, TEXT).mapInArrow(_shingles_fn(ngram), _SHINGLES)
     first = F.min(F.struct("idx", "pos", "n")).alias("f")
     if not copartition:
+        shingles = docs.select(IDX, TEXT).mapInArrow(_shingles_fn(ngram), _SHINGLES)
         return _seeds_two_shuffles(shingles.persist(StorageLevel.MEMORY_AND_DISK), hot_shingles, stats, t)
-    shingles, hot, rate = _partitioned_shingles(docs, shingles, ngram, hot_shingles)
-    is_hot = F.col("h").isin(hot)
-    keys = ["h", "s"] if hot else ["h"]
+    shingles, hot = _partitioned_shingles(docs, ngram, hot_shingles)
+    is_hot = F.col("s") >= 0
+    keys = ["h", "s"] if len(hot) else ["h"]
     # Each partition aggregates its own keys (no shuffle): whole groups for the cold shingles,
     # one part per salt for the hot ones.
     parts = shingles.groupBy(*keys).agg(F.count(F.lit(1)).alias("cnt"), first)
-    if hot:
+    if len(hot):
         groups = parts.where(~is_hot & (F.col("cnt") > 1)).persist(StorageLevel.MEMORY_AND_DISK)
         # The hot shingles' per-salt parts (<= HOT_SALT rows each) combined by a small shuffle.
         combined = (
@@ -350,7 +382,7 @@ def seed_occurrences(
         n_repeated = groups.count() if stats is not None else 0
         joined = shingles.join(groups, "h")
     if stats is not None:
-        stats.update(repeated_shingles=n_repeated, hot_shingles=len(hot), hot_sample_rate=rate)
+        stats.update(repeated_shingles=n_repeated, hot_shingles=len(hot))
     timed(stats, "shingles+groups", t)
     return _occurrences(joined)
 
@@ -365,14 +397,8 @@ def _seeds_two_shuffles(shingles: DataFrame, hot_shingles: int, stats: dict | No
         .where(F.col("cnt") > 1)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    hot = [
-        r[0]
-        for r in groups.where(F.col("cnt") > hot_shingles)
-        .orderBy(F.desc("cnt"))
-        .select("h")
-        .limit(MAX_HOT_KEYS)
-        .collect()
-    ]
+    # Exact counts: at most T / (hot_shingles + 1) hashes for T shingles.
+    hot = [r[0] for r in groups.where(F.col("cnt") > hot_shingles).select("h").collect()]
     n_repeated = groups.count()
     if stats is not None:
         stats.update(repeated_shingles=n_repeated, hot_shingles=len(hot))
