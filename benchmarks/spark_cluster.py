@@ -9,7 +9,10 @@ is written as Parquet, and a fresh driver process (so its peak memory is its own
 document and the passage search against ``spark://127.0.0.1:PORT`` with per-stage ``stats``.
 The driver's peak memory is read from ``/proc`` (``VmHWM`` of its JVM and of its
 Python). ``--identical N`` also times N identical documents (connected components forced to
-run distributed). Results go to ``benchmarks/results/spark-cluster.json``.
+run distributed). ``--hot N`` also runs the passage search on the 20 MB corpus
+with a boilerplate line added ``N`` times (:func:`spark_hot.hot_texts`: half
+inside 10 documents, half 10 times in each of ``N / 20`` others), so its
+shingles are hot (salted). Results go to ``benchmarks/results/spark-cluster.json``.
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="20MB", help="comma-separated corpus sizes (default 20MB)")
     parser.add_argument("--what", default="docs,passages", help="docs and/or passages")
     parser.add_argument("--identical", type=int, default=0, help="also N identical documents")
+    parser.add_argument("--hot", type=int, default=0, help="also passages with a boilerplate line N times")
     parser.add_argument("--out", default=str(HERE / "results" / "spark-cluster.json"))
     args = parser.parse_args()
 
@@ -116,6 +120,13 @@ def main() -> int:
         path = Path(tmp.name) / f"{size}.parquet"
         pq.write_table(pa.table({"id": list(range(len(texts))), "text": texts}), path, row_group_size=2048)
         inputs[size] = (str(path), len(texts), round(sum(len(t.encode()) for t in texts) / 1e6, 1))
+    if args.hot:
+        from spark_hot import hot_texts
+
+        texts = hot_texts(list(synth.iter_texts(corpus_dir("20MB"))), args.hot)
+        path = Path(tmp.name) / f"hot-{args.hot}.parquet"
+        pq.write_table(pa.table({"id": list(range(len(texts))), "text": texts}), path, row_group_size=2048)
+        inputs[f"hot-{args.hot}"] = (str(path), len(texts), round(sum(len(t.encode()) for t in texts) / 1e6, 1))
     if args.identical:
         path = Path(tmp.name) / "identical.parquet"
         same = "the same short document, copied many many times over by a careless crawler"
@@ -126,6 +137,7 @@ def main() -> int:
     with start_standalone(workers=2, cores=1, memory="1g", work_dir=Path(tmp.name) / "cluster") as cluster:
         for name, (path, docs, mb) in inputs.items():
             kinds = ["identical"] if name.startswith("identical") else args.what.split(",")
+            kinds = ["passages"] if name.startswith("hot") else kinds
             for what in kinds:
                 run = subprocess.run(
                     [sys.executable, __file__, "--driver", cluster.master, path, what],
