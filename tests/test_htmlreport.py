@@ -256,6 +256,9 @@ def test_cli_html_for_docs_and_clean(tmp_path, capsys, seed_path, open_page) -> 
     assert errors == []
 
 
-def test_cli_html_with_spark_is_a_one_line_error(capsys, seed_path) -> None:
-    assert cli.main(["passages", str(seed_path), "--format", "html", "--engine", "spark"]) == 2
-    assert "--format html needs the texts" in capsys.readouterr().err
+def test_cli_html_with_spark_output_is_a_one_line_error(capsys, seed_path, tmp_path) -> None:
+    """``--format html`` works with ``--engine spark`` (tests/test_spark.py) but builds one page on the
+    driver, so not with ``--spark-output`` (results kept off the driver): refused before Spark starts."""
+    argv = ["passages", str(seed_path), "--format", "html", "--engine", "spark", "--spark-output", str(tmp_path / "o")]
+    assert cli.main(argv) == 2
+    assert "--format html builds one page here" in capsys.readouterr().err

@@ -650,6 +650,28 @@ def test_cli_clean_on_spark_writes_what_the_local_clean_writes(spark, tmp_path, 
         assert stats[0][key] == stats[1][key], key
 
 
+def test_cli_docs_and_passages_html_on_spark_equal_local(spark, tmp_path, capsys):
+    """``dedup docs|passages --engine spark --format html``: the local engine's page (built on the
+    driver from the clusters or matches found and the texts of the documents they show), from text
+    files and Parquet records; refused with ``--spark-output``, which keeps results off the driver."""
+    from dedup.cli import main
+
+    data = _clean_inputs(tmp_path)
+    files = [str(data / name) for name in ("a.txt", "b.txt", "c.txt", "sub/t.parquet")]  # near copies, repeats
+    common = [*files, "--id-field", "id", "--format", "html"]
+    spark_args = ["--engine", "spark", "--spark-master", "local[2]", "--spark-partitions", "2"]
+    rows = r"<tr><th>(seconds|engine|spark_master)</th><td>[^<]*</td></tr>"
+    for command in (["docs"], ["passages", "--min-words", "12"]):
+        pages = {}
+        for engine, extra in (("local", []), ("spark", spark_args)):
+            assert main([*command, *common, *extra]) == 0
+            pages[engine] = re.sub(rows, "", capsys.readouterr().out)
+        assert pages["spark"] == pages["local"], command
+        assert "<html" in pages["spark"] and "sub/t.parquet#" in pages["spark"]
+    assert main(["docs", *common, *spark_args, "--spark-output", str(tmp_path / "o")]) == 2
+    assert "cannot be used with --spark-output" in capsys.readouterr().err
+
+
 def test_spark_clean_library_equals_local_plan(spark, tmp_path):
     """``dedup.spark.clean``: the kept rows with their texts cut as ``plan_removals`` +
     ``apply_removals`` cut them after ``which_to_keep``, and the removals in document order;

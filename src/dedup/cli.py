@@ -820,9 +820,12 @@ def cmd_passages(args: argparse.Namespace) -> int:
     """``dedup passages``: repeated passages inside and across files."""
     kind = _records_kind(args)
     if args.engine == "spark":
-        _no_html(args)
+        _spark_html(args)
         result = _spark("cli_passages", args)
         records, summary, excerpts = result["matches"], result["summary"], result.get("excerpts", [])
+        if args.format == "html":
+            # Built here from what came back: the matches and the texts of the documents they show.
+            texts, matches = result["texts"], result["found"]
     else:
         if args.spill is not None:
             return _passages_streaming(args, kind)
@@ -845,7 +848,7 @@ def cmd_passages(args: argparse.Namespace) -> int:
         summary = corpus.summary(time.perf_counter() - start, matches=len(matches))
     if args.format == "html":
         _stdout_for(args.format)
-        names, links = _html_names(corpus.docs)
+        names, links = _html_names(texts.documents if args.engine == "spark" else corpus.docs)
         sys.stdout.write(htmlreport.passages_html(texts, matches, names=names, links=links, summary=summary))
         _finish(args, summary, _plural(summary.get("matches", len(records)), "match"))
         return 1 if args.exit_code and summary.get("matches", len(records)) else 0
@@ -1053,11 +1056,15 @@ def cmd_docs(args: argparse.Namespace) -> int:
     if args.engine == "spark" and args.work_dir:
         raise CliError("--work-dir works with the local engine only")
     if args.engine == "spark":
-        _no_html(args)
+        _spark_html(args)
         if args.containment:
             raise CliError("--containment needs the local engine")
         result = _spark("cli_docs", args)
         records, summary = result["clusters"], result["summary"]
+        if args.format == "html":
+            # Built here from what came back: the clusters and the texts of their members.
+            shown = result["texts"]
+            clusters, kept, docs = result["ranked_clusters"], result["kept"], shown.documents
     elif args.work_dir:
         if args.containment:
             raise CliError("--containment and --work-dir cannot be combined yet")
@@ -1121,9 +1128,15 @@ def cmd_docs(args: argparse.Namespace) -> int:
         summary = corpus.summary(time.perf_counter() - start, **counts)
     _stdout_for(args.format)
     if args.format == "html":
-        names, links = _html_names(corpus.docs)
+        names, links = _html_names(docs if args.engine == "spark" else corpus.docs)
         page = htmlreport.docs_html(
-            corpus.texts, clusters, kept, ngram=args.ngram, names=names, links=links, summary=summary
+            shown if args.engine == "spark" else corpus.texts,
+            clusters,
+            kept,
+            ngram=args.ngram,
+            names=names,
+            links=links,
+            summary=summary,
         )
         sys.stdout.write(page)
     else:
@@ -1637,12 +1650,19 @@ def _clean_streaming(args: argparse.Namespace, kind: str | None, start: float) -
 def _clean_spark(args: argparse.Namespace) -> int:
     """``dedup clean --engine spark``: the executors write the cleaned copies (:func:`dedup.spark.cli_clean`);
     here only stats.json, then the manifest, are put in place."""
-    given_options = ((args.against, "--against"), (args.spark_output, "--spark-output"))
-    for given, option in (*given_options, (getattr(args, "work_dir", None), "--work-dir")):
+    if args.against:
+        raise CliError(
+            "--against needs the local engine: the index is a DuckDB file queried in one process, "
+            "not by the executors (clean --docs --against IDX, with --work-dir for large inputs)"
+        )
+    for given, option in ((args.spark_output, "--spark-output"), (getattr(args, "work_dir", None), "--work-dir")):
         if given:
             raise CliError(f"{option} cannot be used with clean --engine spark")
     if args.output == STDIN:
-        raise CliError("-o - needs the local engine; name an output directory")
+        raise CliError(
+            "-o - needs the local engine: on Spark the executors write the cleaned files into a directory "
+            "(standard output would send the whole dataset through the driver); name an output directory"
+        )
     out = Path(args.output)
     manifest = Path(args.manifest) if args.manifest else out / "manifest.jsonl"
     _check_output_dir(out, args.force)
@@ -1744,6 +1764,13 @@ def _stats(
 def _no_html(args: argparse.Namespace) -> None:
     if args.format == "html":
         raise CliError("--format html needs the texts: use it with --engine local")
+
+
+def _spark_html(args: argparse.Namespace) -> None:
+    """``--format html`` with ``--engine spark``: one page on standard output, built here from what
+    was found, so not with ``--spark-output`` (which keeps the results off the driver)."""
+    if args.format == "html" and args.spark_output:
+        raise CliError("--format html builds one page here: it cannot be used with --spark-output")
 
 
 def _html_names(docs: Sequence[Document] | Mapping[int, Document]) -> tuple[Any, Any]:

@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ..formats import Document
-from ..passages import DEFAULT_MIN_WORDS, DEFAULT_NGRAM
+from ..passages import DEFAULT_MIN_WORDS, DEFAULT_NGRAM, Match, Span
 from .documents import duplicate_decisions
 from .passages import passage_matches
 from .session import IDX, TEXT, get_session, indexed, rank_column
@@ -432,8 +432,11 @@ def cli_docs(args: Any) -> dict[str, Any]:
     Parquet) rather than one text, as the local summary line needs. With
     ``spark_output`` (a directory), the cluster records are written there
     by the executors as JSONL part files and ``clusters`` is empty; the
-    summary counts them. Raises ``ValueError`` with a one-line message when
-    nothing can be read.
+    summary counts them. With ``format="html"``, ``clusters`` is empty and
+    the result also holds what the local HTML page needs: ``ranked_clusters``
+    (lists of ranks in document order), ``kept`` (one rank per cluster) and
+    ``texts`` (a :class:`ShownTexts` with the clustered documents only).
+    Raises ``ValueError`` with a one-line message when nothing can be read.
     """
     start = time.perf_counter()
     spark = cli_session(args)
@@ -467,8 +470,13 @@ def cli_docs(args: Any) -> dict[str, Any]:
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     n_clusters, n_members = clusters.agg(F.count(F.lit(1)), F.sum("size")).first() or (0, 0)
-    records = clusters.orderBy("label").select("members").mapInArrow(_cluster_records, _CLUSTER)
-    out, _ = _deliver(records, _arg(args, "spark_output"))
+    out: list[dict[str, Any]] = []
+    html: dict[str, Any] = {}
+    if _arg(args, "format", "text") == "html":
+        html = _html_clusters(ix, found, stats["documents"])
+    else:
+        records = clusters.orderBy("label").select("members").mapInArrow(_cluster_records, _CLUSTER)
+        out, _ = _deliver(records, _arg(args, "spark_output"))
     clusters.unpersist()
     found.unpersist()
     ix.unpersist()
@@ -484,7 +492,35 @@ def cli_docs(args: Any) -> dict[str, Any]:
     )
     if _arg(args, "spark_output") is not None:
         summary["output"] = _arg(args, "spark_output")
-    return {"clusters": out, "summary": summary, "problems": problems, "records_read": inputs["records_read"]}
+    return {
+        "clusters": out,
+        "summary": summary,
+        "problems": problems,
+        "records_read": inputs["records_read"],
+        **html,
+    }
+
+
+def _html_clusters(ix: DataFrame, found: DataFrame, n_docs: int) -> dict[str, Any]:
+    """For the HTML report of ``docs``: the clusters as lists of ranks in document order (ordered
+    by first member, as locally), the kept rank of each, and the clustered documents' texts
+    (:class:`ShownTexts`), collected one partition at a time. Memory follows what was found."""
+    ranked = found.join(ix.select(IDX, rank_column(ix).alias("_rank")), IDX)
+    rows = (
+        ranked.groupBy("label")
+        .agg(
+            F.array_sort(F.collect_list("_rank")).alias("members"),
+            F.min(F.when(F.col("kept"), F.col("_rank"))).alias("kept"),
+        )
+        .orderBy(F.element_at("members", 1))
+        .toLocalIterator()
+    )
+    clusters, kept = [], []
+    for r in rows:
+        clusters.append([int(m) for m in r["members"]])
+        kept.append(int(r["kept"]))
+    shown = _shown_documents(ix, found.select(F.col(IDX).alias("ri"), F.col(IDX).alias("oi")))
+    return {"ranked_clusters": clusters, "kept": kept, "texts": ShownTexts(n_docs, shown)}
 
 
 def _spans_fn(side: str):
@@ -543,7 +579,11 @@ def cli_passages(args: Any) -> dict[str, Any]:
     documents are JSONL lines or Parquet rows. Span records and excerpts are
     made on the executors, one document per task; the driver only collects
     the records (or, with ``spark_output``, nothing: the executors write
-    them as JSONL part files there).
+    them as JSONL part files there). With ``format="html"``, ``matches`` is
+    empty and the result also holds ``found`` (:class:`dedup.passages.Match`
+    objects with documents by rank, in the local order) and ``texts`` (a
+    :class:`ShownTexts` with the documents on either side of a match), which
+    the local HTML page is built from.
     """
     start = time.perf_counter()
     spark = cli_session(args)
@@ -574,7 +614,16 @@ def cli_passages(args: Any) -> dict[str, Any]:
         .mapInArrow(_match_records, "json string, excerpt string")
     )
     n_matches = matches.count()
-    out, excerpts = _deliver(records, _arg(args, "spark_output"), "excerpt")
+    out: list[dict[str, Any]] = []
+    excerpts: list = []
+    html: dict[str, Any] = {}
+    if _arg(args, "format", "text") == "html":
+        html = {
+            "found": _ranked_matches(ix, matches),
+            "texts": ShownTexts(stats["documents"], _shown_documents(ix, matches)),
+        }
+    else:
+        out, excerpts = _deliver(records, _arg(args, "spark_output"), "excerpt")
     matches.unpersist()
     ix.unpersist()
     docs.unpersist()
@@ -587,7 +636,23 @@ def cli_passages(args: Any) -> dict[str, Any]:
         "summary": summary,
         "problems": problems,
         "records_read": inputs["records_read"],
+        **html,
     }
+
+
+def _ranked_matches(ix: DataFrame, matches: DataFrame) -> list[Match]:
+    """The matches as :class:`dedup.passages.Match` with documents by rank in document order and
+    in the local order (for the HTML report), collected one partition at a time."""
+    ranks = ix.select(F.col(IDX), rank_column(ix).alias("_rank"))
+    ranked = (
+        matches.join(ranks.select(F.col(IDX).alias("ri"), F.col("_rank").alias("r_rank")), "ri")
+        .join(ranks.select(F.col(IDX).alias("oi"), F.col("_rank").alias("o_rank")), "oi")
+        .orderBy("r_rank", "r_start")
+    )
+    return [
+        Match(Span(r["o_rank"], r["o_start"], r["o_end"]), Span(r["r_rank"], r["r_start"], r["r_end"]), r["similarity"])
+        for r in ranked.toLocalIterator()
+    ]
 
 
 # --------------------------------------------------------------------------- clean
