@@ -301,12 +301,12 @@ def _salt(idx: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return ((mixed >> np.uint64(32)) % np.uint64(HOT_SALT)).astype(np.int32)
 
 
-def _partitioned_shingles(docs: DataFrame, ngram: int, hot_shingles: int) -> tuple[DataFrame, np.ndarray]:
+def _partitioned_shingles(docs: DataFrame, ngram: int, hot_shingles: int | None) -> tuple[DataFrame, np.ndarray]:
     """The one shuffle of the shingles: hash-partitioned on ``h`` (and persisted); with hot
     shingles (:func:`hot_hashes`), on ``(h, s)``, ``s`` a salt in ``[0, HOT_SALT)`` for the hot
     ones and -1 for the others (the hot hashes are broadcast to the shingling tasks, which
     salt their occurrences). Also returns the hot hashes."""
-    hot = hot_hashes(docs, ngram, hot_shingles)
+    hot = np.empty(0, dtype=np.int64) if hot_shingles is None else hot_hashes(docs, ngram, hot_shingles)
     source = docs.select(IDX, TEXT)
     if len(hot):
         shingles = source.mapInArrow(_shingles_fn(ngram, docs.sparkSession.sparkContext.broadcast(hot)), _SALTED)
@@ -322,7 +322,7 @@ def seed_occurrences(
     docs: DataFrame,
     ngram: int,
     *,
-    hot_shingles: int = DEFAULT_HOT_SHINGLES,
+    hot_shingles: int | None = DEFAULT_HOT_SHINGLES,
     copartition: bool = True,
     stats: dict | None = None,
 ) -> DataFrame:
@@ -345,6 +345,7 @@ def seed_occurrences(
     occurrences (at most ``HOT_SALT`` small rows per hot shingle) are combined
     by a small shuffle, and the combined group row is joined back with each
     salt's part. So no task receives all occurrences of one shingle.
+    ``hot_shingles=None`` counts nothing and salts nothing.
 
     Without ``copartition``, the grouping and the join each shuffle the
     shingles (the same result; kept to measure the difference); the grouping
@@ -387,7 +388,7 @@ def seed_occurrences(
     return _occurrences(joined)
 
 
-def _seeds_two_shuffles(shingles: DataFrame, hot_shingles: int, stats: dict | None, t: float) -> DataFrame:
+def _seeds_two_shuffles(shingles: DataFrame, hot_shingles: int | None, stats: dict | None, t: float) -> DataFrame:
     """:func:`seed_occurrences` without co-partitioning: the grouping (partially aggregated) and
     the join each shuffle the shingles; shingles with more than ``hot_shingles`` occurrences are
     salted for the join."""
@@ -398,7 +399,9 @@ def _seeds_two_shuffles(shingles: DataFrame, hot_shingles: int, stats: dict | No
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     # Exact counts: at most T / (hot_shingles + 1) hashes for T shingles.
-    hot = [r[0] for r in groups.where(F.col("cnt") > hot_shingles).select("h").collect()]
+    hot = (
+        [] if hot_shingles is None else [r[0] for r in groups.where(F.col("cnt") > hot_shingles).select("h").collect()]
+    )
     n_repeated = groups.count()
     if stats is not None:
         stats.update(repeated_shingles=n_repeated, hot_shingles=len(hot))
@@ -434,7 +437,7 @@ def passage_matches(
     threshold: float,
     min_words: int,
     ngram: int,
-    hot_shingles: int = DEFAULT_HOT_SHINGLES,
+    hot_shingles: int | None = DEFAULT_HOT_SHINGLES,
     copartition: bool = True,
     stats: dict | None = None,
 ) -> DataFrame:
@@ -463,9 +466,9 @@ def passage_matches(
     return found.where(F.col("located")).unionByName(located).drop("located")
 
 
-def _check_hot(hot_shingles: int) -> None:
-    if not is_int(hot_shingles) or hot_shingles < 1:
-        raise ValueError(f"hot_shingles must be an integer >= 1, got {hot_shingles!r}")
+def _check_hot(hot_shingles: int | None) -> None:
+    if hot_shingles is not None and (not is_int(hot_shingles) or hot_shingles < 1):
+        raise ValueError(f"hot_shingles must be an integer >= 1 or None, got {hot_shingles!r}")
 
 
 def _matches_frame(
@@ -476,7 +479,7 @@ def _matches_frame(
     min_words: int,
     ngram: int,
     order_by: str | Sequence[str] | None,
-    hot_shingles: int,
+    hot_shingles: int | None,
     stats: dict | None,
 ) -> tuple[DataFrame, DataFrame, float]:
     """Matches with ids and document ranks (``o_rank``, ``r_rank``), sorted like the local result
@@ -515,7 +518,7 @@ def repeated_passages(
     min_words: int = DEFAULT_MIN_WORDS,
     ngram: int = DEFAULT_NGRAM,
     order_by: str | Sequence[str] | None = None,
-    hot_shingles: int = DEFAULT_HOT_SHINGLES,
+    hot_shingles: int | None = DEFAULT_HOT_SHINGLES,
     stats: dict | None = None,
 ) -> list[tuple[Any, Any, Match]]:
     """Repeated passages collected as Python objects: ``(original_id, repeat_id, Match)``.
@@ -552,7 +555,7 @@ def find_repeated_passages(
     min_words: int = DEFAULT_MIN_WORDS,
     ngram: int = DEFAULT_NGRAM,
     order_by: str | Sequence[str] | None = None,
-    hot_shingles: int = DEFAULT_HOT_SHINGLES,
+    hot_shingles: int | None = DEFAULT_HOT_SHINGLES,
     stats: dict | None = None,
 ) -> DataFrame:
     """Repeated passages across the documents of a DataFrame.
@@ -568,7 +571,10 @@ def find_repeated_passages(
     Seeds are found with a shuffle on the full 64-bit shingle hash, and
     matched on the executors, one repeat document per task, with the
     library's own code (see the module docstring). ``hot_shingles``: a
-    shingle occurring more often than this is spread over several tasks.
+    shingle occurring more often than this is spread over several tasks
+    (counted exactly first: a second shingling pass and a shuffle of the
+    partially aggregated counts); ``None`` skips that count and salts
+    nothing (for corpora known to hold no boilerplate: the same results).
 
     >>> find_repeated_passages(spark.read.parquet("docs.parquet"), "id", "text").show()  # doctest: +SKIP
     """
