@@ -86,8 +86,9 @@ FORMAT_VERSION = 4
 UPGRADABLE_VERSION = 3
 #: Rows of a run read at a time when two runs are merged.
 MERGE_CHUNK = 1 << 18
-#: Bytes of a run's keys searched between two releases of the pages read (see :func:`_lookup_run`).
-LOOKUP_SPAN = 8 << 20
+#: Bytes of a run's keys read into memory at a time by a lookup (see :func:`_lookup_run`), and of a mapped file
+#: read between two releases of its pages (see :func:`_gather`).
+LOOKUP_SPAN = 2 << 20
 #: Candidates per new document and band: the most recent ones, as :func:`dedup.lsh.candidate_pairs`' window.
 WINDOW = 32
 IndexVerify = Literal["estimate", "exact"]
@@ -261,23 +262,29 @@ def _merge_runs(directory: Path, runs: list[dict[str, Any]], name: str) -> None:
 def _lookup_run(directory: Path, run: dict[str, Any], keys: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, ...]:
     """``(row, key, doc)`` of the stored rows of ``run`` with a probe's key: the ``WINDOW`` latest docs per probe.
 
-    ``keys`` are sorted: binary search (numpy's follows sorted needles) touches the run's pages in order, and
-    a page no probe falls in is never read. The mapping is closed before returning, so the pages leave the
-    process (they stay in the OS page cache).
+    ``keys`` are sorted: each slice of them is searched in the region of the run its keys span, read into
+    memory (about ``LOOKUP_SPAN`` bytes at a time); a region no probe falls in is never read.
     """
     path = directory / (run["name"] + ".keys")
     lo = np.empty(len(keys), dtype=np.int64)
     hi = np.empty(len(keys), dtype=np.int64)
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        stored = np.frombuffer(mm, dtype="<i8")
-        # Probes are sorted, so a slice of them reads one region of the file; the pages read are
-        # released after each slice, so the process never holds more than about LOOKUP_SPAN of a run.
-        cuts = np.linspace(0, len(keys), max(1, len(mm) // LOOKUP_SPAN) + 1).astype(np.int64).tolist()
+    with open(path, "rb") as f:
+        fd = f.fileno()
+        size = os.fstat(fd).st_size
+        # Probes are sorted, so a slice of them falls in one region of the run: the region's bounds are
+        # found by a binary search of the file (a few 8-byte reads), the region (about LOOKUP_SPAN) is
+        # read into memory and searched there. Nothing is mapped: a mapped run's pages come in whole
+        # large folios (2 MB), and the bisection of numpy over a mapped run (whose range for sorted
+        # needles is [previous result, end)) put tens of MB of a large run into the process.
+        cuts = np.linspace(0, len(keys), max(1, size // LOOKUP_SPAN) + 1).astype(np.int64).tolist()
         for a, b in itertools.pairwise(cuts):
-            lo[a:b] = np.searchsorted(stored, keys[a:b], side="left")
-            hi[a:b] = np.searchsorted(stored, keys[a:b], side="right")
-            mm.madvise(mmap.MADV_DONTNEED)
-        del stored
+            if b <= a:
+                continue
+            r0 = _bisect_file(fd, size // 8, int(keys[a]), right=False)
+            r1 = _bisect_file(fd, size // 8, int(keys[b - 1]), right=True)
+            region = np.frombuffer(os.pread(fd, 8 * (r1 - r0), 8 * r0), dtype="<i8")
+            lo[a:b] = r0 + np.searchsorted(region, keys[a:b], side="left")
+            hi[a:b] = r0 + np.searchsorted(region, keys[a:b], side="right")
     lo = np.maximum(lo, hi - WINDOW)  # stored rows of one key are in doc order: the latest are last
     count = hi - lo
     hit = count > 0
@@ -293,6 +300,19 @@ def _lookup_run(directory: Path, run: dict[str, Any], keys: np.ndarray, rows: np
         docs = _gather(mm, stored_docs, at, 8).astype(np.int64)
         del stored_docs
     return np.repeat(rows[hit], count), np.repeat(keys[hit], count), docs
+
+
+def _bisect_file(fd: int, n: int, key: int, *, right: bool) -> int:
+    """Where ``key`` goes in the ``n`` sorted int64 values of file ``fd`` (``numpy.searchsorted`` sides)."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        value = int.from_bytes(os.pread(fd, 8, 8 * mid), "little", signed=True)
+        if value < key or (right and value == key):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
