@@ -420,6 +420,30 @@ def test_spill_files_shrink_as_their_groups_are_read(tmp_path) -> None:
         starts[np.array([len(values)])]
 
 
+def test_streamed_documents_keep_their_paths_records_and_ids() -> None:
+    # The CLI's --spill path keeps what it reports of each document in flat arrays: every
+    # path, record number and id (str, number, JSON value, None, other) comes back as given.
+    from dedup.cli import _StreamedDocs
+    from dedup.formats import Document
+
+    given = [
+        Document("a.jsonl", "x", 1, "d1"),
+        Document("a.jsonl", "y", 2, 7),
+        Document("b.txt", "z", None, None),
+        Document("c.jsonl", "w", 3, "\u00e9\ud800"),
+        Document("c.jsonl", "v", 4, [1, "two"]),
+        Document("d.parquet", "u", 5, np.int64(9)),
+    ]
+    docs = _StreamedDocs()
+    for doc in given:
+        docs.add(doc)
+    docs.texts = [doc.text for doc in given]
+    assert len(docs) == len(given)
+    for d, doc in enumerate(given):
+        assert docs[d] == doc
+        assert docs.header(d) == Document(doc.path, "", doc.record, doc.id)
+
+
 def test_pieces_cut_before_spaces() -> None:
     text = "alpha beta\ngamma delta epsilon " * 20
     units = [u for batch in passage_seeds.pieces([text], piece_chars=16) for u in batch]

@@ -15,6 +15,7 @@ bad input with ``--strict``, nothing readable, or any other error;
 from __future__ import annotations
 
 import argparse
+import array
 import codecs
 import contextlib
 import json
@@ -871,32 +872,55 @@ def _match_records(matches: Sequence[Any], docs: Sequence[Document]) -> tuple[li
 
 
 class _StreamedDocs(Sequence[Document]):
-    """The documents of a streamed input: their text re-read from a spool, the rest kept small."""
+    """The documents of a streamed input: their text re-read from a spool, the rest kept small
+    (about 20 bytes a document in flat arrays, not Python objects: 1.2M documents took 130 MB
+    as lists of ints and id strings)."""
 
     def __init__(self) -> None:
         self.texts: Any = None  # the spool, once it exists
         self.paths: list[str] = []
         self._path_at: dict[str, int] = {}
-        self._which: list[int] = []
-        self._records: list[int | None] = []
-        self._ids: list[Any] = []
+        self._which = array.array("i")  # index into paths
+        self._records = array.array("q")  # record number, -1 for a whole file
+        self._ids = bytearray()  # each id tagged: b"s" + UTF-8 of a str id, b"j" + JSON of another, b"" for None
+        self._id_ends = array.array("q")
+        self._other: dict[int, Any] = {}
 
     def add(self, doc: Document) -> None:
         self._which.append(self._path_at.setdefault(doc.path, len(self._path_at)))
         if len(self._path_at) > len(self.paths):
             self.paths.append(doc.path)
-        self._records.append(doc.record)
-        self._ids.append(doc.id)
+        self._records.append(-1 if doc.record is None else doc.record)
+        if isinstance(doc.id, str):
+            self._ids += b"s" + doc.id.encode("utf-8", "surrogatepass")
+        elif isinstance(doc.id, (int, float, bool, list, dict)):
+            self._ids += b"j" + json.dumps(doc.id).encode()
+        elif doc.id is not None:  # anything else (a Parquet value): kept as it is
+            self._other[len(self._which) - 1] = doc.id
+            self._ids += b"o"
+        self._id_ends.append(len(self._ids))
 
     def __len__(self) -> int:
         return len(self._which)
 
     def __getitem__(self, d: Any) -> Any:
-        return Document(self.paths[self._which[d]], self.texts[d], self._records[d], self._ids[d])
+        return Document(self.paths[self._which[d]], self.texts[d], self._record(d), self._id(d))
 
     def header(self, d: int) -> Document:
         """Document ``d`` without its text (nothing read)."""
-        return Document(self.paths[self._which[d]], "", self._records[d], self._ids[d])
+        return Document(self.paths[self._which[d]], "", self._record(d), self._id(d))
+
+    def _record(self, d: int) -> int | None:
+        record = self._records[d]
+        return None if record < 0 else record
+
+    def _id(self, d: int) -> Any:
+        raw = bytes(self._ids[self._id_ends[d - 1] if d > 0 else 0 : self._id_ends[d]])
+        if not raw:
+            return None
+        if raw == b"o":
+            return self._other[d]
+        return raw[1:].decode("utf-8", "surrogatepass") if raw[:1] == b"s" else json.loads(raw[1:])
 
 
 def _streamed_documents(
