@@ -370,7 +370,9 @@ def _shingle_stream(
 
     size = _chars(texts)
     piece_chars = PIECE_CHARS if size is None else max(MIN_PIECE_CHARS, min(PIECE_CHARS, size >> 7))
-    kernels = _passage_kernels.compiled(size if size is not None else 1 << 40) if jobs == 1 else None
+    # One process and a known size (a stream of unknown size may be tiny: its first batches do
+    # not load the kernels then).
+    kernels = _passage_kernels.compiled(size) if jobs == 1 and size is not None else None
     if kernels is not None:
         yield from _fused_stream(kernels, batches(texts, piece_chars), ngram, doc_tokens, places, room)
         return
