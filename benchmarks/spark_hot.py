@@ -12,7 +12,7 @@ script checks that :func:`dedup.spark.passages.hot_hashes` finds exactly the
 shingles occurring more than ``hot_shingles`` times (counted with numpy on the
 driver of this benchmark), measures how the shingles' one shuffle spreads the
 rows over the partitions with salting (the default) and without it
-(``hot_shingles`` above any count), times the seed stage and the whole
+(``hot_shingles`` above any count), and (unless ``--spread-only``) times the whole
 passage search both ways (``min_words=10``: every copy of the line is a match),
 and checks that both give the local engine's matches.
 Results go to ``benchmarks/results/spark-hot.json``.
@@ -81,7 +81,7 @@ def _spread(spark, parted, hot: np.ndarray) -> dict:
     return out
 
 
-def run(spark, occurrences: int, hot_shingles: int, tmp: Path, compare: bool) -> list[dict]:
+def run(spark, occurrences: int, hot_shingles: int, tmp: Path, compare: bool, spread_only: bool = False) -> list[dict]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -100,7 +100,7 @@ def run(spark, occurrences: int, hot_shingles: int, tmp: Path, compare: bool) ->
     base["tokens"] = int(counts.sum())
     base["hottest"] = int(counts.max())
     local = None
-    if compare:
+    if compare and not spread_only:
         t = time.perf_counter()
         local = dedup.find_repeated_passages(texts, min_words=MIN_WORDS)
         base["local_s"] = round(time.perf_counter() - t, 2)
@@ -119,6 +119,10 @@ def run(spark, occurrences: int, hot_shingles: int, tmp: Path, compare: bool) ->
         row.update(_spread(spark, parted, want))
         parted.unpersist()
         ix.unpersist()
+        if spread_only:
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            continue
         stats: dict = {}
         t = time.perf_counter()
         found = ds.find_repeated_passages(
@@ -149,6 +153,7 @@ def main() -> int:
     parser.add_argument("--hot-shingles", type=int, default=None, help="threshold (default: the library's)")
     parser.add_argument("--partitions", type=int, default=8, help="shuffle partitions (default 8)")
     parser.add_argument("--no-compare", action="store_true", help="skip the local engine's run")
+    parser.add_argument("--spread-only", action="store_true", help="detection and shuffle spread only")
     parser.add_argument("--out", default=str(HERE / "results" / "spark-hot.json"))
     args = parser.parse_args()
 
@@ -164,7 +169,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="dedup-bench-hot-") as tmp:
         for n in map(int, args.occurrences.split(",")):
             hot_at = args.hot_shingles or min(DEFAULT_HOT_SHINGLES, n // 4)
-            results += run(spark, n, hot_at, Path(tmp), not args.no_compare)
+            results += run(spark, n, hot_at, Path(tmp), not args.no_compare, args.spread_only)
     spark.stop()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
