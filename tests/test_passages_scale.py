@@ -505,10 +505,14 @@ def test_radix_partition_then_bucket_sorts_sort(kernels, n, bucket_bits, seed) -
     assert sorted(got.tolist()) == sorted(shared.tolist())
 
 
+#: A zero-width space, a lone surrogate, an astral letter, a symbol token.
+_OTHER = "\u200b\ud800\U0001d400\u00a9"
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
-        st.text(alphabet=st.sampled_from(list("ab c\n\n.,'-1é日本\u0301 \t😀\u00a0xyz")), max_size=400),
+        st.text(alphabet=st.sampled_from([*"ab c\n\n.,'-1é日本\u0301 \t😀\u00a0xyz", *_OTHER]), max_size=400),
         min_size=1,
         max_size=5,
     ),
@@ -535,13 +539,20 @@ def test_token_places_from_windows_equal_whole_documents(texts, seed, every) -> 
         passage_seeds.TokenPlaces.from_counts(starts_all, bounds, passage_seeds.PLACE_EVERY).starts
     )
     expected = passages._token_places(texts, wanted, bounds)
-    got = passages._token_places_in_windows(texts, wanted, bounds, places)
-    assert got is not None
-    assert got[0].tolist() == expected[0].tolist() and got[1].tolist() == expected[1].tolist()
-    # Lines tell whether a line break separates consecutive tokens of a document.
-    doc = np.searchsorted(bounds, wanted, side="right") - 1
-    pair = np.flatnonzero((wanted[1:] == wanted[:-1] + 1) & (doc[1:] == doc[:-1]))
-    assert ((got[2][pair + 1] != got[2][pair]) == (expected[2][pair + 1] != expected[2][pair])).all()
+    backends = ["numpy", "numba"] if _kernels.AVAILABLE else ["numpy"]  # windows tokenised, or compiled
+    for backend in backends:
+        with dedup.use_backend(backend):
+            got = passages._token_places_in_windows(texts, wanted, bounds, places)
+        assert got is not None
+        assert got[0].tolist() == expected[0].tolist() and got[1].tolist() == expected[1].tolist()
+        # Lines tell whether a line break separates consecutive tokens of a document.
+        doc = np.searchsorted(bounds, wanted, side="right") - 1
+        pair = np.flatnonzero((wanted[1:] == wanted[:-1] + 1) & (doc[1:] == doc[:-1]))
+        assert ((got[2][pair + 1] != got[2][pair]) == (expected[2][pair + 1] != expected[2][pair])).all()
+        if backend == "numba":  # the same lines as the tokeniser's windows, not only the same breaks
+            with dedup.use_backend("numpy"):
+                reference = passages._token_places_in_windows(texts, wanted, bounds, places)
+            assert reference is not None and got[2].tolist() == reference[2].tolist()
 
 
 def test_keys_memory_past_the_links_is_handed_back() -> None:

@@ -10,6 +10,9 @@ numpy / Python reference it replaces (``tests/test_passage_kernels.py``).
   the tokens per document and where every ``every``-th token starts, without
   the tokeniser's per-token arrays (a long text's pieces carry their last tokens
   from one call to the next).
+* :func:`window_tokens` — the tokens of short windows of text (where each starts and
+  ends, in characters, and the newlines before it): what locating a match's edges needs of
+  :func:`dedup.text.tokenize`, without its per-token Python-side arrays.
 * :func:`pack_keys` — write the token position into the low bits of each
   shingle hash, in place (the sort key of the seeds).
 * :func:`links_from_sorted` — one pass over the sorted keys: every later
@@ -53,6 +56,7 @@ _NAMES = (
     "_mix",
     "_flush_tokens",
     "shingle_utf8",
+    "window_tokens",
     "_group_end",
     "_similarity",
     "_flush_chain",
@@ -308,6 +312,85 @@ def shingle_utf8(
             nt = keep
             carried = keep
     return nk, n_places, 0
+
+
+def window_tokens(data, ends, fold, klass, astral_cps, astral_fold, astral_class, starts, stops, lines, counts):
+    """Tokens of a batch of UTF-8 windows, as :func:`dedup.text.tokenize` cuts them.
+
+    Window ``d`` is ``data[ends[d - 1] + 1 : ends[d]]`` (from 0 for the first), the tables
+    those of :class:`dedup.text.Utf8Batch`. Token ``t`` (in window order) starts at character
+    ``starts[t]`` of its window and ends at ``stops[t]`` (exclusive: where the next visible
+    character is), with ``lines[t]`` newlines of the batch before it; ``counts[d]`` tokens
+    are window ``d``'s. The outputs need a slot per byte. Returns ``(tokens, newlines)``.
+    """
+    nt = 0
+    nl = 0
+    for d in range(ends.shape[0]):
+        i = ends[d - 1] + 1 if d > 0 else 0
+        end = ends[d]
+        char = 0
+        first = nt
+        in_word = False
+        pending = -1
+        while i < end:
+            c = np.int64(data[i])
+            if c < 0x80:
+                cp = c
+                width = 1
+            elif c < 0xE0:
+                cp = ((c & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)
+                width = 2
+            elif c < 0xF0:
+                cp = ((c & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F)
+                width = 3
+            else:
+                cp = (
+                    ((c & 0x07) << 18)
+                    | ((np.int64(data[i + 1]) & 0x3F) << 12)
+                    | ((np.int64(data[i + 2]) & 0x3F) << 6)
+                    | (np.int64(data[i + 3]) & 0x3F)
+                )
+                width = 4
+            i += width
+            if cp < 0x10000:
+                k = klass[cp]
+            else:
+                lo = 0
+                hi = astral_cps.shape[0]
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if astral_cps[mid] < cp:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                k = astral_class[lo]
+            if k != _IGNORE:
+                if in_word and k != _WORD:
+                    stops[nt - 1] = char
+                    in_word = False
+                if pending >= 0:
+                    stops[pending] = char
+                    pending = -1
+                if k == _WORD:
+                    if not in_word:
+                        starts[nt] = char
+                        lines[nt] = nl
+                        nt += 1
+                        in_word = True
+                elif k == _SINGLE:
+                    starts[nt] = char
+                    lines[nt] = nl
+                    pending = nt
+                    nt += 1
+            if cp == 10:
+                nl += 1
+            char += 1
+        if in_word:
+            stops[nt - 1] = char
+        if pending >= 0:
+            stops[pending] = char
+        counts[d] = nt - first
+    return nt, nl
 
 
 def pack_keys(keys, token_bounds, ngram, bits):

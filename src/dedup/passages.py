@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import accumulate
+from types import SimpleNamespace
 from typing import NamedTuple, Protocol, overload
 
 import numpy as np
@@ -44,7 +45,7 @@ from . import _passage_kernels
 from .internal import check_passage_params, trim_heap
 from .passage_seeds import TokenPlaces, batches, find_seeds, range_index, seed_arrays, spill_needed
 from .progress import Progress, report
-from .text import tokenize
+from .text import encode_utf8, tokenize
 from .text_source import TextSource
 
 __all__ = [
@@ -461,6 +462,7 @@ def _token_places_in_windows(
     k = 0
     n = len(w_index)
     doc_of, lo_of, hi_of = w_doc.tolist(), w_lo.tolist(), w_hi.tolist()  # Python ints: no numpy scalar per window
+    kernels = _passage_kernels.compiled(len(wanted) * every)
     while k < n:
         strs: list[str] = []
         size = 0
@@ -474,23 +476,48 @@ def _token_places_in_windows(
             strs.append(window)
             size += len(window)
             k += 1
-        tokens = tokenize(strs, offsets=True)
-        assert tokens.starts is not None and tokens.ends is not None
-        if not np.array_equal(tokens.counts(), w_tokens[first_k:k]):
+        t_starts, t_ends, t_lines, t_bounds, n_newlines = _window_tokens(strs, kernels)
+        if not np.array_equal(np.diff(t_bounds), w_tokens[first_k:k]):
             return None  # a tokeniser that does not cut the same tokens from a window
-        joined = "\x00".join(strs)
-        newlines = np.flatnonzero(np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32) == 10)
-        del joined
-        at = np.zeros(k - first_k, dtype=np.int64)  # where each window starts in the joined text
-        np.cumsum(np.fromiter(map(len, strs[:-1]), dtype=np.int64, count=k - first_k - 1) + 1, out=at[1:])
         a, b = int(w_first[first_k]), int(w_first[k]) if k < n else len(wanted)
         win = np.repeat(np.arange(k - first_k), np.diff(np.append(w_first[first_k:k], b)))  # window of each wanted
-        token = tokens.bounds[win] + local[a:b] % every
-        starts[a:b] = w_lo[first_k:k][win] + tokens.starts[token]
-        ends[a:b] = w_lo[first_k:k][win] + tokens.ends[token]
-        lines[a:b] = newlines_before + np.searchsorted(newlines, at[win] + tokens.starts[token])
-        newlines_before += len(newlines)
+        token = t_bounds[win] + local[a:b] % every
+        starts[a:b] = w_lo[first_k:k][win] + t_starts[token]
+        ends[a:b] = w_lo[first_k:k][win] + t_ends[token]
+        lines[a:b] = newlines_before + t_lines[token]
+        newlines_before += n_newlines
     return starts, ends, lines
+
+
+def _window_tokens(
+    strs: list[str], kernels: SimpleNamespace | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Where each token of the windows ``strs`` starts and ends (characters, in its window),
+    the newlines of the windows before it, the token bounds of each window and the newlines
+    in all: one compiled pass (:func:`dedup._passage_kernels.window_tokens`), or the
+    tokeniser with offsets."""
+    if kernels is not None:
+        utf8 = encode_utf8(strs)
+        size = len(utf8.data)
+        t_starts, t_ends, t_lines = (np.empty(size, np.int64) for _ in range(3))
+        counts = np.empty(len(strs), np.int64)
+        n_tokens, n_newlines = kernels.window_tokens(
+            utf8.data, utf8.ends, utf8.fold, utf8.klass, utf8.astral_cps, utf8.astral_fold, utf8.astral_class,
+            t_starts, t_ends, t_lines, counts,
+        )  # fmt: skip
+        bounds = np.zeros(len(strs) + 1, dtype=np.int64)
+        np.cumsum(counts, out=bounds[1:])
+        return t_starts[:n_tokens], t_ends[:n_tokens], t_lines[:n_tokens], bounds, int(n_newlines)
+    tokens = tokenize(strs, offsets=True)
+    assert tokens.starts is not None and tokens.ends is not None
+    joined = "\x00".join(strs)
+    newlines = np.flatnonzero(np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32) == 10)
+    del joined
+    at = np.zeros(len(strs), dtype=np.int64)  # where each window starts in the joined text
+    np.cumsum(np.fromiter(map(len, strs[:-1]), dtype=np.int64, count=len(strs) - 1) + 1, out=at[1:])
+    token_window = np.repeat(np.arange(len(strs)), np.diff(tokens.bounds))
+    lines = np.searchsorted(newlines, at[token_window] + tokens.starts)
+    return tokens.starts, tokens.ends, lines, tokens.bounds, len(newlines)
 
 
 def _locate(
