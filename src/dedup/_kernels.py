@@ -36,6 +36,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from . import utf8_kernels
+from .utf8_kernels import astral_char, decode_char
+
 #: numba is installed and not switched off with ``DEDUP_NO_NUMBA=1``.
 AVAILABLE = importlib.util.find_spec("numba") is not None and not os.environ.get("DEDUP_NO_NUMBA")
 
@@ -84,6 +87,8 @@ def _compile() -> SimpleNamespace:
     for suffix, dtype in {"u8": "uint8", "u16": "uint16", "u32": "uint32", "i64": "int64"}.items():
         module[f"_peek_{suffix}"] = _peek_intrinsic(getattr(numba.types, dtype))
     # Helpers first: the kernels that call them are compiled against the jitted versions.
+    shared = utf8_kernels.jitted()
+    module["decode_char"], module["astral_char"] = shared.decode_char, shared.astral_char
     for name in (
         "_mix64",
         "_fmix32",
@@ -532,39 +537,13 @@ def sketch_utf8(
                     nt = np.int64(at)  # type: ignore[assignment]
                     continue
                 c = np.int64(c)
-                if c < 0x80:
-                    cp = c
-                    width = 1
-                elif c < 0xE0:
-                    cp = ((c & 0x1F) << 6) | (np.int64(buf[i + 1]) & 0x3F)
-                    width = 2
-                elif c < 0xF0:
-                    cp = ((c & 0x0F) << 12) | ((np.int64(buf[i + 1]) & 0x3F) << 6) | (np.int64(buf[i + 2]) & 0x3F)
-                    width = 3
-                else:
-                    cp = (
-                        ((c & 0x07) << 18)
-                        | ((np.int64(buf[i + 1]) & 0x3F) << 12)
-                        | ((np.int64(buf[i + 2]) & 0x3F) << 6)
-                        | (np.int64(buf[i + 3]) & 0x3F)
-                    )
-                    width = 4
+                cp, width = decode_char(buf, i, c)
                 i += width
                 if cp < 0x10000:
                     k = klass[cp]
                     f = fold[cp]
                 else:
-                    # Binary search of the batch's few distinct astral characters.
-                    lo = 0
-                    hi = astral_cps.shape[0]
-                    while lo < hi:
-                        mid = (lo + hi) >> 1
-                        if astral_cps[mid] < cp:
-                            lo = mid + 1
-                        else:
-                            hi = mid
-                    k = astral_class[lo]
-                    f = astral_fold[lo]
+                    k, f = astral_char(cp, astral_cps, astral_fold, astral_class)
                 if char_mode and k == _WORD:
                     k = _SINGLE
                 if k == _IGNORE:

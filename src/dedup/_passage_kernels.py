@@ -45,7 +45,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import backend
+from . import backend, utf8_kernels
+from .utf8_kernels import astral_char, decode_char
 
 #: ``links`` value of a token where no full-width shingle starts.
 NO_SHINGLE = -(1 << 31)
@@ -88,6 +89,8 @@ def compiled(work: int) -> SimpleNamespace | None:
         from .jitcache import njit
 
         module = globals()
+        shared = utf8_kernels.jitted()
+        module["decode_char"], module["astral_char"] = shared.decode_char, shared.astral_char
         for name in _NAMES:  # helpers first: callers are compiled against the jitted versions
             module[name] = njit(module[name], nogil=True, boundscheck=False)
         _loaded = SimpleNamespace(**{name: module[name] for name in _NAMES if not name.startswith("_")})
@@ -230,41 +233,15 @@ def shingle_utf8(
                     i = np.int64(u)  # numba: the int64 it was
                     nt = np.int64(at)  # type: ignore[assignment]
                     continue
-                c = np.int64(c)
                 char = i - start_byte - extra
-                if c < 0x80:
-                    cp = c
-                    width = 1
-                elif c < 0xE0:
-                    cp = ((c & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)
-                    width = 2
-                elif c < 0xF0:
-                    cp = ((c & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F)
-                    width = 3
-                else:
-                    cp = (
-                        ((c & 0x07) << 18)
-                        | ((np.int64(data[i + 1]) & 0x3F) << 12)
-                        | ((np.int64(data[i + 2]) & 0x3F) << 6)
-                        | (np.int64(data[i + 3]) & 0x3F)
-                    )
-                    width = 4
+                cp, width = decode_char(data, i, np.int64(c))
                 i += width
                 extra += width - 1
                 if cp < 0x10000:
                     k = klass[cp]
                     f = fold[cp]
                 else:
-                    lo = 0
-                    hi = astral_cps.shape[0]
-                    while lo < hi:
-                        mid = (lo + hi) >> 1
-                        if astral_cps[mid] < cp:
-                            lo = mid + 1
-                        else:
-                            hi = mid
-                    k = astral_class[lo]
-                    f = astral_fold[lo]
+                    k, f = astral_char(cp, astral_cps, astral_fold, astral_class)
                 if k == _IGNORE:
                     continue
                 if k == _WORD:
@@ -333,37 +310,12 @@ def window_tokens(data, ends, fold, klass, astral_cps, astral_fold, astral_class
         in_word = False
         pending = -1
         while i < end:
-            c = np.int64(data[i])
-            if c < 0x80:
-                cp = c
-                width = 1
-            elif c < 0xE0:
-                cp = ((c & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F)
-                width = 2
-            elif c < 0xF0:
-                cp = ((c & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F)
-                width = 3
-            else:
-                cp = (
-                    ((c & 0x07) << 18)
-                    | ((np.int64(data[i + 1]) & 0x3F) << 12)
-                    | ((np.int64(data[i + 2]) & 0x3F) << 6)
-                    | (np.int64(data[i + 3]) & 0x3F)
-                )
-                width = 4
+            cp, width = decode_char(data, i, np.int64(data[i]))
             i += width
             if cp < 0x10000:
                 k = klass[cp]
             else:
-                lo = 0
-                hi = astral_cps.shape[0]
-                while lo < hi:
-                    mid = (lo + hi) >> 1
-                    if astral_cps[mid] < cp:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                k = astral_class[lo]
+                k, _ = astral_char(cp, astral_cps, astral_fold, astral_class)
             if k != _IGNORE:
                 if in_word and k != _WORD:
                     stops[nt - 1] = char
